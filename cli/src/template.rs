@@ -1,0 +1,178 @@
+//! Reads table and secret definitions from the SAM template, so the local stack is built from
+//! the same source as production (nothing repeated in code).
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use serde_yaml::Value;
+use std::path::Path;
+
+/// A table as the template defines it.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    pub logical_id: String,
+    pub attributes: Vec<AttributeDefinition>,
+    pub key_schema: Vec<KeySchemaElement>,
+    pub indexes: Vec<GlobalSecondaryIndex>,
+    pub billing_mode: BillingMode,
+    pub ttl_attribute: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Template {
+    pub tables: Vec<TableDef>,
+    pub secrets: Vec<String>,
+}
+
+fn str_of<'a>(v: &'a Value, key: &str, ctx: &str) -> Result<&'a str, String> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{ctx}: `{key}` is missing or not a string"))
+}
+
+fn list_of<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key)
+        .and_then(Value::as_sequence)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn key_schema(v: &Value, ctx: &str) -> Result<Vec<KeySchemaElement>, String> {
+    list_of(v, "KeySchema")
+        .iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(str_of(k, "AttributeName", ctx)?)
+                .key_type(KeyType::from(str_of(k, "KeyType", ctx)?))
+                .build()
+                .map_err(|e| format!("{ctx}: {e}"))
+        })
+        .collect()
+}
+
+pub fn load(path: &Path) -> Result<Template, String> {
+    let raw = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    parse(&raw).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub fn parse(raw: &str) -> Result<Template, String> {
+    let doc: Value = serde_yaml::from_str(raw).map_err(|e| format!("not valid YAML: {e}"))?;
+    let resources = doc
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .ok_or("no Resources section")?;
+    let mut tables = Vec::new();
+    let mut secrets = Vec::new();
+    for (id, res) in resources {
+        let id = id.as_str().unwrap_or_default().to_string();
+        let props = res.get("Properties").cloned().unwrap_or(Value::Null);
+        match res.get("Type").and_then(Value::as_str) {
+            Some("AWS::DynamoDB::Table") => {
+                let ctx = format!("table {id}");
+                let attributes = list_of(&props, "AttributeDefinitions")
+                    .iter()
+                    .map(|a| {
+                        AttributeDefinition::builder()
+                            .attribute_name(str_of(a, "AttributeName", &ctx)?)
+                            .attribute_type(ScalarAttributeType::from(str_of(
+                                a,
+                                "AttributeType",
+                                &ctx,
+                            )?))
+                            .build()
+                            .map_err(|e| format!("{ctx}: {e}"))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                let indexes = list_of(&props, "GlobalSecondaryIndexes")
+                    .iter()
+                    .map(|g| {
+                        let name = str_of(g, "IndexName", &ctx)?;
+                        let proj = g.get("Projection").cloned().unwrap_or(Value::Null);
+                        let projection = Projection::builder()
+                            .projection_type(ProjectionType::from(
+                                proj.get("ProjectionType")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("ALL"),
+                            ))
+                            .set_non_key_attributes(
+                                proj.get("NonKeyAttributes")
+                                    .and_then(Value::as_sequence)
+                                    .map(|s| {
+                                        s.iter()
+                                            .filter_map(Value::as_str)
+                                            .map(str::to_string)
+                                            .collect()
+                                    }),
+                            )
+                            .build();
+                        GlobalSecondaryIndex::builder()
+                            .index_name(name)
+                            .set_key_schema(Some(key_schema(g, &ctx)?))
+                            .projection(projection)
+                            .build()
+                            .map_err(|e| format!("{ctx}: {e}"))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                let ttl = props.get("TimeToLiveSpecification");
+                let ttl_attribute = ttl
+                    .filter(|t| t.get("Enabled").and_then(Value::as_bool).unwrap_or(false))
+                    .and_then(|t| t.get("AttributeName").and_then(Value::as_str))
+                    .map(str::to_string);
+                tables.push(TableDef {
+                    key_schema: key_schema(&props, &ctx)?,
+                    logical_id: id,
+                    attributes,
+                    indexes,
+                    billing_mode: BillingMode::from(
+                        props
+                            .get("BillingMode")
+                            .and_then(Value::as_str)
+                            .unwrap_or("PAY_PER_REQUEST"),
+                    ),
+                    ttl_attribute,
+                });
+            }
+            Some("AWS::SecretsManager::Secret") => secrets.push(id),
+            _ => {}
+        }
+    }
+    Ok(Template { tables, secrets })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The repository's own template must define what the code expects.
+    #[test]
+    fn the_repository_template_defines_three_tables_with_ttl_and_one_secret() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+        let t = load(&path).unwrap();
+        let ids: Vec<&str> = t.tables.iter().map(|t| t.logical_id.as_str()).collect();
+        for id in ["ClientsTable", "CodesTable", "TokensTable"] {
+            assert!(ids.contains(&id), "{ids:?}");
+        }
+        let tokens = t
+            .tables
+            .iter()
+            .find(|t| t.logical_id == "TokensTable")
+            .unwrap();
+        let idx: Vec<&str> = tokens.indexes.iter().map(|i| i.index_name()).collect();
+        assert_eq!(idx, ["by_grant", "by_user", "by_client"]);
+        assert_eq!(tokens.ttl_attribute.as_deref(), Some("expires_at"));
+        let codes = t
+            .tables
+            .iter()
+            .find(|t| t.logical_id == "CodesTable")
+            .unwrap();
+        assert_eq!(codes.ttl_attribute.as_deref(), Some("expires_at"));
+        assert_eq!(t.secrets, ["KeysSecret"]);
+    }
+
+    #[test]
+    fn a_template_without_resources_is_an_error() {
+        assert!(parse("Foo: 1").is_err());
+        assert!(parse(": : :").is_err());
+    }
+}

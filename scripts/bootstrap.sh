@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Installs every tool the project's scripts need, idempotently:
+#   - a Python venv at .venv/ with the pinned packages of tools/requirements.txt
+#     (moto_server, cargo-lambda, cfn-lint); skipped when .venv/.requirements.sha256 matches;
+#   - cargo-nextest, with `cargo install --locked` when it is missing.
+# Usage: scripts/bootstrap.sh   (also: make bootstrap)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.venv"
+REQUIREMENTS="$ROOT/tools/requirements.txt"
+STAMP="$VENV/.requirements.sha256"
+PYTHON="${PYTHON:-python3}"
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null 2>&1 || die "cargo is not on PATH; install the Rust toolchain first"
+command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON is not on PATH; install Python 3.11 with pip and venv"
+[[ -f "$REQUIREMENTS" ]] || die "missing $REQUIREMENTS"
+
+# --- Python venv -----------------------------------------------------------------------------------
+mkdir -p "$VENV"
+# Serialise concurrent bootstraps (e.g. two make targets at once) on a lock inside the venv.
+exec 9>"$VENV/.bootstrap.lock"
+if command -v flock >/dev/null 2>&1; then
+  flock 9
+fi
+
+want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1) $("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+have="$(cat "$STAMP" 2>/dev/null || true)"
+tools=(moto_server cargo-lambda cfn-lint)
+
+venv_complete() {
+  [[ -x "$VENV/bin/python" ]] || return 1
+  "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1 || return 1
+  local t
+  for t in "${tools[@]}"; do
+    [[ -x "$VENV/bin/$t" ]] || return 1
+  done
+}
+
+if [[ "$have" == "$want" ]] && venv_complete; then
+  log ".venv is up to date"
+else
+  if ! [[ -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+    log "creating Python venv at .venv/"
+    if ! "$PYTHON" -m venv "$VENV"; then
+      # Debian's system python needs the python3-venv package for ensurepip.
+      if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "python venv support is missing; installing python3-venv with apt-get"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+        "$PYTHON" -m venv "$VENV" || die "could not create the venv at .venv/"
+      else
+        die "could not create the venv at .venv/ (is the python3-venv package installed?)"
+      fi
+    fi
+  fi
+  log "installing tools/requirements.txt into .venv/ (this takes a minute the first time)"
+  rm -f "$STAMP"
+  PIP_NO_INPUT=1 "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet \
+    -r "$REQUIREMENTS" || die "pip install -r tools/requirements.txt failed"
+  for t in "${tools[@]}"; do
+    [[ -x "$VENV/bin/$t" ]] || die "the venv has no .venv/bin/$t after installing tools/requirements.txt"
+  done
+  printf '%s\n' "$want" >"$STAMP"
+  log ".venv is ready: $("$VENV/bin/python" -c 'import moto; print("moto", moto.__version__)' 2>/dev/null || echo moto), $("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | head -n1 || echo cargo-lambda), $("$VENV/bin/cfn-lint" --version 2>/dev/null | head -n1 || echo cfn-lint)"
+fi
+
+# Release the lock before a possibly long cargo install.
+exec 9>&-
+
+# --- cargo-nextest ---------------------------------------------------------------------------------
+if cargo nextest --version >/dev/null 2>&1; then
+  :
+else
+  log "cargo-nextest is missing; installing it with cargo install --locked (several minutes)"
+  cargo install --locked cargo-nextest || die "cargo install --locked cargo-nextest failed"
+  cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest installed but \`cargo nextest\` does not run; is ~/.cargo/bin on PATH?"
+fi

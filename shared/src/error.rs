@@ -1,0 +1,148 @@
+//! The two error layers: what went wrong inside (storage, keys) and the OAuth error a client sees
+//! (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1). Turning them into HTTP responses happens in one
+//! place, [`crate::http`].
+use std::borrow::Cow;
+use std::fmt;
+
+/// The `error` codes of RFC 6749 §4.1.2.1 and §5.2, and RFC 6750 §3.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    ServerError,
+    TemporarilyUnavailable,
+    InvalidToken,
+    InsufficientScope,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error as the client sees it: `error` and a human-readable `error_description` that says
+/// what is wrong (never anything internal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+    pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, d)
+    }
+    pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidToken, d)
+    }
+    pub fn unavailable() -> Self {
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the service is briefly unavailable; retry shortly",
+        )
+    }
+    pub fn server_error() -> Self {
+        Self::new(ErrorCode::ServerError, "an internal error occurred")
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+/// A failure of the storage behind a port.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, a 5xx, a timeout or a dropped connection: worth a retry later.
+    #[error("storage is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else the storage refused: a bug or a misconfiguration (table missing, IAM).
+    #[error("storage request failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An item that does not have the shape this code writes.
+    #[error("stored item is malformed")]
+    Corrupt(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The keys could not be read from Secrets Manager (or were malformed).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("secret store is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("secret is malformed: {0}")]
+    Malformed(String),
+}
+
+/// Every failure an endpoint can end in. Its mapping to HTTP is in [`crate::http`].
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{0}")]
+    OAuth(OAuthError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+impl From<OAuthError> for EndpointError {
+    fn from(e: OAuthError) -> Self {
+        Self::OAuth(e)
+    }
+}
+
+impl EndpointError {
+    /// What the client is told: the OAuth error itself, `temporarily_unavailable` for faults
+    /// worth a retry, `server_error` for the rest. Nothing internal leaks.
+    pub fn public(&self) -> OAuthError {
+        match self {
+            Self::OAuth(e) => e.clone(),
+            Self::Store(StoreError::Unavailable(_)) | Self::Keys(KeyError::Unavailable(_)) => {
+                OAuthError::unavailable()
+            }
+            Self::Store(_) | Self::Keys(_) => OAuthError::server_error(),
+        }
+    }
+}

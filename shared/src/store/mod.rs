@@ -1,0 +1,80 @@
+//! Storage ports: one narrow trait per capability, so each function's storage needs (and its
+//! IAM permissions) can be read off the traits it takes.
+//!
+//! | trait            | used by            | DynamoDB                                   |
+//! |------------------|--------------------|--------------------------------------------|
+//! | [`ClientLookup`] | authorize          | clients: GetItem                           |
+//! | [`ClientRegistry`]| CLI               | clients: PutItem                           |
+//! | [`CodeIssue`]    | authorize          | codes: PutItem                             |
+//! | [`CodeRedeem`]   | token              | codes: DeleteItem (conditional, ALL_OLD)   |
+//! | [`TokenIssue`]   | token              | tokens: TransactWriteItems (+ clients ConditionCheck) |
+//! | [`TokenLookup`]  | me                 | tokens: GetItem                            |
+//! | [`GrantRevocation`]| token            | tokens: Query `by_grant`, BatchWriteItem   |
+use crate::error::StoreError;
+use crate::model::{Client, CodeRecord, Issuance, TokenRecord};
+use crate::secret::SecretHash;
+use async_trait::async_trait;
+
+pub mod dynamo;
+pub mod memory;
+
+pub use dynamo::{DynamoStore, Tables};
+pub use memory::MemoryStore;
+
+#[async_trait]
+pub trait ClientLookup: Send + Sync {
+    async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
+}
+
+#[async_trait]
+pub trait ClientRegistry: Send + Sync {
+    /// Registers a new client; fails if the id is taken.
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait CodeIssue: Send + Sync {
+    async fn put_code(&self, code: &CodeRecord) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait CodeRedeem: Send + Sync {
+    /// RFC 6749 §4.1.2: a code is single use. Removes the code and returns it in one atomic
+    /// step, only if it exists and has not expired at `now`; `None` otherwise. Of any number of
+    /// concurrent calls for one code, exactly one gets `Some`.
+    async fn consume_code(
+        &self,
+        code_hash: &SecretHash,
+        now: u64,
+    ) -> Result<Option<CodeRecord>, StoreError>;
+}
+
+/// How an issuance ended, short of a storage fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueOutcome {
+    Issued,
+    /// The client was removed or disabled, or its secret rotated out, since the code was issued.
+    ClientRejected,
+}
+
+#[async_trait]
+pub trait TokenIssue: Send + Sync {
+    /// Writes the grant and its tokens atomically, with the client check.
+    async fn issue_tokens(&self, issuance: &Issuance) -> Result<IssueOutcome, StoreError>;
+}
+
+#[async_trait]
+pub trait TokenLookup: Send + Sync {
+    /// A token by hash, only if it has not expired at `now` (TTL deletes late).
+    async fn token(
+        &self,
+        token_hash: &SecretHash,
+        now: u64,
+    ) -> Result<Option<TokenRecord>, StoreError>;
+}
+
+#[async_trait]
+pub trait GrantRevocation: Send + Sync {
+    /// Deletes a grant and every token that names it; returns how many items went.
+    async fn revoke_grant(&self, grant_id: &str) -> Result<usize, StoreError>;
+}
