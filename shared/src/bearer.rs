@@ -29,7 +29,8 @@ impl AccessContext {
 }
 
 /// RFC 6750 §2.1: `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110
-/// §11.1). Tokens in the query string are not accepted (RFC 9700 §2.4 / OAuth 2.1 §5.2).
+/// §11.1). Tokens in the query string are not accepted (RFC 6750 §5.3: they leak through logs
+/// and referrers; OAuth 2.1 drops that method).
 pub fn bearer_token(authorization: Option<&str>) -> Result<AccessToken, OAuthError> {
     let Some(h) = authorization else {
         return Err(OAuthError::invalid_token(

@@ -146,7 +146,8 @@ fn finish(b: lambda_http::http::response::Builder, body: Body) -> Response<Body>
 }
 
 /// Headers every page carries: no framing (clickjacking, RFC 9700 §4.16), no referrer (codes
-/// and state must not leak), no caching.
+/// and state must not leak), no caching. The CSP has no `form-action`: browsers apply it to the
+/// redirect that follows the consent POST, which goes to the client's own origin.
 fn page_headers(b: lambda_http::http::response::Builder) -> lambda_http::http::response::Builder {
     b.header(X_FRAME_OPTIONS, "DENY")
         .header(

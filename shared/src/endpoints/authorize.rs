@@ -78,7 +78,8 @@ where
             return self.dev_login(&req).await;
         }
         let result = match *req.method() {
-            Method::GET | Method::HEAD => {
+            // GET only: HEAD must have no side effects, and a trusted client's GET issues a code.
+            Method::GET => {
                 let pairs = query_pairs(&req);
                 self.show(&req, params(&pairs)).await
             }
@@ -120,11 +121,9 @@ where
         }
     }
 
-    /// No session: send the user to log in, then back to this same request.
-    fn to_login(&self, p: &AuthorizeParams) -> Response<Body> {
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(p.to_pairs())
-            .finish();
+    /// No session: send the user to log in, then back to this same request (`query` is the
+    /// authorization request's query string, as sent).
+    fn to_login(&self, query: &str) -> Response<Body> {
         let return_to = format!("{}?{}", self.config.authorize_url(), query);
         let login = self.config.login_url.as_deref().unwrap_or("/");
         see_other(&redirect_with(login, &[("return_to", &return_to)]))
@@ -140,7 +139,7 @@ where
             validate_request(&self.store, &self.config.scopes, &self.config.issuer, &p).await?;
         let keys = self.keys.get(self.clock.now()).await?;
         let Some((user, raw_session)) = self.session(req, &keys) else {
-            return Ok(self.to_login(&p));
+            return Ok(self.to_login(req.uri().query().unwrap_or("")));
         };
         if request.client.trusted {
             let location = issue_code(&self.store, &request, &user, &self.issue_context()).await?;
@@ -207,7 +206,11 @@ where
             validate_request(&self.store, &self.config.scopes, &self.config.issuer, &p).await?;
         let keys = self.keys.get(self.clock.now()).await?;
         let Some((user, raw_session)) = self.session(req, &keys) else {
-            return Ok(self.to_login(&p));
+            // The session ended while the consent page was open: log in, then see it again.
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(p.to_pairs())
+                .finish();
+            return Ok(self.to_login(&query));
         };
         let field = |name: &str| {
             pairs

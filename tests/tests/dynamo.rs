@@ -1,0 +1,317 @@
+//! The DynamoDB adapter against moto, on the real AWS SDK code path.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use portcullis::clock::OsEntropy;
+use portcullis::model::{
+    grant_id_for_code, Client, ClientCheck, CodeRecord, GrantRecord, Issuance, ItemKind,
+    TokenRecord, UserInfo,
+};
+use portcullis::secret::{AccessToken, AuthorizationCode, ClientSecret, RefreshToken, SecretHash};
+use portcullis::store::{
+    ClientLookup, ClientRegistry, CodeIssue, CodeRedeem, DynamoStore, GrantRevocation,
+    IssueOutcome, TokenIssue, TokenLookup,
+};
+use portcullis_e2e::Stack;
+use std::sync::Arc;
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn code_record(code: &AuthorizationCode, client_id: &str, expires_at: u64) -> CodeRecord {
+    CodeRecord {
+        pk: code.hash(),
+        client_id: client_id.into(),
+        client_public: false,
+        client_secret_hashes: vec![SecretHash::of("pc_cs_x")],
+        redirect_uri: "https://app.example/cb".into(),
+        redirect_uri_explicit: true,
+        scopes: vec!["READ_PROFILE".into()],
+        user: UserInfo {
+            sub: "u1".into(),
+            username: Some("ada".into()),
+            email: None,
+            name: None,
+        },
+        code_challenge: None,
+        created_at: now(),
+        expires_at,
+    }
+}
+
+async fn new_client(store: &DynamoStore, secret: &ClientSecret) -> Client {
+    let mut id = [0u8; 8];
+    portcullis::clock::Entropy::fill(&OsEntropy, &mut id);
+    let client = Client {
+        client_id: format!(
+            "c-{}",
+            id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+        name: "App".into(),
+        logo_uri: None,
+        redirect_uris: vec!["https://app.example/cb".into()],
+        scopes: vec!["READ_PROFILE".into()],
+        public: false,
+        trusted: false,
+        disabled: false,
+        secret_hashes: vec![secret.hash()],
+        created_at: now(),
+    };
+    store.create_client(&client).await.unwrap();
+    client
+}
+
+fn issuance(
+    client: &Client,
+    secret: &ClientSecret,
+    grant_id: &str,
+) -> (Issuance, AccessToken, RefreshToken) {
+    let access = AccessToken::generate(&OsEntropy);
+    let refresh = RefreshToken::generate(&OsEntropy);
+    let token = |pk, kind| TokenRecord {
+        pk,
+        kind,
+        grant_id: grant_id.into(),
+        client_id: client.client_id.clone(),
+        user_sub: "u1".into(),
+        user: UserInfo {
+            sub: "u1".into(),
+            ..Default::default()
+        },
+        scopes: vec!["READ_PROFILE".into()],
+        created_at: now(),
+        expires_at: now() + 600,
+    };
+    let i = Issuance {
+        grant: GrantRecord {
+            pk: GrantRecord::key(grant_id),
+            kind: ItemKind::Grant,
+            grant_id: grant_id.into(),
+            client_id: client.client_id.clone(),
+            user_sub: "u1".into(),
+            scopes: vec!["READ_PROFILE".into()],
+            created_at: now(),
+            expires_at: now() + 600,
+        },
+        access: token(access.hash(), ItemKind::Access),
+        refresh: token(refresh.hash(), ItemKind::Refresh),
+        client_check: ClientCheck {
+            client_id: client.client_id.clone(),
+            secret_hash: Some(secret.hash()),
+        },
+    };
+    (i, access, refresh)
+}
+
+/// RFC 6749 §4.1.2 and Cal.com's weakness 1: of 20 concurrent redemptions of one code, exactly
+/// one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_consume_of_one_code_from_20_tasks_has_exactly_one_winner() {
+    let store = Arc::new(Stack::moto().store().await);
+    for _round in 0..3 {
+        let code = AuthorizationCode::generate(&OsEntropy);
+        store
+            .put_code(&code_record(&code, "c1", now() + 600))
+            .await
+            .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let store = store.clone();
+            let hash = code.hash();
+            tasks.spawn(async move { store.consume_code(&hash, now()).await.unwrap() });
+        }
+        let mut winners = 0;
+        while let Some(r) = tasks.join_next().await {
+            if let Some(rec) = r.unwrap() {
+                assert_eq!(rec.pk, code.hash());
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1);
+    }
+}
+
+#[tokio::test]
+async fn consume_returns_the_whole_code_record_once() {
+    let store = Stack::moto().store().await;
+    let code = AuthorizationCode::generate(&OsEntropy);
+    let rec = code_record(&code, "c1", now() + 600);
+    store.put_code(&rec).await.unwrap();
+    assert_eq!(
+        store.consume_code(&code.hash(), now()).await.unwrap(),
+        Some(rec)
+    );
+    assert_eq!(store.consume_code(&code.hash(), now()).await.unwrap(), None);
+}
+
+/// TTL deletes late: the condition checks `expires_at` itself.
+#[tokio::test]
+async fn an_expired_code_still_in_the_table_is_not_consumed() {
+    let store = Stack::moto().store().await;
+    let code = AuthorizationCode::generate(&OsEntropy);
+    store
+        .put_code(&code_record(&code, "c1", now() + 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consume_code(&code.hash(), now() + 5).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .consume_code(&code.hash(), now())
+            .await
+            .unwrap()
+            .is_some(),
+        "still there, unexpired at now"
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_written_together_and_found_by_hash_until_they_expire() {
+    let store = Stack::moto().store().await;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&store, &secret).await;
+    let (i, access, refresh) = issuance(&client, &secret, "g-write");
+    assert_eq!(store.issue_tokens(&i).await.unwrap(), IssueOutcome::Issued);
+    let a = store.token(&access.hash(), now()).await.unwrap().unwrap();
+    assert_eq!((a.kind, a.grant_id.as_str()), (ItemKind::Access, "g-write"));
+    let r = store.token(&refresh.hash(), now()).await.unwrap().unwrap();
+    assert_eq!(r.kind, ItemKind::Refresh);
+    assert_eq!(
+        store.token(&access.hash(), now() + 600).await.unwrap(),
+        None,
+        "expired in code"
+    );
+    // A grant record is never mistaken for a token.
+    assert_eq!(
+        store
+            .token(&SecretHash::from_stored(GrantRecord::key("g-write")), now())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// No half-written state: a disabled client or a rotated-out secret fails the whole transaction.
+#[tokio::test]
+async fn issuance_for_a_disabled_client_or_retired_secret_writes_nothing() {
+    let store = Stack::moto().store().await;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&store, &secret).await;
+
+    let other = ClientSecret::generate(&OsEntropy);
+    let (i, access, refresh) = issuance(&client, &other, "g-retired");
+    assert_eq!(
+        store.issue_tokens(&i).await.unwrap(),
+        IssueOutcome::ClientRejected
+    );
+    assert_eq!(store.token(&access.hash(), now()).await.unwrap(), None);
+    assert_eq!(store.token(&refresh.hash(), now()).await.unwrap(), None);
+
+    let mut gone = client.clone();
+    gone.client_id = "never-registered".into();
+    let (i, access, _) = issuance(&gone, &secret, "g-gone");
+    assert_eq!(
+        store.issue_tokens(&i).await.unwrap(),
+        IssueOutcome::ClientRejected
+    );
+    assert_eq!(store.token(&access.hash(), now()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn revoking_a_grant_deletes_its_tokens_and_only_them() {
+    let store = Stack::moto().store().await;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&store, &secret).await;
+    let code = AuthorizationCode::generate(&OsEntropy);
+    let grant = grant_id_for_code(&code.hash());
+    let (i, access, refresh) = issuance(&client, &secret, &grant);
+    store.issue_tokens(&i).await.unwrap();
+    let (keep, kept, _) = issuance(&client, &secret, "g-other");
+    store.issue_tokens(&keep).await.unwrap();
+
+    assert_eq!(store.revoke_grant(&grant).await.unwrap(), 3);
+    assert_eq!(store.token(&access.hash(), now()).await.unwrap(), None);
+    assert_eq!(store.token(&refresh.hash(), now()).await.unwrap(), None);
+    assert!(store.token(&kept.hash(), now()).await.unwrap().is_some());
+    assert_eq!(store.revoke_grant("g-never").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn client_ids_are_registered_once() {
+    let store = Stack::moto().store().await;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&store, &secret).await;
+    assert_eq!(
+        store.client(&client.client_id).await.unwrap(),
+        Some(client.clone())
+    );
+    assert!(store.create_client(&client).await.is_err());
+    assert_eq!(store.client("no-such-client").await.unwrap(), None);
+}
+
+/// AWS faults end as a 503 with an RFC error, nothing internal in the body.
+#[tokio::test]
+async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    use portcullis::endpoints::token::TokenEndpoint;
+    use portcullis::endpoints::Endpoint;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://127.0.0.1:{closed}"))
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "e2e"))
+        .load()
+        .await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), Stack::moto().tables());
+    let err = store
+        .consume_code(&SecretHash::of("x"), now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, portcullis::error::StoreError::Unavailable(_)),
+        "{err:?}"
+    );
+
+    let config = portcullis::config::Config::from_lookup(|k| match k {
+        "PORTCULLIS_ISSUER" => Some("http://127.0.0.1:1".into()),
+        k if k.ends_with("_TABLE") => Some("t".into()),
+        _ => None,
+    })
+    .unwrap();
+    let endpoint = TokenEndpoint {
+        config,
+        store,
+        clock: Box::new(portcullis::clock::SystemClock),
+        entropy: Box::new(OsEntropy),
+    };
+    let req = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("http://127.0.0.1:1/api/auth/oauth/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(lambda_http::Body::Text(
+            "grant_type=authorization_code&code=pc_ac_x&client_id=c".into(),
+        ))
+        .unwrap();
+    let resp = endpoint.handle(req).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body = match resp.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], "temporarily_unavailable");
+    assert!(
+        !body.to_lowercase().contains("dispatch") && !body.contains("127.0.0.1"),
+        "{body}"
+    );
+}
