@@ -7,7 +7,7 @@ use crate::model::{
 };
 use crate::pkce::parse_verifier;
 use crate::scope::join_scope;
-use crate::secret::{AccessToken, AuthorizationCode, ClientSecret, RefreshToken};
+use crate::secret::{ct_eq_str, AccessToken, AuthorizationCode, ClientSecret, RefreshToken};
 use crate::store::{CodeRedeem, GrantRevocation, IssueOutcome, TokenIssue};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -57,7 +57,8 @@ pub struct ClientCredentials {
 
 impl ClientCredentials {
     /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64; a client must not
-    /// use more than one authentication method in a request.
+    /// use more than one authentication method in a request (§2.3), so credentials in both
+    /// places must agree.
     pub fn from_request(
         basic: Option<(String, String)>,
         params: &Params,
@@ -66,9 +67,14 @@ impl ClientCredentials {
         let body_secret = params.get("client_secret").map(ClientSecret::new);
         match basic {
             Some((id, secret)) => {
-                if body_secret.is_some() {
+                // Some clients repeat the secret in the body; the same secret twice is no
+                // ambiguity, two different ones are.
+                if body_secret
+                    .as_ref()
+                    .is_some_and(|b| !ct_eq_str(b.secret(), &secret))
+                {
                     return Err(OAuthError::invalid_request(
-                        "client credentials were sent both in the Authorization header and in the body",
+                        "different client credentials were sent in the Authorization header and in the body",
                     ));
                 }
                 if body_id.as_deref().is_some_and(|b| b != id) {
@@ -282,8 +288,26 @@ where
             secret_hash,
         },
     };
-    match store.issue_tokens(&issuance).await? {
+    let outcome = match store.issue_tokens(&issuance).await {
+        Ok(o) => o,
+        Err(e) => {
+            // Nothing was written: put the code back so the client's retry can succeed.
+            if let Err(restore) = store.restore_code(&rec).await {
+                tracing::warn!(error = %restore, "could not restore the code after a failed exchange");
+            }
+            return Err(e.into());
+        }
+    };
+    match outcome {
         IssueOutcome::Issued => {}
+        IssueOutcome::AlreadyIssued => {
+            store.revoke_grant(&grant_id).await?;
+            tracing::warn!(
+                grant_id,
+                "authorization code exchanged twice; its grant was revoked"
+            );
+            return Err(invalid_code().into());
+        }
         IssueOutcome::ClientRejected => {
             return Err(OAuthError::invalid_client(
                 "the client is disabled or its secret is no longer valid",
@@ -585,14 +609,162 @@ mod tests {
         assert!(TokenRequest::parse(&p("grant_type=authorization_code&code=a")).is_ok());
     }
 
-    /// RFC 6749 §2.3: one authentication method per request.
+    /// RFC 6749 §2.3: one authentication method per request; the same credentials repeated in
+    /// the body are tolerated, conflicting ones are not.
     #[test]
-    fn basic_and_body_secret_together_are_invalid_request() {
-        let p = Params::from_pairs([("client_secret".to_string(), "s".to_string())]);
+    fn conflicting_basic_and_body_credentials_are_invalid_request() {
+        let p = Params::from_pairs([("client_secret".to_string(), "other".to_string())]);
         assert!(ClientCredentials::from_request(Some(("c1".into(), "s".into())), &p).is_err());
+        let p = Params::from_pairs([("client_secret".to_string(), "s".to_string())]);
+        assert!(ClientCredentials::from_request(Some(("c1".into(), "s".into())), &p).is_ok());
         let p = Params::from_pairs([("client_id".to_string(), "c2".to_string())]);
         assert!(ClientCredentials::from_request(Some(("c1".into(), "s".into())), &p).is_err());
         let p = Params::from_pairs([("client_id".to_string(), "c1".to_string())]);
         assert!(ClientCredentials::from_request(Some(("c1".into(), "s".into())), &p).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+    use crate::clock::{FixedClock, OsEntropy};
+    use crate::error::StoreError;
+    use crate::model::{CodeRecord, UserInfo};
+    use crate::secret::SecretHash;
+    use crate::store::{CodeIssue, MemoryStore, TokenLookup};
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// The memory store, with token issuance failing as DynamoDB does when throttled.
+    struct Flaky {
+        inner: MemoryStore,
+        fail: AtomicBool,
+    }
+
+    #[async_trait]
+    impl CodeRedeem for Flaky {
+        async fn consume_code(
+            &self,
+            h: &SecretHash,
+            now: u64,
+        ) -> Result<Option<CodeRecord>, StoreError> {
+            self.inner.consume_code(h, now).await
+        }
+        async fn restore_code(&self, c: &CodeRecord) -> Result<(), StoreError> {
+            self.inner.restore_code(c).await
+        }
+    }
+    #[async_trait]
+    impl TokenIssue for Flaky {
+        async fn issue_tokens(&self, i: &Issuance) -> Result<IssueOutcome, StoreError> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("throttled".into()));
+            }
+            self.inner.issue_tokens(i).await
+        }
+    }
+    #[async_trait]
+    impl GrantRevocation for Flaky {
+        async fn revoke_grant(&self, g: &str) -> Result<usize, StoreError> {
+            self.inner.revoke_grant(g).await
+        }
+    }
+
+    const NOW: u64 = 1000;
+
+    /// A registered confidential client and an unexpired code issued to it.
+    async fn seeded(
+        store: &MemoryStore,
+        code: &str,
+    ) -> (AuthorizationCode, CodeRecord, ClientCredentials) {
+        let secret = ClientSecret::new("pc_cs_s");
+        store.upsert_client(crate::model::Client {
+            client_id: "c1".into(),
+            name: "App".into(),
+            logo_uri: None,
+            redirect_uris: vec!["https://a/cb".into()],
+            scopes: vec!["READ_PROFILE".into()],
+            public: false,
+            trusted: false,
+            disabled: false,
+            secret_hashes: vec![secret.hash()],
+            created_at: 0,
+        });
+        let code = AuthorizationCode::new(code);
+        let rec = CodeRecord {
+            pk: code.hash(),
+            client_id: "c1".into(),
+            client_public: false,
+            client_secret_hashes: vec![secret.hash()],
+            redirect_uri: "https://a/cb".into(),
+            redirect_uri_explicit: false,
+            scopes: vec!["READ_PROFILE".into()],
+            user: UserInfo {
+                sub: "u".into(),
+                ..Default::default()
+            },
+            code_challenge: None,
+            created_at: 0,
+            expires_at: NOW + 600,
+        };
+        store.put_code(&rec).await.unwrap();
+        let creds = ClientCredentials {
+            client_id: Some("c1".into()),
+            secret: Some(secret),
+        };
+        (code, rec, creds)
+    }
+
+    async fn exchange<S: CodeRedeem + TokenIssue + GrantRevocation>(
+        store: &S,
+        creds: &ClientCredentials,
+        code: &AuthorizationCode,
+    ) -> Result<TokenResponse, ErrorCode> {
+        let clock = FixedClock::at(NOW);
+        let ctx = TokenContext {
+            clock: &clock,
+            entropy: &OsEntropy,
+            access_ttl: 60,
+            refresh_ttl: 600,
+        };
+        exchange_code(store, creds, code, None, None, &ctx)
+            .await
+            .map_err(|e| e.public().code)
+    }
+
+    /// A storage fault mid-exchange leaves no half-done state: the code is back, the retry works.
+    #[tokio::test]
+    async fn a_storage_fault_during_issuance_is_503_and_the_code_survives_for_the_retry() {
+        let store = Flaky {
+            inner: MemoryStore::new(),
+            fail: AtomicBool::new(true),
+        };
+        let (code, _, creds) = seeded(&store.inner, "pc_ac_code").await;
+        let first = exchange(&store, &creds, &code).await;
+        assert_eq!(first.err(), Some(ErrorCode::TemporarilyUnavailable));
+        assert_eq!(
+            store.inner.counts(),
+            (1, 0),
+            "code restored, no token written"
+        );
+
+        store.fail.store(false, Ordering::SeqCst);
+        let t = exchange(&store, &creds, &code).await.unwrap();
+        let h = AccessToken::new(t.access_token).hash();
+        assert!(store.inner.token(&h, NOW + 1).await.unwrap().is_some());
+    }
+
+    /// If a first exchange's answer was lost after it succeeded and the code came back, a second
+    /// exchange cannot mint a second set of tokens: the grant id is derived from the code.
+    #[tokio::test]
+    async fn a_second_issuance_for_one_code_is_refused_and_revokes_the_grant() {
+        let store = MemoryStore::new();
+        let (code, rec, creds) = seeded(&store, "pc_ac_twice").await;
+        let first = exchange(&store, &creds, &code).await.unwrap();
+        store.restore_code(&rec).await.unwrap();
+        let second = exchange(&store, &creds, &code).await;
+        assert_eq!(second.err(), Some(ErrorCode::InvalidGrant));
+        let h = AccessToken::new(first.access_token).hash();
+        assert!(store.token(&h, NOW + 1).await.unwrap().is_none());
     }
 }

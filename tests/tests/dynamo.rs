@@ -315,3 +315,42 @@ async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_consumed_code_can_be_restored_once_and_only_into_a_free_key() {
+    let store = Stack::moto().store().await;
+    let code = AuthorizationCode::generate(&OsEntropy);
+    let rec = code_record(&code, "c1", now() + 600);
+    store.put_code(&rec).await.unwrap();
+    let taken = store
+        .consume_code(&code.hash(), now())
+        .await
+        .unwrap()
+        .unwrap();
+    store.restore_code(&taken).await.unwrap();
+    store.restore_code(&taken).await.unwrap();
+    assert_eq!(
+        store.consume_code(&code.hash(), now()).await.unwrap(),
+        Some(rec)
+    );
+    assert_eq!(store.consume_code(&code.hash(), now()).await.unwrap(), None);
+}
+
+/// The grant id is derived from the code, so one code can never start two grants.
+#[tokio::test]
+async fn a_second_issuance_of_one_grant_is_already_issued_and_writes_nothing() {
+    let store = Stack::moto().store().await;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&store, &secret).await;
+    let (first, _, _) = issuance(&client, &secret, "g-twice");
+    assert_eq!(
+        store.issue_tokens(&first).await.unwrap(),
+        IssueOutcome::Issued
+    );
+    let (second, access, _) = issuance(&client, &secret, "g-twice");
+    assert_eq!(
+        store.issue_tokens(&second).await.unwrap(),
+        IssueOutcome::AlreadyIssued
+    );
+    assert_eq!(store.token(&access.hash(), now()).await.unwrap(), None);
+}

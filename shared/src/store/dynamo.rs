@@ -164,6 +164,27 @@ impl CodeRedeem for DynamoStore {
             Err(e) => Err(classify(e)),
         }
     }
+
+    async fn restore_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+        let res = self
+            .db
+            .put_item()
+            .table_name(&self.tables.codes)
+            .set_item(Some(to_item(code)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
 }
 
 #[async_trait]
@@ -210,11 +231,18 @@ impl TokenIssue for DynamoStore {
                     e.as_service_error()
                 {
                     let reasons = tc.cancellation_reasons();
-                    let client_failed = reasons
-                        .get(3)
-                        .and_then(|r| r.code())
-                        .is_some_and(|c| c == "ConditionalCheckFailed");
-                    if client_failed {
+                    let failed = |i: usize| {
+                        reasons
+                            .get(i)
+                            .and_then(|r| r.code())
+                            .is_some_and(|c| c == "ConditionalCheckFailed")
+                    };
+                    if failed(0) {
+                        // The grant's id is derived from the code: it was exchanged already.
+                        return Ok(IssueOutcome::AlreadyIssued);
+                    }
+                    // Items in order: grant, access, refresh, client check.
+                    if failed(3) {
                         return Ok(IssueOutcome::ClientRejected);
                     }
                     let conflict = reasons

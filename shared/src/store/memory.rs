@@ -96,6 +96,14 @@ impl CodeRedeem for MemoryStore {
             _ => Ok(None),
         }
     }
+
+    async fn restore_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+        let mut t = self.lock()?;
+        t.codes
+            .entry(code.pk.as_str().to_string())
+            .or_insert_with(|| code.clone());
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -112,8 +120,10 @@ impl TokenIssue for MemoryStore {
         if !client_ok {
             return Ok(IssueOutcome::ClientRejected);
         }
-        if t.grants.contains_key(&i.grant.pk)
-            || t.tokens.contains_key(i.access.pk.as_str())
+        if t.grants.contains_key(&i.grant.pk) {
+            return Ok(IssueOutcome::AlreadyIssued);
+        }
+        if t.tokens.contains_key(i.access.pk.as_str())
             || t.tokens.contains_key(i.refresh.pk.as_str())
         {
             return Err(StoreError::Failed("item already exists".into()));

@@ -6,7 +6,7 @@
 //! | [`ClientLookup`] | authorize          | clients: GetItem                           |
 //! | [`ClientRegistry`]| CLI               | clients: PutItem                           |
 //! | [`CodeIssue`]    | authorize          | codes: PutItem                             |
-//! | [`CodeRedeem`]   | token              | codes: DeleteItem (conditional, ALL_OLD)   |
+//! | [`CodeRedeem`]   | token              | codes: DeleteItem (conditional, ALL_OLD); PutItem to restore after a fault |
 //! | [`TokenIssue`]   | token              | tokens: TransactWriteItems (+ clients ConditionCheck) |
 //! | [`TokenLookup`]  | me                 | tokens: GetItem                            |
 //! | [`GrantRevocation`]| token            | tokens: Query `by_grant`, BatchWriteItem   |
@@ -47,6 +47,10 @@ pub trait CodeRedeem: Send + Sync {
         code_hash: &SecretHash,
         now: u64,
     ) -> Result<Option<CodeRecord>, StoreError>;
+
+    /// Puts back a code consumed by a request that then failed on a storage fault, so the
+    /// client's retry can succeed (no half-done exchange). Only if the key is free.
+    async fn restore_code(&self, code: &CodeRecord) -> Result<(), StoreError>;
 }
 
 /// How an issuance ended, short of a storage fault.
@@ -55,6 +59,9 @@ pub enum IssueOutcome {
     Issued,
     /// The client was removed or disabled, or its secret rotated out, since the code was issued.
     ClientRejected,
+    /// The grant already exists: this code was exchanged before (its first exchange's answer
+    /// may have been lost, and the code restored).
+    AlreadyIssued,
 }
 
 #[async_trait]
@@ -77,4 +84,60 @@ pub trait TokenLookup: Send + Sync {
 pub trait GrantRevocation: Send + Sync {
     /// Deletes a grant and every token that names it; returns how many items went.
     async fn revoke_grant(&self, grant_id: &str) -> Result<usize, StoreError>;
+}
+
+/// A shared store (`Arc<S>`) serves every port its store serves, so several endpoints can run
+/// on one store (benches, tests).
+mod shared {
+    use super::*;
+    use std::sync::Arc;
+
+    #[async_trait]
+    impl<T: ClientLookup + ?Sized> ClientLookup for Arc<T> {
+        async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+            (**self).client(client_id).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: CodeIssue + ?Sized> CodeIssue for Arc<T> {
+        async fn put_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+            (**self).put_code(code).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: CodeRedeem + ?Sized> CodeRedeem for Arc<T> {
+        async fn consume_code(
+            &self,
+            h: &SecretHash,
+            now: u64,
+        ) -> Result<Option<CodeRecord>, StoreError> {
+            (**self).consume_code(h, now).await
+        }
+        async fn restore_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+            (**self).restore_code(code).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: TokenIssue + ?Sized> TokenIssue for Arc<T> {
+        async fn issue_tokens(&self, issuance: &Issuance) -> Result<IssueOutcome, StoreError> {
+            (**self).issue_tokens(issuance).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: TokenLookup + ?Sized> TokenLookup for Arc<T> {
+        async fn token(&self, h: &SecretHash, now: u64) -> Result<Option<TokenRecord>, StoreError> {
+            (**self).token(h, now).await
+        }
+    }
+
+    #[async_trait]
+    impl<T: GrantRevocation + ?Sized> GrantRevocation for Arc<T> {
+        async fn revoke_grant(&self, grant_id: &str) -> Result<usize, StoreError> {
+            (**self).revoke_grant(grant_id).await
+        }
+    }
 }
