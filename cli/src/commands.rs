@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::TimeToLiveSpecification;
 use portcullis::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis::config::Config;
 use portcullis::keys::{KeySource, SecretsManagerKeys};
-use portcullis::model::Client;
+use portcullis::model::{Client, UserInfo};
 use portcullis::redirect::validate_registration;
 use portcullis::secret::ClientSecret;
 use portcullis::session::{sign_session, Session};
@@ -277,11 +277,13 @@ pub async fn session(
     let exp = SystemClock.now() + args.ttl;
     let token = sign_session(
         &Session {
-            sub: args.sub,
+            user: UserInfo {
+                sub: args.sub,
+                username: args.username,
+                email: args.email,
+                name: args.name,
+            },
             exp,
-            username: args.username,
-            email: args.email,
-            name: args.name,
         },
         &keys.session,
     );

@@ -11,7 +11,7 @@ use portcullis::endpoints::me::MeEndpoint;
 use portcullis::endpoints::token::TokenEndpoint;
 use portcullis::endpoints::Endpoint;
 use portcullis::keys::{KeyCache, Keys, StaticKeys};
-use portcullis::model::Client;
+use portcullis::model::{Client, UserInfo};
 use portcullis::secret::ClientSecret;
 use portcullis::session::{sign_session, Session};
 use portcullis::store::MemoryStore;
@@ -136,11 +136,13 @@ async fn run(iterations: usize) {
             .expect("keys");
     let session = sign_session(
         &Session {
-            sub: "user-1".into(),
+            user: UserInfo {
+                sub: "user-1".into(),
+                username: Some("ada".into()),
+                email: None,
+                name: None,
+            },
             exp: u64::MAX / 2,
-            username: Some("ada".into()),
-            email: None,
-            name: None,
         },
         &keys.session,
     );

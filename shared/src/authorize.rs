@@ -2,7 +2,7 @@
 //! free of HTTP: validate a request, then issue a code or an error for the client.
 use crate::clock::{Clock, Entropy};
 use crate::error::{EndpointError, ErrorCode, OAuthError};
-use crate::model::{Client, CodeRecord, UserInfo};
+use crate::model::{Client, CodeRecord};
 use crate::pkce::CodeChallenge;
 use crate::redirect::{choose_redirect_uri, redirect_with, ChosenRedirect, RedirectError};
 use crate::scope::{join_scope, ScopeCatalog};
@@ -262,12 +262,7 @@ pub async fn issue_code(
         redirect_uri: req.redirect.uri.clone(),
         redirect_uri_explicit: req.redirect.explicit,
         scopes: req.scopes.clone(),
-        user: UserInfo {
-            sub: user.sub.clone(),
-            username: user.username.clone(),
-            email: user.email.clone(),
-            name: user.name.clone(),
-        },
+        user: user.user.clone(),
         code_challenge: req.code_challenge.clone(),
         created_at: now,
         expires_at: now + ctx.code_ttl,
@@ -295,6 +290,7 @@ pub fn denied_location(req: &AuthorizationRequest, issuer: &str) -> String {
 mod tests {
     use super::*;
     use crate::clock::{FixedClock, OsEntropy};
+    use crate::model::UserInfo;
     use crate::store::MemoryStore;
 
     const ISS: &str = "https://auth.example";
@@ -457,11 +453,13 @@ mod tests {
             .await
             .unwrap();
         let user = Session {
-            sub: "u1".into(),
+            user: UserInfo {
+                sub: "u1".into(),
+                username: None,
+                email: None,
+                name: None,
+            },
             exp: 0,
-            username: None,
-            email: None,
-            name: None,
         };
         let clock = FixedClock::at(1000);
         let ctx = IssueContext {

@@ -3,6 +3,7 @@
 //! Only HS256 is accepted (RFC 8725 §3.1: pin the algorithm; `none` and algorithm confusion are
 //! impossible here). This is a few lines over `hmac`, rather than a JWT crate, because one fixed
 //! algorithm needs none of their key-type machinery (jsonwebtoken 10 would add RSA and EC stacks).
+use crate::model::UserInfo;
 use crate::secret::{Key, SessionToken};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -15,17 +16,12 @@ type HmacSha256 = Hmac<Sha256>;
 /// The largest session token read; anything longer is refused before parsing.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 
-/// The signed-in user, as the host application vouches for them.
+/// The signed-in user, as the host application vouches for them, and when that ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    pub sub: String,
+    #[serde(flatten)]
+    pub user: UserInfo,
     pub exp: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,11 +104,13 @@ pub fn verify_session(token: &str, key: &Key, now: u64) -> Result<Session, Sessi
         }
     }
     Ok(Session {
-        sub: claims.sub,
+        user: UserInfo {
+            sub: claims.sub,
+            username: claims.username,
+            email: claims.email,
+            name: claims.name,
+        },
         exp,
-        username: claims.username,
-        email: claims.email,
-        name: claims.name,
     })
 }
 
@@ -148,11 +146,13 @@ mod tests {
 
     fn session(exp: u64) -> Session {
         Session {
-            sub: "user-1".into(),
+            user: UserInfo {
+                sub: "user-1".into(),
+                username: Some("ada".into()),
+                email: None,
+                name: Some("Ada Lovelace".into()),
+            },
             exp,
-            username: Some("ada".into()),
-            email: None,
-            name: Some("Ada Lovelace".into()),
         }
     }
 

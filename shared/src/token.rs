@@ -331,6 +331,7 @@ mod tests {
     use crate::authorize::{issue_code, validate_request, AuthorizeParams, IssueContext};
     use crate::clock::{FixedClock, OsEntropy};
     use crate::model::Client;
+    use crate::model::UserInfo;
     use crate::pkce::CodeChallenge;
     use crate::scope::ScopeCatalog;
     use crate::session::Session;
@@ -380,11 +381,13 @@ mod tests {
                 .await
                 .unwrap();
             let user = Session {
-                sub: "u1".into(),
+                user: UserInfo {
+                    sub: "u1".into(),
+                    username: Some("ada".into()),
+                    email: None,
+                    name: None,
+                },
                 exp: 0,
-                username: Some("ada".into()),
-                email: None,
-                name: None,
             };
             let ctx = IssueContext {
                 clock: &self.clock,

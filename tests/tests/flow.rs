@@ -80,6 +80,14 @@ fn app(stack: &Stack, c: &Registered, auth: AuthType) -> App {
     }
 }
 
+/// The authorization URL a confidential app builds for one scope, and its state.
+fn authorization_url(stack: &Stack, c: &Registered, scope: &str) -> (url::Url, CsrfToken) {
+    app(stack, c, AuthType::BasicAuth)
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new(scope.into()))
+        .url()
+}
+
 /// The app builds the authorization URL (with PKCE when asked), the user allows; returns the
 /// code and the PKCE verifier.
 async fn authorize(
@@ -327,10 +335,7 @@ async fn json_token_request_with_body_credentials_is_accepted() {
 async fn missing_session_redirects_to_login_and_dev_login_returns_to_the_request() {
     let stack = Stack::full();
     let c = register(stack, &[]);
-    let (url, _) = app(stack, &c, AuthType::BasicAuth)
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new("READ_PROFILE".into()))
-        .url();
+    let (url, _) = authorization_url(stack, &c, "READ_PROFILE");
     let mut browser = Browser::new();
     let first = browser.get(url.as_str()).await;
     assert_eq!(first.status, StatusCode::SEE_OTHER);
@@ -367,10 +372,7 @@ async fn missing_session_redirects_to_login_and_dev_login_returns_to_the_request
 async fn tampered_csrf_token_is_refused_with_a_page_and_no_code() {
     let stack = Stack::full();
     let c = register(stack, &[]);
-    let (url, _) = app(stack, &c, AuthType::BasicAuth)
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new("READ_PROFILE".into()))
-        .url();
+    let (url, _) = authorization_url(stack, &c, "READ_PROFILE");
     let user = Browser::signed_in(&session(stack, "u-csrf"));
     let page = user.get(url.as_str()).await;
     let mut fields = hidden_fields(&page.body);
@@ -440,10 +442,7 @@ async fn unknown_client_and_unregistered_redirect_uri_get_a_page_not_a_redirect(
 async fn deny_redirects_with_access_denied_state_and_iss() {
     let stack = Stack::full();
     let c = register(stack, &[]);
-    let (url, state) = app(stack, &c, AuthType::BasicAuth)
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new("READ_PROFILE".into()))
-        .url();
+    let (url, state) = authorization_url(stack, &c, "READ_PROFILE");
     let user = Browser::signed_in(&session(stack, "u-deny"));
     let location = user.consent(url.as_str(), "deny").await;
     assert_eq!(
@@ -465,10 +464,7 @@ async fn deny_redirects_with_access_denied_state_and_iss() {
 async fn consent_page_names_the_client_and_each_requested_scope_in_plain_words() {
     let stack = Stack::full();
     let c = register(stack, &["--logo", "https://cdn.example/logo.png"]);
-    let (url, _) = app(stack, &c, AuthType::BasicAuth)
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new("READ_BOOKING".into()))
-        .url();
+    let (url, _) = authorization_url(stack, &c, "READ_BOOKING");
     let page = Browser::signed_in(&session(stack, "u-page"))
         .get(url.as_str())
         .await;
@@ -509,10 +505,7 @@ async fn comma_separated_scopes_and_absent_response_type_are_accepted() {
 async fn trusted_client_skips_the_consent_page() {
     let stack = Stack::full();
     let c = register(stack, &["--trusted"]);
-    let (url, _) = app(stack, &c, AuthType::BasicAuth)
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new("READ_PROFILE".into()))
-        .url();
+    let (url, _) = authorization_url(stack, &c, "READ_PROFILE");
     let r = Browser::signed_in(&session(stack, "u-trusted"))
         .get(url.as_str())
         .await;
@@ -527,10 +520,7 @@ async fn me_refuses_refresh_tokens_unknown_tokens_and_tokens_without_read_profil
     let stack = Stack::full();
     let c = register(stack, &["--scopes", "READ_BOOKING"]);
     let app = app(stack, &c, AuthType::BasicAuth);
-    let (url, _) = app
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new("READ_BOOKING".into()))
-        .url();
+    let (url, _) = authorization_url(stack, &c, "READ_BOOKING");
     let user = Browser::signed_in(&session(stack, "u-scope"));
     let location = user.consent(url.as_str(), "allow").await;
     let tokens = exchange(&app, &query_param(&location, "code").unwrap(), None)

@@ -11,6 +11,7 @@ use crate::http::{
     cookie, form_pairs, html, page_failure, query_pairs, see_other, see_other_with_cookie,
 };
 use crate::keys::{KeyCache, KeySource, Keys, SecretsManagerKeys};
+use crate::model::UserInfo;
 use crate::pages::{error_page, render, ConsentPage, LoginPage};
 use crate::redirect::redirect_with;
 use crate::session::{sign_session, verify_session, Session};
@@ -173,6 +174,7 @@ where
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_else(|| request.redirect.uri.clone());
+        let user = &user.user;
         let user_display = user
             .name
             .as_deref()
@@ -297,11 +299,13 @@ where
                     }
                 };
                 let session = Session {
-                    sub: format!("dev|{username}"),
+                    user: UserInfo {
+                        sub: format!("dev|{username}"),
+                        username: Some(username.clone()),
+                        email: Some(format!("{username}@example.test")),
+                        name: Some(username),
+                    },
                     exp: self.clock.now() + DEV_SESSION_TTL,
-                    username: Some(username.clone()),
-                    email: Some(format!("{username}@example.test")),
-                    name: Some(username),
                 };
                 let token = sign_session(&session, &keys.session);
                 let secure = if self.config.issuer.starts_with("https://") {
