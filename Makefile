@@ -15,7 +15,7 @@ dev: ## Run the local stack (moto + cargo lambda watch) with a demo client; Ctrl
 test: ## bootstrap, fmt check, clippy, cfn-lint, build, unit tests, end-to-end tests
 	@bash scripts/test.sh
 
-bench: ## Run the benchmarks (scripts/bench.sh, once it exists)
+bench: ## Measure storage calls, latency and cold start (scripts/bench.sh)
 	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; \
 	else echo "make bench: no benchmark exists yet (add scripts/bench.sh)"; fi
 

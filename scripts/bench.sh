@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# `make bench`: per-request storage round trips and in-process latency of every endpoint
-# (shared/benches/endpoints.rs, release profile). BENCH_ITERATIONS sets the number of flows.
+# `make bench`:
+#   1. shared/benches/endpoints.rs (release profile): every handler in process over the memory
+#      store; storage round trips per request and p50/p99/max latency. BENCH_ITERATIONS sets the
+#      number of flows (default 2000).
+#   2. scripts/coldstart.py: each release function binary started against a minimal Lambda
+#      Runtime API with moto as AWS; init time, first response, peak RSS, binary size.
+#      COLDSTART_RUNS sets the runs per function (default 5).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/bootstrap.sh
 cargo bench -p portcullis --bench endpoints
+cargo build --release --bins
+.venv/bin/python scripts/coldstart.py
