@@ -41,14 +41,8 @@ fn table_name<'a>(config: &'a Config, def: &TableDef) -> Result<&'a str, String>
     }
 }
 
-fn aws_error(what: &str, e: impl std::error::Error) -> String {
-    let mut msg = format!("{what}: {e}");
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    msg
+fn aws_error(what: &str, e: impl std::error::Error + 'static) -> String {
+    format!("{what}: {}", portcullis::error::error_chain(&e))
 }
 
 /// `init`: creates the tables and the secret as the template defines them. Idempotent: what

@@ -146,3 +146,16 @@ impl EndpointError {
         }
     }
 }
+
+/// An error and its sources on one line, by `Display` only: for logs and operator messages (a
+/// `Debug` of an SDK error would carry the raw HTTP exchange).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}

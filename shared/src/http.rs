@@ -1,5 +1,5 @@
 //! The HTTP edge: reading `lambda_http` requests, and the one mapping from errors to responses.
-use crate::error::{EndpointError, ErrorCode, KeyError, OAuthError, StoreError};
+use crate::error::{error_chain, EndpointError, ErrorCode, KeyError, OAuthError, StoreError};
 use crate::token::Params;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -216,10 +216,10 @@ fn log_internal(e: &EndpointError) {
         }
         EndpointError::Store(StoreError::Unavailable(src))
         | EndpointError::Keys(KeyError::Unavailable(src)) => {
-            tracing::warn!(error = %e, cause = %src, "dependency unavailable")
+            tracing::warn!(error = %e, cause = %error_chain(src.as_ref()), "dependency unavailable")
         }
         EndpointError::Store(StoreError::Failed(src) | StoreError::Corrupt(src)) => {
-            tracing::error!(error = %e, cause = ?src, "storage failure")
+            tracing::error!(error = %e, cause = %error_chain(src.as_ref()), "storage failure")
         }
         EndpointError::Keys(KeyError::Malformed(m)) => {
             tracing::error!(error = %e, detail = %m, "key failure")
