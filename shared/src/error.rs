@@ -55,11 +55,22 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
+    /// RFC 6749 §4.1.2.1, §5.2: `error_description` is limited to %x20-21 / %x23-5B / %x5D-7E;
+    /// anything else (a quote, a backslash, a control or non-ASCII character echoed from the
+    /// request) becomes `?`.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            code,
-            description: description.into(),
-        }
+        let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E');
+        let d = description.into();
+        let description = if d.chars().all(allowed) {
+            d
+        } else {
+            Cow::Owned(
+                d.chars()
+                    .map(|c| if allowed(c) { c } else { '?' })
+                    .collect(),
+            )
+        };
+        Self { code, description }
     }
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidRequest, d)
@@ -158,4 +169,18 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         src = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6749 §5.2: error_description uses a restricted character set.
+    #[test]
+    fn error_description_is_limited_to_the_rfc_character_set() {
+        let e = OAuthError::invalid_scope("unknown scope `a\"b\\c\u{e9}\n`");
+        assert_eq!(e.description, "unknown scope `a?b?c??`");
+        let plain = OAuthError::invalid_request("code is required");
+        assert!(matches!(plain.description, Cow::Borrowed(_)));
+    }
 }

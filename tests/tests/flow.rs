@@ -625,6 +625,42 @@ async fn malformed_requests_get_clear_errors_not_server_errors() {
     }
 }
 
+/// Other languages' client libraries: Python's Authlib (Basic and body auth, PKCE) and
+/// requests-oauthlib complete the flow and call /me (tests/interop/python_clients.py).
+#[tokio::test]
+async fn python_oauth_libraries_complete_the_flow_and_read_me() {
+    let stack = Stack::full();
+    let c = register(stack, &[]);
+    let token = session(stack, "py-user");
+    let root = portcullis_e2e::root();
+    let out = tokio::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/interop/python_clients.py"))
+        .args([
+            &stack.base_url,
+            &c.id,
+            c.secret.as_deref().unwrap(),
+            REDIRECT,
+            &token,
+        ])
+        .output()
+        .await
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 3, "{stdout}");
+    for run in runs {
+        assert_eq!(run["me"]["id"], "py-user", "{run}");
+    }
+}
+
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
