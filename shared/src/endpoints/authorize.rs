@@ -88,7 +88,14 @@ where
                 Ok(pairs) => self.decide(&req, &pairs).await,
                 Err(e) => Ok(error_page(400, &e.description)),
             },
-            _ => Ok(error_page(405, "Use GET or POST.")),
+            _ => {
+                let mut r = error_page(405, "Use GET or POST.");
+                r.headers_mut().insert(
+                    "allow",
+                    lambda_http::http::HeaderValue::from_static("GET, POST"),
+                );
+                Ok(r)
+            }
         };
         match result {
             Ok(r) => r,
