@@ -60,7 +60,24 @@ if ((lint_only)); then
 fi
 
 step build cargo build --workspace --bins
-step unit-tests cargo nextest run --profile "$NEXTEST_PROFILE" --workspace --exclude portcullis-e2e --no-tests=pass
-step e2e-tests cargo test -p portcullis-e2e -- --test-threads=4
+# Both test steps keep a copy of their output so the totals can be printed at the end.
+mkdir -p .local
+unit_log=.local/test-unit.log
+e2e_log=.local/test-e2e.log
+step unit-tests bash -o pipefail -c \
+  "cargo nextest run --profile '$NEXTEST_PROFILE' --workspace --exclude portcullis-e2e --no-tests=pass 2>&1 | tee '$unit_log'"
+step e2e-tests bash -o pipefail -c \
+  "cargo test -p portcullis-e2e --test dynamo --test flow -- --test-threads=4 2>&1 | tee '$e2e_log'"
+
+# Totals: nextest's summary line and every libtest result line.
+read -r passed failed < <(
+  {
+    grep -hoE '[0-9]+ tests? run: [0-9]+ passed(, [0-9]+ failed)?' "$unit_log" |
+      sed -E 's/.*run: ([0-9]+) passed(, ([0-9]+) failed)?/\1 \3/'
+    grep -hoE 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$e2e_log" |
+      sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed/\1 \2/'
+  } | awk '{p += $1; f += ($2 == "" ? 0 : $2)} END {print p + 0, f + 0}'
+)
 
 printf '\ntest.sh: all steps passed (rustfmt, clippy, cfn-lint, build, unit tests, end-to-end tests)\n'
+printf 'tests: %s passed, %s failed\n' "$passed" "$failed"
