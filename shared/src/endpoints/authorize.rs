@@ -50,7 +50,7 @@ impl AuthorizeEndpoint<DynamoStore, SecretsManagerKeys> {
             );
         }
         let sdk = crate::aws::load_sdk_config().await;
-        let store = super::dynamo_store(&config, &sdk).await;
+        let store = super::dynamo_store(&config, &sdk);
         let source = SecretsManagerKeys {
             client: aws_sdk_secretsmanager::Client::new(&sdk),
             secret_id,

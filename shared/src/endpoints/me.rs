@@ -33,7 +33,7 @@ impl MeEndpoint<DynamoStore> {
         let config = Config::from_env()?;
         let sdk = crate::aws::load_sdk_config().await;
         Ok(Self {
-            store: super::dynamo_store(&config, &sdk).await,
+            store: super::dynamo_store(&config, &sdk),
             clock: Box::new(SystemClock),
         })
     }

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::store::DynamoStore;
 
 /// The DynamoDB adapter for a configuration, on the real SDK path (`AWS_ENDPOINT_URL` locally).
-pub async fn dynamo_store(config: &Config, sdk: &aws_config::SdkConfig) -> DynamoStore {
+pub fn dynamo_store(config: &Config, sdk: &aws_config::SdkConfig) -> DynamoStore {
     DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.tables.clone())
 }
 

@@ -19,7 +19,7 @@ impl TokenEndpoint<DynamoStore> {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let sdk = crate::aws::load_sdk_config().await;
-        let store = super::dynamo_store(&config, &sdk).await;
+        let store = super::dynamo_store(&config, &sdk);
         Ok(Self {
             config,
             store,
