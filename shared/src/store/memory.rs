@@ -163,6 +163,7 @@ impl GrantRevocation for MemoryStore {
     }
 }
 
+#[cfg(test)]
 impl MemoryStore {
     /// Test helper: a copy of a stored client.
     pub fn client_for_test(&self, client_id: &str) -> Client {
