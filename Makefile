@@ -25,5 +25,5 @@ bootstrap: ## Install the tools: .venv/ (moto, cargo-lambda, cfn-lint), cargo-ne
 lint: ## fmt check, clippy -D warnings, cfn-lint
 	@bash scripts/test.sh --lint
 
-clean-local: ## Remove .local/ (logs and pid files of the local stack)
+clean-local: ## Remove .local/ (logs and saved info of the local stack)
 	rm -rf .local

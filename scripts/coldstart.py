@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 
+from localstack import free_port, stack_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 RUNS = int(os.environ.get("COLDSTART_RUNS", "5"))
@@ -27,12 +29,6 @@ EVENTS = {
     "token": ("GET", "/api/auth/oauth/token", 405),
     "me": ("GET", "/api/auth/oauth/me", 401),
 }
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def event(method, path):
@@ -114,19 +110,9 @@ def measure(name, env):
 
 def main():
     aws_port = free_port()
-    issuer = "http://127.0.0.1:1"
-    env = dict(
-        os.environ,
-        PORTCULLIS_ISSUER=issuer,
-        PORTCULLIS_CLIENTS_TABLE="portcullis-clients",
-        PORTCULLIS_CODES_TABLE="portcullis-codes",
-        PORTCULLIS_TOKENS_TABLE="portcullis-tokens",
-        PORTCULLIS_SECRET_ID="portcullis-keys",
-        PORTCULLIS_LOGIN_URL=issuer + "/login",
-        AWS_ENDPOINT_URL=f"http://127.0.0.1:{aws_port}",
-        AWS_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="test",
-        AWS_SECRET_ACCESS_KEY="test",
+    env = dict(os.environ, **stack_env(os.path.join(TARGET, "release", "portcullis"), {"PORTCULLIS_AWS_PORT": str(aws_port)}))
+    env.pop("DEV_LOGIN", None)
+    env.update(
         AWS_EC2_METADATA_DISABLED="true",
         AWS_LAMBDA_FUNCTION_VERSION="1",
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128",

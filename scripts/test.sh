@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test` (and CI): every check, in order, stopping at the first failure:
-#   bootstrap, rustfmt, clippy, cfn-lint, build, unit tests (nextest), end-to-end tests.
+#   bootstrap, rustfmt, clippy, cfn-lint, build, unit tests (nextest), doctests, end-to-end tests.
 # `scripts/test.sh --lint` (make lint) runs only rustfmt, clippy and cfn-lint.
 set -euo pipefail
 
@@ -64,17 +64,22 @@ step build cargo build --workspace --bins
 mkdir -p .local
 unit_log=.local/test-unit.log
 e2e_log=.local/test-e2e.log
+doc_log=.local/test-doc.log
 step unit-tests bash -o pipefail -c \
   "cargo nextest run --profile '$NEXTEST_PROFILE' --workspace --exclude portcullis-e2e --no-tests=pass 2>&1 | tee '$unit_log'"
+# Doctests: the code in the docs (docs/integrating.md is a doctest of portcullis-resource) and
+# in doc comments compiles. nextest does not run doctests.
+step doc-tests bash -o pipefail -c \
+  "cargo test --doc -p portcullis-core -p portcullis-aws -p portcullis-resource -p portcullis-lambda 2>&1 | tee '$doc_log'"
 step e2e-tests bash -o pipefail -c \
-  "cargo test -p portcullis-e2e --test dynamo --test flow -- --test-threads=4 2>&1 | tee '$e2e_log'"
+  "cargo test -p portcullis-e2e --test e2e -- --test-threads=4 2>&1 | tee '$e2e_log'"
 
 # Totals: nextest's summary line and every libtest result line.
 read -r passed failed < <(
   {
     grep -hoE '[0-9]+ tests? run: [0-9]+ passed(, [0-9]+ failed)?' "$unit_log" |
       sed -E 's/.*run: ([0-9]+) passed(, ([0-9]+) failed)?/\1 \3/'
-    grep -hoE 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$e2e_log" |
+    grep -hoE 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$doc_log" "$e2e_log" |
       sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed/\1 \2/'
   } | awk '{p += $1; f += ($2 == "" ? 0 : $2)} END {print p + 0, f + 0}'
 )

@@ -1,13 +1,24 @@
 //! `portcullis`: the operator CLI. Configured from the same environment as the functions;
 //! `--local` fills in the local stack's defaults (`make dev`) for anything not set.
-use clap::{Args, Parser, Subcommand};
-use portcullis::config::Config;
+//!
+//! This file parses, applies `--local`, dispatches and prints; the commands are in [`cmd`], their
+//! output forms in [`output`], their errors in [`error`]. Exit code: 0, 1 on an error, 2 on a
+//! usage error (clap).
+use clap::{Parser, Subcommand};
+use cmd::client::ClientCommand;
+use cmd::Context;
+use error::CliError;
+use output::render;
+use portcullis_core::settings::{self, env};
+use std::io::Write;
 use std::process::ExitCode;
 
-mod commands;
+mod cmd;
+mod error;
+mod output;
 mod template;
 
-#[derive(Parser)]
+#[derive(Debug, Parser)]
 #[command(
     name = "portcullis",
     version,
@@ -24,83 +35,33 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Subcommand)]
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Create the tables and the keys secret from infra/template.yaml (idempotent; local stack).
-    Init {
-        /// The SAM template to read the definitions from.
-        #[arg(long, default_value = "infra/template.yaml")]
-        template: std::path::PathBuf,
-    },
+    Init(cmd::init::InitArgs),
     /// Manage registered clients (apps).
     #[command(subcommand)]
     Client(ClientCommand),
     /// Mint a host-application session token, as the host would set it in its cookie (testing).
-    Session(SessionArgs),
+    Session(cmd::session::SessionArgs),
+    /// Print the environment the CLI and the functions use, as shell assignments
+    /// (`set -a; eval "$(portcullis --local env)"; set +a`) or, with --json, one object.
+    Env,
 }
 
-#[derive(Subcommand)]
-enum ClientCommand {
-    /// Register an app; prints its client id and (once, never again) its secret.
-    Create(CreateClientArgs),
-}
-
-#[derive(Args)]
-pub struct CreateClientArgs {
-    /// The app's name, shown on the consent page.
-    #[arg(long)]
-    pub name: String,
-    /// A redirect URI (repeat for more). Matched exactly.
-    #[arg(long = "redirect-uri", required = true)]
-    pub redirect_uris: Vec<String>,
-    /// An https URL of the app's logo, shown on the consent page.
-    #[arg(long)]
-    pub logo: Option<String>,
-    /// A public client (no secret; must use PKCE): SPAs, mobile and CLI apps.
-    #[arg(long)]
-    pub public: bool,
-    /// A first-party app that skips the consent page.
-    #[arg(long)]
-    pub trusted: bool,
-    /// The scopes it may request, comma-separated (default: all configured scopes).
-    #[arg(long, value_delimiter = ',')]
-    pub scopes: Vec<String>,
-}
-
-#[derive(Args)]
-pub struct SessionArgs {
-    /// The user's stable id (`sub`).
-    #[arg(long)]
-    pub sub: String,
-    #[arg(long)]
-    pub username: Option<String>,
-    #[arg(long)]
-    pub email: Option<String>,
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Lifetime in seconds.
-    #[arg(long, default_value_t = 3600)]
-    pub ttl: u64,
-}
-
-/// The local stack's settings (see `scripts/stack.sh`), used with `--local` for anything the
-/// environment does not set.
+/// The local stack's settings (`portcullis_core::settings::local_stack`), used with `--local`
+/// for anything the environment does not set.
 fn local_defaults() -> Vec<(&'static str, String)> {
-    let port = std::env::var("PORTCULLIS_PORT").unwrap_or_else(|_| "9000".into());
-    let aws_port = std::env::var("PORTCULLIS_AWS_PORT").unwrap_or_else(|_| "5000".into());
-    let issuer = format!("http://127.0.0.1:{port}");
-    vec![
-        ("PORTCULLIS_ISSUER", issuer.clone()),
-        ("PORTCULLIS_CLIENTS_TABLE", "portcullis-clients".into()),
-        ("PORTCULLIS_CODES_TABLE", "portcullis-codes".into()),
-        ("PORTCULLIS_TOKENS_TABLE", "portcullis-tokens".into()),
-        ("PORTCULLIS_SECRET_ID", "portcullis-keys".into()),
-        ("PORTCULLIS_LOGIN_URL", format!("{issuer}/auth/dev-login")),
-        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{aws_port}")),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-    ]
+    let port = |name: &str, default: u16| {
+        std::env::var(name)
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(default)
+    };
+    settings::local_stack(
+        port(env::PORT, settings::LOCAL_PORT),
+        port(env::AWS_PORT, settings::LOCAL_AWS_PORT),
+    )
 }
 
 fn main() -> ExitCode {
@@ -113,36 +74,123 @@ fn main() -> ExitCode {
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
+        .map_err(CliError::Runtime)
+        .and_then(|rt| rt.block_on(run(cli.command, cli.json)));
+    match result {
+        Ok(out) => match writeln!(std::io::stdout().lock(), "{out}") {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write the output: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("{}", e.report());
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| {
-        format!("{e}\n(hint: set the PORTCULLIS_* variables of your deployment, or pass --local for the local stack)")
-    })?;
-    let sdk = portcullis::aws::load_sdk_config().await;
-    let out = commands::Output { json: cli.json };
-    match cli.command {
-        Command::Init { template } => commands::init(&config, &sdk, &template, &out).await,
-        Command::Client(ClientCommand::Create(args)) => {
-            commands::create_client(&config, &sdk, args, &out).await
+/// Runs one command and renders its result.
+async fn run(command: Command, json: bool) -> Result<String, CliError> {
+    match command {
+        Command::Env => render(&cmd::env::run(settings::process_env), json),
+        Command::Init(args) => render(&cmd::init::run(&Context::load().await?, &args).await?, json),
+        Command::Client(ClientCommand::Create(args)) => render(
+            &cmd::client::create(&Context::load().await?, args).await?,
+            json,
+        ),
+        Command::Session(args) => render(
+            &cmd::session::run(&Context::load().await?, args).await?,
+            json,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn client_create_parses_its_flags_as_documented() {
+        let cli = Cli::try_parse_from([
+            "portcullis",
+            "client",
+            "create",
+            "--name",
+            "Zap",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--scopes",
+            "READ_PROFILE,READ_BOOKING",
+            "--public",
+            "--json",
+            "--local",
+        ])
+        .unwrap();
+        assert!(cli.json && cli.local);
+        let Command::Client(ClientCommand::Create(a)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!(a.name, "Zap");
+        assert_eq!(
+            a.redirect_uris,
+            ["https://a.example/cb", "http://127.0.0.1/cb"]
+        );
+        assert_eq!(a.scopes, ["READ_PROFILE", "READ_BOOKING"]);
+        assert!(a.public && !a.trusted && a.logo.is_none());
+    }
+
+    #[test]
+    fn usage_errors_exit_with_2() {
+        for args in [
+            &["portcullis", "client", "create", "--name", "x"][..],
+            &["portcullis", "session"],
+            &["portcullis", "session", "--sub", "u", "--ttl", "soon"],
+            &["portcullis", "nope"],
+        ] {
+            let e = Cli::try_parse_from(args).unwrap_err();
+            assert_ne!(e.kind(), ErrorKind::DisplayHelp);
+            assert_eq!(e.exit_code(), 2, "{args:?}");
         }
-        Command::Session(args) => commands::session(&config, &sdk, args, &out).await,
+    }
+
+    #[test]
+    fn defaults_of_init_session_and_env() {
+        let cli = Cli::try_parse_from(["portcullis", "init"]).unwrap();
+        let Command::Init(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.template, std::path::Path::new("infra/template.yaml"));
+        let cli = Cli::try_parse_from(["portcullis", "session", "--sub", "u1"]).unwrap();
+        let Command::Session(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.ttl, 3600);
+        let cli = Cli::try_parse_from(["portcullis", "--local", "env", "--json"]).unwrap();
+        assert!(matches!(cli.command, Command::Env) && cli.local && cli.json);
+    }
+
+    /// `--local` derives every URL from the port variables, as `make dev` does.
+    #[test]
+    fn local_defaults_are_the_local_stack_list() {
+        let names: Vec<&str> = local_defaults().iter().map(|(k, _)| *k).collect();
+        let expected: Vec<&str> = settings::local_stack(1, 2)
+            .iter()
+            .map(|(k, _)| *k)
+            .collect();
+        assert_eq!(names, expected);
     }
 }

@@ -1,11 +1,49 @@
 //! Reads table and secret definitions from the SAM template, so the local stack is built from
 //! the same source as production (nothing repeated in code).
+use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
 };
 use serde_yaml::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The template cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", .path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: ParseError,
+    },
+    /// A table this version of the CLI cannot map to a `PORTCULLIS_*_TABLE` variable.
+    #[error("the template defines table `{0}`, which this version does not know")]
+    UnknownTable(String),
+}
+
+/// What is wrong inside the template.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("not valid YAML")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("no Resources section")]
+    NoResources,
+    #[error("{context}: `{key}` is missing or not a string")]
+    Missing { context: String, key: String },
+    #[error("{context}")]
+    Build {
+        context: String,
+        #[source]
+        source: BuildError,
+    },
+}
 
 /// A table as the template defines it.
 #[derive(Debug, Clone)]
@@ -24,10 +62,20 @@ pub struct Template {
     pub secrets: Vec<String>,
 }
 
-fn str_of<'a>(v: &'a Value, key: &str, ctx: &str) -> Result<&'a str, String> {
+fn str_of<'a>(v: &'a Value, key: &str, ctx: &str) -> Result<&'a str, ParseError> {
     v.get(key)
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("{ctx}: `{key}` is missing or not a string"))
+        .ok_or_else(|| ParseError::Missing {
+            context: ctx.to_string(),
+            key: key.to_string(),
+        })
+}
+
+fn build_err(ctx: &str) -> impl Fn(BuildError) -> ParseError + '_ {
+    move |source| ParseError::Build {
+        context: ctx.to_string(),
+        source,
+    }
 }
 
 fn list_of<'a>(v: &'a Value, key: &str) -> &'a [Value] {
@@ -37,7 +85,7 @@ fn list_of<'a>(v: &'a Value, key: &str) -> &'a [Value] {
         .unwrap_or(&[])
 }
 
-fn key_schema(v: &Value, ctx: &str) -> Result<Vec<KeySchemaElement>, String> {
+fn key_schema(v: &Value, ctx: &str) -> Result<Vec<KeySchemaElement>, ParseError> {
     list_of(v, "KeySchema")
         .iter()
         .map(|k| {
@@ -45,23 +93,28 @@ fn key_schema(v: &Value, ctx: &str) -> Result<Vec<KeySchemaElement>, String> {
                 .attribute_name(str_of(k, "AttributeName", ctx)?)
                 .key_type(KeyType::from(str_of(k, "KeyType", ctx)?))
                 .build()
-                .map_err(|e| format!("{ctx}: {e}"))
+                .map_err(build_err(ctx))
         })
         .collect()
 }
 
-pub fn load(path: &Path) -> Result<Template, String> {
-    let raw = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    parse(&raw).map_err(|e| format!("{}: {e}", path.display()))
+pub fn load(path: &Path) -> Result<Template, TemplateError> {
+    let raw = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&raw).map_err(|source| TemplateError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
-pub fn parse(raw: &str) -> Result<Template, String> {
-    let doc: Value = serde_yaml::from_str(raw).map_err(|e| format!("not valid YAML: {e}"))?;
+pub fn parse(raw: &str) -> Result<Template, ParseError> {
+    let doc: Value = serde_yaml::from_str(raw)?;
     let resources = doc
         .get("Resources")
         .and_then(Value::as_mapping)
-        .ok_or("no Resources section")?;
+        .ok_or(ParseError::NoResources)?;
     let mut tables = Vec::new();
     let mut secrets = Vec::new();
     for (id, res) in resources {
@@ -81,9 +134,9 @@ pub fn parse(raw: &str) -> Result<Template, String> {
                                 &ctx,
                             )?))
                             .build()
-                            .map_err(|e| format!("{ctx}: {e}"))
+                            .map_err(build_err(&ctx))
                     })
-                    .collect::<Result<Vec<_>, String>>()?;
+                    .collect::<Result<Vec<_>, ParseError>>()?;
                 let indexes = list_of(&props, "GlobalSecondaryIndexes")
                     .iter()
                     .map(|g| {
@@ -111,9 +164,9 @@ pub fn parse(raw: &str) -> Result<Template, String> {
                             .set_key_schema(Some(key_schema(g, &ctx)?))
                             .projection(projection)
                             .build()
-                            .map_err(|e| format!("{ctx}: {e}"))
+                            .map_err(build_err(&ctx))
                     })
-                    .collect::<Result<Vec<_>, String>>()?;
+                    .collect::<Result<Vec<_>, ParseError>>()?;
                 let ttl = props.get("TimeToLiveSpecification");
                 let ttl_attribute = ttl
                     .filter(|t| t.get("Enabled").and_then(Value::as_bool).unwrap_or(false))
@@ -172,7 +225,35 @@ mod tests {
 
     #[test]
     fn a_template_without_resources_is_an_error() {
-        assert!(parse("Foo: 1").is_err());
-        assert!(parse(": : :").is_err());
+        assert!(matches!(parse("Foo: 1"), Err(ParseError::NoResources)));
+        assert!(matches!(parse(": : :"), Err(ParseError::Yaml(_))));
+    }
+
+    #[test]
+    fn a_parse_error_names_the_file_and_keeps_the_yaml_cause() {
+        let dir = std::env::temp_dir().join(format!("portcullis-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.yaml");
+        std::fs::write(&path, ": : :").unwrap();
+        let e = crate::error::CliError::from(load(&path).unwrap_err());
+        let report = e.report();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let prefix = format!("error: {}: not valid YAML: ", path.display());
+        assert!(report.starts_with(&prefix), "{report}");
+        assert!(
+            report.len() > prefix.len(),
+            "the YAML cause is missing: {report}"
+        );
+    }
+
+    #[test]
+    fn a_missing_attribute_name_is_reported_with_its_table() {
+        let raw = "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n    Properties:\n      \
+                   AttributeDefinitions:\n        - AttributeType: S\n";
+        let e = parse(raw).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "table T: `AttributeName` is missing or not a string"
+        );
     }
 }

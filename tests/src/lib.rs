@@ -1,257 +1,154 @@
-//! End-to-end harness: moto (DynamoDB and Secrets Manager), the tables and secret created by the
-//! real CLI from `infra/template.yaml`, and the real function binaries under `cargo lambda watch`,
-//! all on 127.0.0.1 and free ports. One stack per test binary, started on first use and stopped
-//! when the process exits.
+//! End-to-end harness: the local stack of `xtask` (moto as DynamoDB and Secrets Manager, the
+//! tables and secret created by the real CLI from `infra/template.yaml`, and the real function
+//! binaries under `cargo lambda watch`), on 127.0.0.1 and free ports. One stack per test process,
+//! started on first use and stopped when the process exits (or on Ctrl-C).
 //!
 //! Prerequisites (`make test` does both): `scripts/bootstrap.sh` (for `.venv/bin/moto_server` and
 //! `cargo-lambda`) and `cargo build --workspace --bins` (for the binaries).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use portcullis_aws::{DynamoClients, DynamoCodes, DynamoTokens};
+use portcullis_core::settings::{self, env, TableNames};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use xtask::stack::{LocalStack, Options};
 
 pub mod browser;
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    xtask::root()
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
+/// The local stack's table names (the same for every port).
+pub fn tables() -> TableNames {
+    let vars = settings::local_stack(settings::LOCAL_PORT, settings::LOCAL_AWS_PORT);
+    TableNames::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+        .expect("local_stack names every table")
 }
 
-fn venv_bin(name: &str) -> PathBuf {
-    let p = root().join(".venv/bin").join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/bootstrap.sh (make test does)",
-        p.display()
-    );
-    p
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Processes to stop when the test process exits.
-static CHILDREN: Mutex<Vec<Child>> = Mutex::new(Vec::new());
-
-extern "C" fn stop_children() {
-    let Ok(mut children) = CHILDREN.lock() else {
-        return;
-    };
-    // SIGTERM first, newest first: cargo-lambda stops the function processes it started only
-    // when it is asked to stop (a SIGKILL would orphan them).
-    for child in children.iter().rev() {
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    for child in children.iter_mut().rev() {
-        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // Whatever is left of its process group.
-        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-        let _reaped = child.wait();
-    }
-}
-
-fn register(child: Child) {
-    let mut v = CHILDREN.lock().unwrap();
-    if v.is_empty() {
-        unsafe { libc::atexit(stop_children) };
-    }
-    v.push(child);
-}
-
-/// A running local stack.
+/// The running local stack.
 pub struct Stack {
+    inner: LocalStack,
     /// The public base URL (the issuer), e.g. `http://127.0.0.1:PORT`.
     pub base_url: String,
     /// moto's endpoint.
     pub aws_endpoint: String,
-    env: Vec<(String, String)>,
+}
+
+/// One DynamoDB adapter per table, on this stack's moto.
+pub struct Stores {
+    pub clients: DynamoClients,
+    pub codes: DynamoCodes,
+    /// Built with the clients table, so it can issue tokens too.
+    pub tokens: DynamoTokens,
 }
 
 impl Stack {
-    /// The stack with moto only (adapter tests).
-    pub fn moto() -> &'static Stack {
-        static MOTO: OnceLock<Stack> = OnceLock::new();
-        MOTO.get_or_init(|| Stack::start(false))
-    }
-
-    /// The full stack: moto, tables, and the functions under `cargo lambda watch`.
-    pub fn full() -> &'static Stack {
-        static FULL: OnceLock<Stack> = OnceLock::new();
-        FULL.get_or_init(|| Stack::start(true))
-    }
-
-    fn start(with_functions: bool) -> Stack {
-        let aws_port = free_port();
-        let port = free_port();
-        let base_url = format!("http://127.0.0.1:{port}");
-        let aws_endpoint = format!("http://127.0.0.1:{aws_port}");
-        let logs = target_dir().join("e2e-logs");
-        std::fs::create_dir_all(&logs).unwrap();
-        let env: Vec<(String, String)> = [
-            ("PORTCULLIS_PORT", port.to_string()),
-            ("PORTCULLIS_AWS_PORT", aws_port.to_string()),
-            ("PORTCULLIS_ISSUER", base_url.clone()),
-            ("PORTCULLIS_CLIENTS_TABLE", "portcullis-clients".into()),
-            ("PORTCULLIS_CODES_TABLE", "portcullis-codes".into()),
-            ("PORTCULLIS_TOKENS_TABLE", "portcullis-tokens".into()),
-            ("PORTCULLIS_SECRET_ID", "portcullis-keys".into()),
-            ("PORTCULLIS_LOGIN_URL", format!("{base_url}/auth/dev-login")),
-            ("DEV_LOGIN", "true".into()),
-            ("AWS_ENDPOINT_URL", aws_endpoint.clone()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-            ("AWS_EC2_METADATA_DISABLED", "true".into()),
-            ("NO_PROXY", "127.0.0.1,localhost".into()),
-            ("RUST_LOG", "info".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-
-        let tag = if with_functions { "full" } else { "moto" };
-        let moto = Command::new(venv_bin("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &aws_port.to_string()])
-            .stdout(log_file(&logs, &format!("moto-{tag}.log")))
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("start moto_server");
-        register(moto);
-        wait_for(
-            &format!("{aws_endpoint}/moto-api/"),
-            Duration::from_secs(60),
-            |_| true,
-        );
-
-        let stack = Stack {
-            base_url,
-            aws_endpoint,
-            env,
-        };
-        stack.cli(&["init"]);
-        if with_functions {
-            let path = format!(
-                "{}:{}",
-                root().join(".venv/bin").display(),
-                std::env::var("PATH").unwrap_or_default()
-            );
-            let watch = Command::new(venv_bin("cargo-lambda"))
-                .args([
-                    "lambda",
-                    "watch",
-                    "--invoke-address",
-                    "127.0.0.1",
-                    "--invoke-port",
-                    &port.to_string(),
-                    "--ignore-changes",
-                ])
-                .current_dir(root())
-                .envs(stack.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .env("PATH", path)
-                .stdin(Stdio::null())
-                .stdout(log_file(&logs, "watch.log"))
-                .stderr(log_file(&logs, "watch.err.log"))
-                .process_group(0)
-                .spawn()
-                .expect("start cargo lambda watch");
-            register(watch);
-            // Start each function once (cargo-lambda starts them on first request), so tests do
-            // not pay for it; each answers a bare request with an error of its own making.
-            let base = &stack.base_url;
-            wait_for(
-                &format!("{base}/auth/oauth2/authorize"),
-                Duration::from_secs(180),
-                |s| s == 400,
-            );
-            wait_for(
-                &format!("{base}/api/auth/oauth/me"),
-                Duration::from_secs(180),
-                |s| s == 401,
-            );
-            wait_for(
-                &format!("{base}/api/auth/oauth/token"),
-                Duration::from_secs(180),
-                |s| s == 405,
-            );
+    /// The stack: started by the first test that asks, shared by all. When it cannot start,
+    /// every test that needs it fails with the reason (and the stack is not tried again).
+    pub fn get() -> &'static Stack {
+        static STACK: OnceLock<Result<Stack, String>> = OnceLock::new();
+        match STACK.get_or_init(Stack::start) {
+            Ok(stack) => stack,
+            Err(e) => panic!("the local stack did not start: {e}"),
         }
-        stack
+    }
+
+    fn start() -> Result<Stack, String> {
+        let options = Options::test(xtask::target_dir().join("e2e-logs")).map_err(|e| e.0)?;
+        let inner = LocalStack::start(&options).map_err(|e| {
+            format!(
+                "{e}\n(logs: {}; prerequisites: scripts/bootstrap.sh and cargo build --workspace --bins)",
+                options.log_dir.display()
+            )
+        })?;
+        Ok(Stack {
+            base_url: inner.issuer.clone(),
+            aws_endpoint: inner.aws_endpoint.clone(),
+            inner,
+        })
     }
 
     /// Runs the real CLI against this stack and returns its stdout; panics with its stderr.
     pub fn cli(&self, args: &[&str]) -> String {
-        let bin = target_dir().join("debug/portcullis");
-        assert!(
-            bin.exists(),
-            "{} is missing: run cargo build --workspace --bins (make test does)",
-            bin.display()
-        );
-        let out = Command::new(&bin)
-            .arg("--local")
-            .args(args)
-            .current_dir(root())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .expect("run portcullis");
-        assert!(
-            out.status.success(),
-            "portcullis {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        self.inner.cli(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The CLI with `--json`, parsed.
     pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
-        let mut a = args.to_vec();
-        a.push("--json");
-        serde_json::from_str(&self.cli(&a)).unwrap()
+        self.inner.cli_json(args).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// An SDK configuration pointing at this stack's moto, with the same timeouts as the
-    /// functions' (`portcullis::aws`), built without touching the process environment.
+    fn var(&self, name: &str) -> String {
+        self.inner
+            .env_var(name)
+            .unwrap_or_else(|| panic!("{name} is not in the stack's environment"))
+    }
+
+    /// An SDK configuration pointing at this stack's moto (endpoint, region and credentials from
+    /// the stack's environment), built without touching the process environment.
     pub async fn sdk(&self) -> aws_config::SdkConfig {
         use aws_sdk_dynamodb::config::{Credentials, Region};
         aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.aws_endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "e2e"))
+            .endpoint_url(self.var("AWS_ENDPOINT_URL"))
+            .region(Region::new(self.var("AWS_REGION")))
+            .credentials_provider(Credentials::new(
+                self.var("AWS_ACCESS_KEY_ID"),
+                self.var("AWS_SECRET_ACCESS_KEY"),
+                None,
+                None,
+                "e2e",
+            ))
             .load()
             .await
     }
 
-    pub fn tables(&self) -> portcullis::store::Tables {
-        portcullis::store::Tables {
-            clients: "portcullis-clients".into(),
-            codes: "portcullis-codes".into(),
-            tokens: "portcullis-tokens".into(),
-        }
+    /// The table names the functions use.
+    pub fn tables(&self) -> TableNames {
+        TableNames::from_lookup(|k| self.inner.env_var(k)).unwrap()
     }
 
-    pub async fn store(&self) -> portcullis::store::DynamoStore {
-        let sdk = self.sdk().await;
-        portcullis::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.tables())
+    /// The DynamoDB adapters, on this stack's tables (those the functions use).
+    pub async fn stores(&self) -> Stores {
+        self.stores_on(self.tables()).await
+    }
+
+    /// The DynamoDB adapters on tables of their own (the stack's names with `-{name}` added,
+    /// made by `portcullis --local init`), for a test that makes a transaction fail on purpose.
+    ///
+    /// moto's TransactWriteItems copies each table the transaction names and, when the
+    /// transaction fails, puts the copies back: whatever another request wrote to those tables
+    /// in between is lost. So such a test must not share its tables with anything that writes
+    /// concurrently: neither the functions (tests in parallel register clients and issue tokens)
+    /// nor another such test. DynamoDB itself has no such effect.
+    pub async fn private_stores(&self, name: &str) -> Stores {
+        let base = self.tables();
+        let t = TableNames {
+            clients: format!("{}-{name}", base.clients),
+            codes: format!("{}-{name}", base.codes),
+            tokens: format!("{}-{name}", base.tokens),
+        };
+        self.inner
+            .cli_with_env(
+                &[
+                    (env::CLIENTS_TABLE, &t.clients),
+                    (env::CODES_TABLE, &t.codes),
+                    (env::TOKENS_TABLE, &t.tokens),
+                ],
+                &["init"],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.stores_on(t).await
+    }
+
+    async fn stores_on(&self, t: TableNames) -> Stores {
+        let db = portcullis_aws::sdk::dynamodb(&self.sdk().await);
+        Stores {
+            clients: DynamoClients::new(db.clone(), &t.clients),
+            codes: DynamoCodes::new(db.clone(), &t.codes),
+            tokens: DynamoTokens::issuing(db, &t.tokens, &t.clients),
+        }
     }
 
     pub fn authorize_url(&self) -> String {
@@ -263,46 +160,4 @@ impl Stack {
     pub fn me_url(&self) -> String {
         format!("{}/api/auth/oauth/me", self.base_url)
     }
-}
-
-fn log_file(dir: &Path, name: &str) -> Stdio {
-    std::fs::File::create(dir.join(name))
-        .map(Stdio::from)
-        .unwrap_or(Stdio::null())
-}
-
-/// Polls `url` with GET until `ok(status)` holds, or panics after `timeout`.
-fn wait_for(url: &str, timeout: Duration, ok: impl Fn(u16) -> bool) {
-    let deadline = Instant::now() + timeout;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match http_get_status(url) {
-            Ok(s) if ok(s) => return,
-            Ok(s) => last = format!("status {s}"),
-            Err(e) => last = e,
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    panic!("{url} did not become ready in {timeout:?} (last: {last}); see target/e2e-logs/");
-}
-
-/// A minimal blocking GET (no extra client stack needed before the runtime exists).
-fn http_get_status(url: &str) -> Result<u16, String> {
-    use std::io::{Read, Write};
-    let u = url::Url::parse(url).map_err(|e| e.to_string())?;
-    let addr = format!("{}:{}", u.host_str().unwrap_or(""), u.port().unwrap_or(80));
-    let mut s = std::net::TcpStream::connect(&addr).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
-        &url[u.origin().ascii_serialization().len()..]
-    );
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    let mut buf = [0u8; 64];
-    let n = s.read(&mut buf).map_err(|e| e.to_string())?;
-    let head = String::from_utf8_lossy(&buf[..n]);
-    head.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("bad response: {head}"))
 }

@@ -1,8 +1,4 @@
 //! Lambda `authorize`: `GET|POST /auth/oauth2/authorize` (and the dev login, when enabled).
-use portcullis::endpoints::{authorize::AuthorizeEndpoint, serve};
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    portcullis::telemetry::init();
-    serve(AuthorizeEndpoint::from_env().await?).await
+fn main() -> Result<(), lambda_http::Error> {
+    portcullis_lambda::run(portcullis_lambda::endpoints::authorize::AuthorizeEndpoint::from_env)
 }

@@ -1,8 +1,4 @@
 //! Lambda `me`: `GET /api/auth/oauth/me`.
-use portcullis::endpoints::{me::MeEndpoint, serve};
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    portcullis::telemetry::init();
-    serve(MeEndpoint::from_env().await?).await
+fn main() -> Result<(), lambda_http::Error> {
+    portcullis_lambda::run(portcullis_lambda::endpoints::me::MeEndpoint::from_env)
 }

@@ -1,0 +1,273 @@
+//! `init`: creates the tables and the keys secret as the SAM template defines them. Idempotent:
+//! what exists is left as it is.
+use super::{CliConfig, Context};
+use crate::error::CliError;
+use crate::output::{Render, Table};
+use crate::template::{self, TableDef, TemplateError};
+use aws_sdk_dynamodb::types::TimeToLiveSpecification;
+use portcullis_core::clock::{Entropy, OsEntropy};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The SAM template to read the definitions from.
+    #[arg(long, default_value = "infra/template.yaml")]
+    pub template: PathBuf,
+}
+
+/// What `init` did: `{"resources": [{"table": name, "status": "created"}, ...]}`.
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    pub resources: Vec<Resource>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Table,
+    Secret,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::Secret => "secret",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Exists,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Exists => "exists",
+        }
+    }
+}
+
+/// One table or secret. Serialised with its kind as the key of its name.
+#[derive(Debug)]
+pub struct Resource {
+    pub kind: Kind,
+    pub name: String,
+    pub status: Status,
+}
+
+impl Serialize for Resource {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry(self.kind.as_str(), &self.name)?;
+        m.serialize_entry("status", &self.status)?;
+        m.end()
+    }
+}
+
+impl Render for InitReport {
+    fn text(&self) -> String {
+        self.resources
+            .iter()
+            .fold(Table::new(&["KIND", "NAME", "STATUS"]), |t, r| {
+                t.row([r.kind.as_str(), &r.name, r.status.as_str()])
+            })
+            .render()
+    }
+}
+
+/// The configured name of a table the template defines.
+fn table_name<'a>(config: &'a CliConfig, def: &TableDef) -> Result<&'a str, TemplateError> {
+    match def.logical_id.as_str() {
+        "ClientsTable" => Ok(&config.tables.clients),
+        "CodesTable" => Ok(&config.tables.codes),
+        "TokensTable" => Ok(&config.tables.tokens),
+        other => Err(TemplateError::UnknownTable(other.to_string())),
+    }
+}
+
+pub async fn run(ctx: &Context, args: &InitArgs) -> Result<InitReport, CliError> {
+    let t = template::load(&args.template)?;
+    let db = aws_sdk_dynamodb::Client::new(&ctx.sdk);
+    let mut resources = Vec::new();
+    for def in &t.tables {
+        let name = table_name(&ctx.config, def)?;
+        let res = db
+            .create_table()
+            .table_name(name)
+            .set_attribute_definitions(Some(def.attributes.clone()))
+            .set_key_schema(Some(def.key_schema.clone()))
+            .set_global_secondary_indexes((!def.indexes.is_empty()).then(|| def.indexes.clone()))
+            .billing_mode(def.billing_mode.clone())
+            .send()
+            .await;
+        let status = match res {
+            Ok(_) => Status::Created,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                Status::Exists
+            }
+            Err(e) => return Err(CliError::aws(format!("creating table {name}"), e)),
+        };
+        if let Some(attr) = &def.ttl_attribute {
+            let spec = TimeToLiveSpecification::builder()
+                .attribute_name(attr)
+                .enabled(true)
+                .build()
+                .map_err(|e| CliError::aws(format!("enabling TTL on {name}"), e))?;
+            // Enabling TTL twice is refused; on an existing table that is expected.
+            let ttl = db
+                .update_time_to_live()
+                .table_name(name)
+                .time_to_live_specification(spec)
+                .send()
+                .await;
+            if let Err(e) = ttl {
+                if status == Status::Created {
+                    return Err(CliError::aws(format!("enabling TTL on {name}"), e));
+                }
+            }
+        }
+        resources.push(Resource {
+            kind: Kind::Table,
+            name: name.to_string(),
+            status,
+        });
+    }
+    if !t.secrets.is_empty() {
+        let secret_id = ctx.config.secret_id()?;
+        let sm = aws_sdk_secretsmanager::Client::new(&ctx.sdk);
+        let value = serde_json::json!({
+            "session_key": random_key(&OsEntropy),
+            "csrf_key": random_key(&OsEntropy),
+        })
+        .to_string();
+        let res = sm
+            .create_secret()
+            .name(secret_id)
+            .description("Portcullis keys (session_key, csrf_key)")
+            .secret_string(value)
+            .send()
+            .await;
+        let status = match res {
+            Ok(_) => Status::Created,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                Status::Exists
+            }
+            Err(e) => return Err(CliError::aws(format!("creating secret {secret_id}"), e)),
+        };
+        resources.push(Resource {
+            kind: Kind::Secret,
+            name: secret_id.to_string(),
+            status,
+        });
+    }
+    Ok(InitReport { resources })
+}
+
+/// A fresh HMAC key: 48 random bytes, base64url (64 characters, over the 32 the keys need).
+fn random_key(entropy: &dyn Entropy) -> String {
+    let mut bytes = [0u8; 48];
+    entropy.fill(&mut bytes);
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::render;
+    use portcullis_core::keys::{Keys, MIN_KEY_BYTES};
+
+    fn report() -> InitReport {
+        InitReport {
+            resources: vec![
+                Resource {
+                    kind: Kind::Table,
+                    name: "portcullis-clients".into(),
+                    status: Status::Created,
+                },
+                Resource {
+                    kind: Kind::Table,
+                    name: "portcullis-codes".into(),
+                    status: Status::Exists,
+                },
+                Resource {
+                    kind: Kind::Secret,
+                    name: "portcullis-keys".into(),
+                    status: Status::Created,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn the_json_keeps_the_resources_shape() {
+        let v: serde_json::Value = serde_json::from_str(&render(&report(), true).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"resources": [
+                {"table": "portcullis-clients", "status": "created"},
+                {"table": "portcullis-codes", "status": "exists"},
+                {"secret": "portcullis-keys", "status": "created"},
+            ]})
+        );
+    }
+
+    #[test]
+    fn the_text_is_a_table() {
+        assert_eq!(
+            render(&report(), false).unwrap(),
+            "KIND    NAME                STATUS\n\
+             table   portcullis-clients  created\n\
+             table   portcullis-codes    exists\n\
+             secret  portcullis-keys     created"
+        );
+    }
+
+    #[test]
+    fn every_template_table_maps_to_a_configured_name() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+        let t = template::load(&path).unwrap();
+        let config = CliConfig::from_lookup(super::super::tests::lookup(&[
+            ("PORTCULLIS_CLIENTS_TABLE", "c"),
+            ("PORTCULLIS_CODES_TABLE", "k"),
+            ("PORTCULLIS_TOKENS_TABLE", "t"),
+        ]))
+        .unwrap();
+        let mut names: Vec<&str> = t
+            .tables
+            .iter()
+            .map(|d| table_name(&config, d).unwrap())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, ["c", "k", "t"]);
+        let mut other = t.tables[0].clone();
+        other.logical_id = "AuditTable".into();
+        assert_eq!(
+            table_name(&config, &other).unwrap_err().to_string(),
+            "the template defines table `AuditTable`, which this version does not know"
+        );
+    }
+
+    /// The secret `init` writes must be one the functions accept.
+    #[test]
+    fn generated_keys_are_accepted_by_the_functions() {
+        let k = random_key(&OsEntropy);
+        assert!(k.len() >= MIN_KEY_BYTES);
+        assert_ne!(k, random_key(&OsEntropy));
+        let secret = serde_json::json!({"session_key": k, "csrf_key": random_key(&OsEntropy)});
+        assert!(Keys::from_secret_json(&secret.to_string()).is_ok());
+    }
+}

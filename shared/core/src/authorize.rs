@@ -1,0 +1,481 @@
+//! The authorization endpoint's rules (RFC 6749 §4.1.1–§4.1.2.1, RFC 7636, RFC 9207, RFC 9700),
+//! free of HTTP: validate a request, then issue a code or an error for the client.
+use crate::clock::{Clock, Entropy};
+use crate::error::{EndpointError, ErrorCode, OAuthError};
+use crate::ids::ClientId;
+use crate::model::{Client, CodeRecord};
+use crate::params::Params;
+use crate::pkce::CodeChallenge;
+use crate::ports::{ClientLookup, CodeIssue};
+use crate::redirect::{choose_redirect_uri, redirect_with, ChosenRedirect, RedirectError};
+use crate::scope::{join_scope, ScopeCatalog};
+use crate::secret::AuthorizationCode;
+use crate::session::Session;
+use std::borrow::Cow;
+
+/// The parameters of an authorization request, as sent (query string or consent form).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizeParams {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    /// Names of the parameters above that were sent more than once (RFC 6749 §3.1).
+    pub repeated: Vec<&'static str>,
+}
+
+const PARAM_NAMES: [&str; 7] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+impl AuthorizeParams {
+    /// Takes the parameters this endpoint knows from the request's [`Params`] (empty values
+    /// already count as absent, RFC 6749 §3.1); others are ignored, repeated or not.
+    pub fn from_params(params: &Params) -> Self {
+        let get = |name: &str| params.get(name).map(str::to_string);
+        Self {
+            client_id: get("client_id"),
+            redirect_uri: get("redirect_uri"),
+            response_type: get("response_type"),
+            scope: get("scope"),
+            state: get("state"),
+            code_challenge: get("code_challenge"),
+            code_challenge_method: get("code_challenge_method"),
+            repeated: PARAM_NAMES
+                .iter()
+                .copied()
+                .filter(|n| params.is_repeated(n))
+                .collect(),
+        }
+    }
+
+    /// The parameters as query pairs, to rebuild the request (login `return_to`, consent form).
+    pub fn to_pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("response_type", &self.response_type),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+        .collect()
+    }
+}
+
+/// A request that passed every check: the client, where to send the user back, and what for.
+#[derive(Debug, Clone)]
+pub struct AuthorizationRequest {
+    pub client: Client,
+    pub redirect: ChosenRedirect,
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
+}
+
+impl AuthorizationRequest {
+    pub fn scope_string(&self) -> String {
+        join_scope(&self.scopes)
+    }
+}
+
+/// How an authorization request fails.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or redirect URI is not known good: show an error page, never redirect
+    /// (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2).
+    Page {
+        status: u16,
+        message: Cow<'static, str>,
+    },
+    /// The client and redirect URI are good: send the error back to the client.
+    Redirect(String),
+    /// Storage or keys failed.
+    Internal(EndpointError),
+}
+
+impl AuthorizeError {
+    fn page(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Page {
+            status: 400,
+            message: message.into(),
+        }
+    }
+}
+
+impl<E: Into<EndpointError>> From<E> for AuthorizeError {
+    fn from(e: E) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// RFC 6749 §4.1.2.1 error response, with `iss` (RFC 9207 §2) and the request's `state`.
+pub fn error_location(
+    redirect_uri: &str,
+    error: &OAuthError,
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
+    let mut params = vec![
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_ref()),
+    ];
+    if let Some(s) = state {
+        params.push(("state", s));
+    }
+    params.push(("iss", issuer));
+    redirect_with(redirect_uri, &params)
+}
+
+/// Validates an authorization request (RFC 6749 §4.1.1, §4.1.2.1).
+///
+/// Client and redirect URI first: until both are known good every failure is a page. After
+/// that, failures go back to the client: repeated parameters, `response_type`, `scope`, PKCE.
+pub async fn validate_request(
+    clients: &(impl ClientLookup + ?Sized),
+    catalog: &ScopeCatalog,
+    issuer: &str,
+    p: &AuthorizeParams,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    if p.repeated.contains(&"client_id") {
+        return Err(AuthorizeError::page(
+            "The request names more than one client_id.",
+        ));
+    }
+    let Some(client_id) = p.client_id.as_deref() else {
+        return Err(AuthorizeError::page("The request has no client_id."));
+    };
+    let client = match clients.client(&ClientId::from(client_id)).await? {
+        Some(c) if !c.disabled => c,
+        _ => {
+            return Err(AuthorizeError::page(
+                "The application that sent you here is not registered, or has been disabled.",
+            ))
+        }
+    };
+    if p.repeated.contains(&"redirect_uri") {
+        return Err(AuthorizeError::page(
+            "The request names more than one redirect_uri.",
+        ));
+    }
+    let redirect = choose_redirect_uri(&client.redirect_uris, p.redirect_uri.as_deref()).map_err(
+        |e| match e {
+            RedirectError::Ambiguous => AuthorizeError::page(
+                "The request has no redirect_uri and the application has registered more than one.",
+            ),
+            RedirectError::NotRegistered => {
+                AuthorizeError::page("The redirect_uri is not one the application has registered.")
+            }
+        },
+    )?;
+
+    let state = if p.repeated.contains(&"state") {
+        None
+    } else {
+        p.state.clone()
+    };
+    let back = |e: OAuthError| {
+        AuthorizeError::Redirect(error_location(&redirect.uri, &e, state.as_deref(), issuer))
+    };
+    if let Some(name) = p.repeated.first() {
+        return Err(back(OAuthError::invalid_request(format!(
+            "parameter `{name}` was sent more than once"
+        ))));
+    }
+    match p.response_type.as_deref() {
+        None | Some("code") => {}
+        Some(_) => {
+            return Err(back(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )))
+        }
+    }
+    let scopes = catalog
+        .resolve(p.scope.as_deref(), &client.scopes)
+        .map_err(back)?;
+    let code_challenge = CodeChallenge::from_request(
+        p.code_challenge.as_deref(),
+        p.code_challenge_method.as_deref(),
+    )
+    .map_err(back)?;
+    // OAuth 2.1 §4.1.1, RFC 9700 §2.1.1: a public client must use PKCE.
+    if client.public && code_challenge.is_none() {
+        return Err(back(OAuthError::invalid_request(
+            "public clients must send code_challenge with code_challenge_method=S256",
+        )));
+    }
+    Ok(AuthorizationRequest {
+        client,
+        redirect,
+        scopes,
+        state,
+        code_challenge,
+    })
+}
+
+/// What issuing a code needs besides the request.
+pub struct IssueContext<'a> {
+    pub clock: &'a dyn Clock,
+    pub entropy: &'a dyn Entropy,
+    pub code_ttl: u64,
+    pub issuer: &'a str,
+}
+
+/// RFC 6749 §4.1.2: issues a single-use code bound to the client, redirect URI, scopes, user
+/// and PKCE challenge, stores only its hash, and returns where to send the user.
+pub async fn issue_code(
+    codes: &(impl CodeIssue + ?Sized),
+    req: &AuthorizationRequest,
+    user: &Session,
+    ctx: &IssueContext<'_>,
+) -> Result<String, EndpointError> {
+    let now = ctx.clock.now();
+    let code = AuthorizationCode::generate(ctx.entropy);
+    let record = CodeRecord {
+        pk: code.hash(),
+        client_id: req.client.client_id.clone(),
+        client_public: req.client.public,
+        client_secret_hashes: req.client.secret_hashes.clone(),
+        redirect_uri: req.redirect.uri.clone(),
+        redirect_uri_explicit: req.redirect.explicit,
+        scopes: req.scopes.clone(),
+        user: user.user.clone(),
+        code_challenge: req.code_challenge.clone(),
+        created_at: now,
+        expires_at: now + ctx.code_ttl,
+    };
+    codes.put_code(&record).await?;
+    let mut params = vec![("code", code.secret())];
+    if let Some(s) = &req.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", ctx.issuer));
+    Ok(redirect_with(&req.redirect.uri, &params))
+}
+
+/// RFC 6749 §4.1.2.1: the user said no.
+pub fn denied_location(req: &AuthorizationRequest, issuer: &str) -> String {
+    error_location(
+        &req.redirect.uri,
+        &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
+        req.state.as_deref(),
+        issuer,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{FixedClock, OsEntropy};
+    use crate::model::UserInfo;
+    use crate::ports::MemoryStore;
+    use crate::testkit;
+
+    const ISS: &str = "https://auth.example";
+
+    fn client(public: bool) -> Client {
+        let c = testkit::client("c1")
+            .redirect_uris(&["https://app.example/cb", "https://app.example/cb?x=1"]);
+        if public {
+            c.public().build()
+        } else {
+            c.build()
+        }
+    }
+
+    fn store(c: Client) -> MemoryStore {
+        let s = MemoryStore::new();
+        s.upsert_client(c);
+        s
+    }
+
+    fn params(q: &str) -> AuthorizeParams {
+        testkit::authorize_params(q)
+    }
+
+    async fn validate(s: &MemoryStore, q: &str) -> Result<AuthorizationRequest, AuthorizeError> {
+        validate_request(s, &ScopeCatalog::default(), ISS, &params(q)).await
+    }
+
+    fn redirect_of(r: Result<AuthorizationRequest, AuthorizeError>) -> String {
+        match r {
+            Err(AuthorizeError::Redirect(l)) => l,
+            other => panic!("expected a redirect, got {other:?}"),
+        }
+    }
+
+    /// RFC 6749 §4.1.2.1: unknown client → inform the user, do not redirect.
+    #[tokio::test]
+    async fn unknown_or_disabled_client_gets_a_page_not_a_redirect() {
+        let s = store(client(false));
+        let r = validate(
+            &s,
+            "client_id=nope&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+        )
+        .await;
+        assert!(matches!(r, Err(AuthorizeError::Page { status: 400, .. })));
+        let mut c = client(false);
+        c.disabled = true;
+        let s = store(c);
+        let r = validate(
+            &s,
+            "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+        )
+        .await;
+        assert!(matches!(r, Err(AuthorizeError::Page { .. })));
+    }
+
+    /// RFC 9700 §4.11.2: never redirect to an unregistered URI (open redirector).
+    #[tokio::test]
+    async fn unregistered_redirect_uri_gets_a_page_not_a_redirect() {
+        let s = store(client(false));
+        let r = validate(
+            &s,
+            "client_id=c1&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&response_type=token",
+        )
+        .await;
+        assert!(matches!(r, Err(AuthorizeError::Page { .. })));
+        let r = validate(&s, "client_id=c1").await;
+        assert!(
+            matches!(r, Err(AuthorizeError::Page { .. })),
+            "ambiguous redirect"
+        );
+    }
+
+    #[tokio::test]
+    async fn response_type_other_than_code_is_unsupported_response_type() {
+        let s = store(client(false));
+        let l = redirect_of(validate(&s, "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&response_type=token&state=s1").await);
+        assert!(
+            l.starts_with("https://app.example/cb?error=unsupported_response_type&"),
+            "{l}"
+        );
+        assert!(
+            l.contains("&state=s1&iss=https%3A%2F%2Fauth.example"),
+            "{l}"
+        );
+    }
+
+    /// Cal.com never read response_type; an absent one means `code`.
+    #[tokio::test]
+    async fn absent_response_type_means_code() {
+        let s = store(client(false));
+        assert!(validate(
+            &s,
+            "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"
+        )
+        .await
+        .is_ok());
+    }
+
+    #[tokio::test]
+    async fn invalid_scope_is_redirected_with_state_and_iss() {
+        let s = store(client(false));
+        let l = redirect_of(
+            validate(
+                &s,
+                "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=ADMIN&state=xyz",
+            )
+            .await,
+        );
+        assert!(
+            l.contains("error=invalid_scope") && l.contains("state=xyz") && l.contains("iss="),
+            "{l}"
+        );
+    }
+
+    /// OAuth 2.1 §4.1.1: public clients must use PKCE.
+    #[tokio::test]
+    async fn public_client_without_pkce_is_invalid_request() {
+        let s = store(client(true));
+        let l = redirect_of(
+            validate(
+                &s,
+                "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+            )
+            .await,
+        );
+        assert!(l.contains("error=invalid_request"), "{l}");
+    }
+
+    /// RFC 6749 §3.1: parameters must not be repeated.
+    #[tokio::test]
+    async fn repeated_parameters_are_invalid_request() {
+        let s = store(client(false));
+        let l = redirect_of(validate(&s, "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=READ_PROFILE&scope=READ_BOOKING").await);
+        assert!(l.contains("error=invalid_request"), "{l}");
+        let r = validate(
+            &s,
+            "client_id=c1&client_id=c2&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+        )
+        .await;
+        assert!(matches!(r, Err(AuthorizeError::Page { .. })));
+    }
+
+    /// RFC 6749 §4.1.2, RFC 9207 §2: code, state and iss; the registered query is kept.
+    #[tokio::test]
+    async fn issued_code_redirect_carries_code_state_and_iss_and_keeps_the_registered_query() {
+        let s = store(client(false));
+        let req = validate(&s, "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1&state=a%20b&scope=READ_PROFILE")
+            .await
+            .unwrap();
+        let user = Session {
+            user: UserInfo {
+                sub: "u1".into(),
+                username: None,
+                email: None,
+                name: None,
+            },
+            exp: 0,
+        };
+        let clock = FixedClock::at(1000);
+        let ctx = IssueContext {
+            clock: &clock,
+            entropy: &OsEntropy,
+            code_ttl: 600,
+            issuer: ISS,
+        };
+        let l = issue_code(&s, &req, &user, &ctx).await.unwrap();
+        let url = url::Url::parse(&l).unwrap();
+        let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert_eq!(q[0], ("x".into(), "1".into()));
+        assert_eq!(q[1].0, "code");
+        assert!(q[1].1.starts_with("pc_ac_"));
+        assert_eq!(q[2], ("state".into(), "a b".into()));
+        assert_eq!(q[3], ("iss".into(), ISS.into()));
+        assert_eq!(s.counts().0, 1);
+    }
+
+    #[tokio::test]
+    async fn deny_redirects_with_access_denied_and_state() {
+        let s = store(client(false));
+        let req = validate(
+            &s,
+            "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=st",
+        )
+        .await
+        .unwrap();
+        let l = denied_location(&req, ISS);
+        assert!(
+            l.starts_with("https://app.example/cb?error=access_denied&error_description="),
+            "{l}"
+        );
+        assert!(
+            l.ends_with("&state=st&iss=https%3A%2F%2Fauth.example"),
+            "{l}"
+        );
+    }
+}

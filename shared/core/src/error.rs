@@ -1,0 +1,228 @@
+//! The two error layers: what went wrong inside (storage, keys) and the OAuth error a client sees
+//! (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1). Turning them into HTTP responses happens in one
+//! place, [`crate::http`].
+use std::borrow::Cow;
+use std::fmt;
+
+/// The `error` codes of RFC 6749 §4.1.2.1 and §5.2, and RFC 6750 §3.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    AccessDenied,
+    ServerError,
+    TemporarilyUnavailable,
+    InvalidToken,
+    InsufficientScope,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The HTTP status each error is answered with (RFC 6749 §5.2: 400, and 401 for
+    /// `invalid_client`; RFC 6750 §3.1: 401 `invalid_token`, 403 `insufficient_scope`).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidClient | Self::InvalidToken => 401,
+            Self::InsufficientScope => 403,
+            Self::TemporarilyUnavailable => 503,
+            Self::ServerError => 500,
+            _ => 400,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error as the client sees it: `error` and a human-readable `error_description` that says
+/// what is wrong (never anything internal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+}
+
+impl OAuthError {
+    /// RFC 6749 §4.1.2.1, §5.2: `error_description` is limited to %x20-21 / %x23-5B / %x5D-7E;
+    /// anything else (a quote, a backslash, a control or non-ASCII character echoed from the
+    /// request) becomes `?`.
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E');
+        let d = description.into();
+        let description = if d.chars().all(allowed) {
+            d
+        } else {
+            Cow::Owned(
+                d.chars()
+                    .map(|c| if allowed(c) { c } else { '?' })
+                    .collect(),
+            )
+        };
+        Self { code, description }
+    }
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+    pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, d)
+    }
+    pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidToken, d)
+    }
+    pub fn unavailable() -> Self {
+        Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the service is briefly unavailable; retry shortly",
+        )
+    }
+    pub fn server_error() -> Self {
+        Self::new(ErrorCode::ServerError, "an internal error occurred")
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+/// A failure of the storage behind a port.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, a 5xx, a timeout or a dropped connection: worth a retry later.
+    #[error("storage is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else the storage refused: a bug or a misconfiguration (table missing, IAM).
+    #[error("storage request failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An item that does not have the shape this code writes.
+    #[error("stored item is malformed")]
+    Corrupt(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The keys could not be read from Secrets Manager (or were malformed).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("secret store is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("secret is malformed: {0}")]
+    Malformed(String),
+}
+
+/// Every failure an endpoint can end in. Its mapping to HTTP is in [`crate::http`].
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{0}")]
+    OAuth(OAuthError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+impl From<OAuthError> for EndpointError {
+    fn from(e: OAuthError) -> Self {
+        Self::OAuth(e)
+    }
+}
+
+impl EndpointError {
+    /// What the client is told: the OAuth error itself, `temporarily_unavailable` for faults
+    /// worth a retry, `server_error` for the rest. Nothing internal leaks.
+    pub fn public(&self) -> OAuthError {
+        match self {
+            Self::OAuth(e) => e.clone(),
+            Self::Store(StoreError::Unavailable(_)) | Self::Keys(KeyError::Unavailable(_)) => {
+                OAuthError::unavailable()
+            }
+            Self::Store(_) | Self::Keys(_) => OAuthError::server_error(),
+        }
+    }
+}
+
+/// The most of a request's value an error description repeats back.
+pub const ECHO_MAX: usize = 64;
+
+/// A request value as an error description may quote it: at most [`ECHO_MAX`] characters.
+pub fn echo(value: &str) -> String {
+    value.chars().take(ECHO_MAX).collect()
+}
+
+impl EndpointError {
+    /// Logs what the client is not told. Never the request's secrets: only the error chain.
+    pub fn log(&self) {
+        match self {
+            Self::OAuth(o) => {
+                tracing::info!(error = %o.code, description = %o.description, "request refused")
+            }
+            Self::Store(StoreError::Unavailable(src)) | Self::Keys(KeyError::Unavailable(src)) => {
+                tracing::warn!(error = %self, cause = %error_chain(src.as_ref()), "dependency unavailable")
+            }
+            Self::Store(StoreError::Failed(src) | StoreError::Corrupt(src)) => {
+                tracing::error!(error = %self, cause = %error_chain(src.as_ref()), "storage failure")
+            }
+            Self::Keys(KeyError::Malformed(m)) => {
+                tracing::error!(error = %self, detail = %m, "key failure")
+            }
+        }
+    }
+}
+
+/// An error and its sources on one line, by `Display` only: for logs and operator messages (a
+/// `Debug` of an SDK error would carry the raw HTTP exchange).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6749 §5.2: error_description uses a restricted character set.
+    #[test]
+    fn error_description_is_limited_to_the_rfc_character_set() {
+        let e = OAuthError::invalid_scope("unknown scope `a\"b\\c\u{e9}\n`");
+        assert_eq!(e.description, "unknown scope `a?b?c??`");
+        let plain = OAuthError::invalid_request("code is required");
+        assert!(matches!(plain.description, Cow::Borrowed(_)));
+    }
+}

@@ -1,0 +1,104 @@
+//! Newtypes for identifiers (in the style of the `oauth2` crate's `new_type!`): a client id, a
+//! grant id, a user's subject and a redirect URI are all strings, and functions that take several
+//! of them (revoke by user, by client) must not be able to take them in the wrong order.
+//!
+//! None of these is secret: they derive `Debug` and `PartialEq`. Secrets are in [`crate::secret`].
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::Deref;
+
+macro_rules! id_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_string())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+id_newtype!(
+    /// A registered client's identifier (RFC 6749 §2.2).
+    ClientId
+);
+id_newtype!(
+    /// One consent: every token descended from it names it.
+    GrantId
+);
+id_newtype!(
+    /// The host application's identifier of a user (the session's `sub`).
+    Subject
+);
+id_newtype!(
+    /// A redirection endpoint URI (RFC 6749 §3.1.2), compared by exact string.
+    RedirectUri
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_serialise_as_plain_strings_and_compare_with_str() {
+        let id = ClientId::new("c1");
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"c1\"");
+        assert_eq!(id, "c1");
+        assert_eq!(&*id, "c1");
+        let back: ClientId = serde_json::from_str("\"c1\"").unwrap();
+        assert_eq!(back, id);
+    }
+}

@@ -1,0 +1,36 @@
+//! Portcullis's OAuth rules as pure code.
+//!
+//! This crate has no HTTP, AWS SDK or template dependency, so nothing in it can reach them:
+//! - identifiers and secrets as newtypes ([`ids`], [`secret`]);
+//! - request parameters by RFC 6749 §3.1 ([`params`]) and client authentication ([`client_auth`]);
+//! - the rules: [`authorize`], [`grants`] (one module per grant type), [`bearer`], [`pkce`],
+//!   [`scope`], [`redirect`], [`session`], [`csrf`];
+//! - the data model ([`model`]) and narrow storage ports ([`ports`]), with an in-memory adapter
+//!   for tests and benches (the DynamoDB adapters are in `portcullis-aws`);
+//! - settings ([`settings`]), the key cache ([`keys`]), the error types ([`error`]).
+//!
+//! The crates around it: `portcullis-aws` (DynamoDB adapters, Secrets Manager key source),
+//! `portcullis-resource` (the small public crate a product's API Lambda uses),
+//! `portcullis-lambda` (the HTTP edge, pages and each function's endpoint).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod authorize;
+pub mod bearer;
+pub mod client_auth;
+pub mod clock;
+pub mod csrf;
+pub mod error;
+pub mod grants;
+pub mod ids;
+pub mod keys;
+pub mod model;
+pub mod params;
+pub mod pkce;
+pub mod ports;
+pub mod redirect;
+pub mod scope;
+pub mod secret;
+pub mod session;
+pub mod settings;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

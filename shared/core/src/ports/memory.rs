@@ -1,0 +1,211 @@
+//! In-memory adapter, for unit tests and benches only. It keeps the same atomicity as the
+//! DynamoDB adapters (one lock per operation), counts the round trips they would make, and can
+//! be told to fail an operation as DynamoDB does when throttled ([`MemoryStore::fail_next`]).
+//!
+//! A `MemoryStore` is a handle: clones share one store, so several endpoints (each taking the
+//! ports it needs) can run over the same data.
+use super::*;
+use crate::model::{GrantRecord, ItemKind};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A storage operation, for fault injection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Client,
+    CreateClient,
+    PutCode,
+    ConsumeCode,
+    RestoreCode,
+    IssueTokens,
+    Token,
+    RevokeGrant,
+}
+
+#[derive(Default)]
+struct Tables {
+    clients: HashMap<ClientId, Client>,
+    codes: HashMap<String, CodeRecord>,
+    tokens: HashMap<String, TokenRecord>,
+    grants: HashMap<String, GrantRecord>,
+    /// Operations to fail, each entry once.
+    faults: Vec<Op>,
+}
+
+#[derive(Default)]
+struct Inner {
+    tables: Mutex<Tables>,
+    calls: AtomicUsize,
+}
+
+#[derive(Default, Clone)]
+pub struct MemoryStore(Arc<Inner>);
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// How many storage round trips the DynamoDB adapters would have made so far.
+    pub fn calls(&self) -> usize {
+        self.0.calls.load(Ordering::SeqCst)
+    }
+    pub fn reset_calls(&self) {
+        self.0.calls.store(0, Ordering::SeqCst);
+    }
+    /// The next call of `op` fails with [`StoreError::Unavailable`] (as a throttled or
+    /// unreachable DynamoDB does) and changes nothing.
+    pub fn fail_next(&self, op: Op) {
+        if let Ok(mut t) = self.0.tables.lock() {
+            t.faults.push(op);
+        }
+    }
+    fn lock(&self, op: Op) -> Result<std::sync::MutexGuard<'_, Tables>, StoreError> {
+        self.0.calls.fetch_add(1, Ordering::SeqCst);
+        let mut t = self
+            .0
+            .tables
+            .lock()
+            .map_err(|_| StoreError::Failed("memory store lock poisoned".into()))?;
+        if let Some(i) = t.faults.iter().position(|f| *f == op) {
+            t.faults.remove(i);
+            return Err(StoreError::Unavailable(
+                format!("injected fault: {op:?}").into(),
+            ));
+        }
+        Ok(t)
+    }
+    /// Test helper: replace or insert a client without going through the registry rules.
+    pub fn upsert_client(&self, client: Client) {
+        if let Ok(mut t) = self.0.tables.lock() {
+            t.clients.insert(client.client_id.clone(), client);
+        }
+    }
+    /// Test helper: a copy of a stored client.
+    pub fn stored_client(&self, client_id: &str) -> Option<Client> {
+        self.0
+            .tables
+            .lock()
+            .ok()
+            .and_then(|t| t.clients.get(&ClientId::from(client_id)).cloned())
+    }
+    /// Test helper: number of live codes and tokens stored.
+    pub fn counts(&self) -> (usize, usize) {
+        self.0
+            .tables
+            .lock()
+            .map(|t| (t.codes.len(), t.tokens.len()))
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl ClientLookup for MemoryStore {
+    async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError> {
+        Ok(self.lock(Op::Client)?.clients.get(client_id).cloned())
+    }
+}
+
+#[async_trait]
+impl ClientRegistry for MemoryStore {
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        let mut t = self.lock(Op::CreateClient)?;
+        if t.clients.contains_key(&client.client_id) {
+            return Err(StoreError::Failed("client id already exists".into()));
+        }
+        t.clients.insert(client.client_id.clone(), client.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CodeIssue for MemoryStore {
+    async fn put_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+        let mut t = self.lock(Op::PutCode)?;
+        if t.codes.contains_key(code.pk.as_str()) {
+            return Err(StoreError::Failed("code collision".into()));
+        }
+        t.codes.insert(code.pk.as_str().to_string(), code.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CodeRedeem for MemoryStore {
+    async fn consume_code(
+        &self,
+        code_hash: &SecretHash,
+        now: u64,
+    ) -> Result<Option<CodeRecord>, StoreError> {
+        let mut t = self.lock(Op::ConsumeCode)?;
+        match t.codes.get(code_hash.as_str()) {
+            Some(c) if c.expires_at > now => Ok(t.codes.remove(code_hash.as_str())),
+            _ => Ok(None),
+        }
+    }
+
+    async fn restore_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+        let mut t = self.lock(Op::RestoreCode)?;
+        t.codes
+            .entry(code.pk.as_str().to_string())
+            .or_insert_with(|| code.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TokenIssue for MemoryStore {
+    async fn issue_tokens(&self, i: &Issuance) -> Result<IssueOutcome, StoreError> {
+        let mut t = self.lock(Op::IssueTokens)?;
+        let client_ok = t.clients.get(&i.client_check.client_id).is_some_and(|c| {
+            !c.disabled
+                && i.client_check
+                    .secret_hash
+                    .as_ref()
+                    .is_none_or(|h| c.secret_hashes.contains(h))
+        });
+        if !client_ok {
+            return Ok(IssueOutcome::ClientRejected);
+        }
+        if t.grants.contains_key(&i.grant.pk) {
+            return Ok(IssueOutcome::AlreadyIssued);
+        }
+        if t.tokens.contains_key(i.access.pk.as_str())
+            || t.tokens.contains_key(i.refresh.pk.as_str())
+        {
+            return Err(StoreError::Failed("item already exists".into()));
+        }
+        t.grants.insert(i.grant.pk.clone(), i.grant.clone());
+        t.tokens
+            .insert(i.access.pk.as_str().to_string(), i.access.clone());
+        t.tokens
+            .insert(i.refresh.pk.as_str().to_string(), i.refresh.clone());
+        Ok(IssueOutcome::Issued)
+    }
+}
+
+#[async_trait]
+impl TokenLookup for MemoryStore {
+    async fn token(
+        &self,
+        token_hash: &SecretHash,
+        now: u64,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let t = self.lock(Op::Token)?;
+        Ok(t.tokens
+            .get(token_hash.as_str())
+            .filter(|r| r.expires_at > now && r.kind != ItemKind::Grant)
+            .cloned())
+    }
+}
+
+#[async_trait]
+impl GrantRevocation for MemoryStore {
+    async fn revoke_grant(&self, grant_id: &GrantId) -> Result<usize, StoreError> {
+        let mut t = self.lock(Op::RevokeGrant)?;
+        let before = t.tokens.len() + t.grants.len();
+        t.tokens.retain(|_, r| r.grant_id != *grant_id);
+        t.grants.retain(|_, g| g.grant_id != *grant_id);
+        Ok(before - t.tokens.len() - t.grants.len())
+    }
+}

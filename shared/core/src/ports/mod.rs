@@ -1,0 +1,226 @@
+//! Storage ports: one narrow trait per capability, so each function's storage needs can be read
+//! off the traits it takes. Each port also declares, in code, the DynamoDB actions its adapter
+//! calls ([`Port::DYNAMODB`]), so the infrastructure's IAM policies can be checked against it
+//! (`portcullis_lambda::endpoints::*::DYNAMODB` lists each function's).
+//!
+//! The in-memory adapter ([`MemoryStore`]) is for unit tests and benches; the DynamoDB adapters
+//! are in the `portcullis-aws` crate.
+use crate::error::StoreError;
+use crate::ids::{ClientId, GrantId};
+use crate::model::{Client, CodeRecord, Issuance, TokenRecord};
+use crate::secret::SecretHash;
+use async_trait::async_trait;
+
+pub mod memory;
+
+pub use memory::{MemoryStore, Op};
+
+/// A table, by its role (the names are configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    Clients,
+    Codes,
+    Tokens,
+}
+
+/// The DynamoDB actions a port's adapter calls on one table (or one of its indexes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DynamoAccess {
+    pub table: Table,
+    /// `Some` for an action on a global secondary index.
+    pub index: Option<&'static str>,
+    pub actions: &'static [&'static str],
+}
+
+impl DynamoAccess {
+    pub const fn table(table: Table, actions: &'static [&'static str]) -> Self {
+        Self {
+            table,
+            index: None,
+            actions,
+        }
+    }
+    pub const fn index(
+        table: Table,
+        index: &'static str,
+        actions: &'static [&'static str],
+    ) -> Self {
+        Self {
+            table,
+            index: Some(index),
+            actions,
+        }
+    }
+}
+
+/// Every port names the DynamoDB access its adapter needs.
+pub trait Port {
+    const DYNAMODB: &'static [DynamoAccess];
+}
+
+/// clients: GetItem. Used by authorize.
+#[async_trait]
+pub trait ClientLookup: Send + Sync {
+    async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError>;
+}
+pub struct ClientLookupPort;
+impl Port for ClientLookupPort {
+    const DYNAMODB: &'static [DynamoAccess] =
+        &[DynamoAccess::table(Table::Clients, &["dynamodb:GetItem"])];
+}
+
+/// clients: PutItem (conditional). Used by the CLI.
+#[async_trait]
+pub trait ClientRegistry: Send + Sync {
+    /// Registers a new client; fails if the id is taken.
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
+}
+pub struct ClientRegistryPort;
+impl Port for ClientRegistryPort {
+    const DYNAMODB: &'static [DynamoAccess] =
+        &[DynamoAccess::table(Table::Clients, &["dynamodb:PutItem"])];
+}
+
+/// codes: PutItem (conditional). Used by authorize.
+#[async_trait]
+pub trait CodeIssue: Send + Sync {
+    async fn put_code(&self, code: &CodeRecord) -> Result<(), StoreError>;
+}
+pub struct CodeIssuePort;
+impl Port for CodeIssuePort {
+    const DYNAMODB: &'static [DynamoAccess] =
+        &[DynamoAccess::table(Table::Codes, &["dynamodb:PutItem"])];
+}
+
+/// codes: DeleteItem (conditional, `ALL_OLD`); PutItem to restore after a fault. Used by token.
+#[async_trait]
+pub trait CodeRedeem: Send + Sync {
+    /// RFC 6749 §4.1.2: a code is single use. Removes the code and returns it in one atomic
+    /// step, only if it exists and has not expired at `now`; `None` otherwise. Of any number of
+    /// concurrent calls for one code, exactly one gets `Some`.
+    async fn consume_code(
+        &self,
+        code_hash: &SecretHash,
+        now: u64,
+    ) -> Result<Option<CodeRecord>, StoreError>;
+
+    /// Puts back a code consumed by a request that then failed on a storage fault, so the
+    /// client's retry can succeed (no half-done exchange). Only if the key is free.
+    async fn restore_code(&self, code: &CodeRecord) -> Result<(), StoreError>;
+}
+pub struct CodeRedeemPort;
+impl Port for CodeRedeemPort {
+    const DYNAMODB: &'static [DynamoAccess] = &[DynamoAccess::table(
+        Table::Codes,
+        &["dynamodb:DeleteItem", "dynamodb:PutItem"],
+    )];
+}
+
+/// How an issuance ended, short of a storage fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueOutcome {
+    Issued,
+    /// The client was removed or disabled, or its secret rotated out, since the code was issued.
+    ClientRejected,
+    /// The grant already exists: this code was exchanged before (its first exchange's answer
+    /// may have been lost, and the code restored).
+    AlreadyIssued,
+}
+
+/// tokens: TransactWriteItems of PutItems, with a ConditionCheck on clients. Used by token.
+#[async_trait]
+pub trait TokenIssue: Send + Sync {
+    /// Writes the grant and its tokens atomically, with the client check.
+    async fn issue_tokens(&self, issuance: &Issuance) -> Result<IssueOutcome, StoreError>;
+}
+pub struct TokenIssuePort;
+impl Port for TokenIssuePort {
+    // A transaction needs the item action of each of its parts: PutItem for the puts and
+    // ConditionCheckItem for the check.
+    const DYNAMODB: &'static [DynamoAccess] = &[
+        DynamoAccess::table(Table::Tokens, &["dynamodb:PutItem"]),
+        DynamoAccess::table(Table::Clients, &["dynamodb:ConditionCheckItem"]),
+    ];
+}
+
+/// tokens: GetItem. Used by me and by the resource-server crate.
+#[async_trait]
+pub trait TokenLookup: Send + Sync {
+    /// A token by hash, only if it has not expired at `now` (TTL deletes late).
+    async fn token(
+        &self,
+        token_hash: &SecretHash,
+        now: u64,
+    ) -> Result<Option<TokenRecord>, StoreError>;
+}
+pub struct TokenLookupPort;
+impl Port for TokenLookupPort {
+    const DYNAMODB: &'static [DynamoAccess] =
+        &[DynamoAccess::table(Table::Tokens, &["dynamodb:GetItem"])];
+}
+
+/// tokens: Query `by_grant`, BatchWriteItem (deletes). Used by token.
+#[async_trait]
+pub trait GrantRevocation: Send + Sync {
+    /// Deletes a grant and every token that names it; returns how many items went.
+    async fn revoke_grant(&self, grant_id: &GrantId) -> Result<usize, StoreError>;
+}
+pub struct GrantRevocationPort;
+impl Port for GrantRevocationPort {
+    const DYNAMODB: &'static [DynamoAccess] = &[
+        DynamoAccess::index(Table::Tokens, "by_grant", &["dynamodb:Query"]),
+        DynamoAccess::table(Table::Tokens, &["dynamodb:BatchWriteItem"]),
+    ];
+}
+
+/// The union of several ports' access, merged by table and index: what one function needs.
+pub fn dynamodb_needs(
+    ports: &[&[DynamoAccess]],
+) -> Vec<(Table, Option<&'static str>, Vec<&'static str>)> {
+    let mut out: Vec<(Table, Option<&'static str>, Vec<&'static str>)> = Vec::new();
+    for access in ports.iter().flat_map(|p| p.iter()) {
+        let slot = match out
+            .iter_mut()
+            .find(|(t, i, _)| *t == access.table && *i == access.index)
+        {
+            Some(s) => s,
+            None => {
+                out.push((access.table, access.index, Vec::new()));
+                let last = out.len() - 1;
+                &mut out[last]
+            }
+        };
+        for a in access.actions {
+            if !slot.2.contains(a) {
+                slot.2.push(a);
+            }
+        }
+    }
+    for (_, _, actions) in &mut out {
+        actions.sort_unstable();
+    }
+    out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two ports on one table merge into one entry; an index stays its own entry.
+    #[test]
+    fn needs_merge_by_table_and_index() {
+        let needs = dynamodb_needs(&[TokenLookupPort::DYNAMODB, GrantRevocationPort::DYNAMODB]);
+        assert_eq!(
+            needs,
+            vec![
+                (
+                    Table::Tokens,
+                    None,
+                    vec!["dynamodb:BatchWriteItem", "dynamodb:GetItem"]
+                ),
+                (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
+            ]
+        );
+    }
+}

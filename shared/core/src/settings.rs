@@ -1,0 +1,388 @@
+//! Settings, read once per cold start from the environment. Each function reads only what it
+//! uses ([`AuthorizeSettings`], [`TokenSettings`], [`ResourceSettings`]); bad values fail fast
+//! with a message naming the variable. The variable names and the local stack's values live
+//! here, once ([`env`], [`local_stack`]): the functions, the CLI, the tests, the bench and the
+//! local stack all read them from this module.
+use crate::scope::{ScopeCatalog, ScopeDef};
+use url::Url;
+
+/// The environment variables, by name.
+pub mod env {
+    pub const ISSUER: &str = "PORTCULLIS_ISSUER";
+    pub const CLIENTS_TABLE: &str = "PORTCULLIS_CLIENTS_TABLE";
+    pub const CODES_TABLE: &str = "PORTCULLIS_CODES_TABLE";
+    pub const TOKENS_TABLE: &str = "PORTCULLIS_TOKENS_TABLE";
+    pub const SECRET_ID: &str = "PORTCULLIS_SECRET_ID";
+    pub const LOGIN_URL: &str = "PORTCULLIS_LOGIN_URL";
+    pub const SESSION_COOKIE: &str = "PORTCULLIS_SESSION_COOKIE";
+    pub const SCOPES: &str = "PORTCULLIS_SCOPES";
+    pub const CODE_TTL: &str = "PORTCULLIS_CODE_TTL";
+    pub const ACCESS_TOKEN_TTL: &str = "PORTCULLIS_ACCESS_TOKEN_TTL";
+    pub const REFRESH_TOKEN_TTL: &str = "PORTCULLIS_REFRESH_TOKEN_TTL";
+    pub const KEY_CACHE_TTL: &str = "PORTCULLIS_KEY_CACHE_TTL";
+    pub const CONSENT_TTL: &str = "PORTCULLIS_CONSENT_TTL";
+    pub const DEV_LOGIN: &str = "DEV_LOGIN";
+    /// The local stack's ports (scripts and the CLI's `--local`).
+    pub const PORT: &str = "PORTCULLIS_PORT";
+    pub const AWS_PORT: &str = "PORTCULLIS_AWS_PORT";
+}
+
+/// Default port of `cargo lambda watch` in the local stack.
+pub const LOCAL_PORT: u16 = 9000;
+/// Default port of moto in the local stack.
+pub const LOCAL_AWS_PORT: u16 = 5000;
+/// The path of the dev login form in the local stack.
+pub const DEV_LOGIN_PATH: &str = "/auth/dev-login";
+
+/// The local stack's environment for the given ports: every function setting, and the AWS SDK's
+/// endpoint, region and credentials pointing at moto. `make dev`, the CLI's `--local`, the
+/// end-to-end tests and the bench all use this one list.
+pub fn local_stack(port: u16, aws_port: u16) -> Vec<(&'static str, String)> {
+    let issuer = format!("http://127.0.0.1:{port}");
+    vec![
+        (env::PORT, port.to_string()),
+        (env::AWS_PORT, aws_port.to_string()),
+        (env::ISSUER, issuer.clone()),
+        (env::CLIENTS_TABLE, "portcullis-clients".into()),
+        (env::CODES_TABLE, "portcullis-codes".into()),
+        (env::TOKENS_TABLE, "portcullis-tokens".into()),
+        (env::SECRET_ID, "portcullis-keys".into()),
+        (env::LOGIN_URL, format!("{issuer}{DEV_LOGIN_PATH}")),
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{aws_port}")),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+    ]
+}
+
+/// A POSIX shell word for `s`, for printing settings as shell assignments (`portcullis env`, the
+/// local stack's help): as it is when it is made only of characters no shell treats specially,
+/// otherwise in single quotes (a `'` inside becomes `'\''`).
+pub fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@%+,=".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+/// Reads variables through a lookup (the process environment, or a map in tests): values are
+/// trimmed, empty ones count as unset, and missing required ones are collected so that one
+/// message names them all.
+pub struct Reader<F> {
+    get: F,
+    missing: Vec<&'static str>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<F> {
+    pub fn new(get: F) -> Self {
+        Self {
+            get,
+            missing: Vec::new(),
+        }
+    }
+
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.get)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A required variable; when it is missing, the name is noted for [`Reader::finish`].
+    pub fn required(&mut self, name: &'static str) -> String {
+        self.optional(name).unwrap_or_else(|| {
+            self.missing.push(name);
+            String::new()
+        })
+    }
+
+    /// Fails naming every missing required variable.
+    pub fn finish(&self) -> Result<(), ConfigError> {
+        if self.missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(format!(
+                "missing environment variables: {}",
+                self.missing.join(", ")
+            )))
+        }
+    }
+
+    /// A positive number of seconds.
+    pub fn seconds(&self, name: &str, default: u64) -> Result<u64, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError(format!(
+                    "{name} must be a positive number of seconds, got `{v}`"
+                ))
+            }),
+        }
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        self.optional(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    }
+
+    /// `PORTCULLIS_ISSUER`, checked: an absolute URL without query or fragment (RFC 8414 §2),
+    /// trailing `/` removed. Call [`Reader::finish`] first.
+    pub fn issuer(&self, raw: String) -> Result<String, ConfigError> {
+        let issuer = raw.trim_end_matches('/').to_string();
+        let parsed = Url::parse(&issuer)
+            .map_err(|e| ConfigError(format!("{} `{issuer}`: {e}", env::ISSUER)))?;
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(ConfigError(format!(
+                "{} must have no query or fragment (RFC 8414 §2)",
+                env::ISSUER
+            )));
+        }
+        Ok(issuer)
+    }
+
+    /// `PORTCULLIS_SCOPES`: a JSON array of `{"name", "description"}`, or the default catalog.
+    pub fn scopes(&self) -> Result<ScopeCatalog, ConfigError> {
+        match self.optional(env::SCOPES) {
+            None => Ok(ScopeCatalog::default()),
+            Some(raw) => {
+                let defs: Vec<ScopeDef> = serde_json::from_str(&raw).map_err(|e| {
+                    ConfigError(format!(
+                        "{} must be a JSON array of {{\"name\", \"description\"}}: {e}",
+                        env::SCOPES
+                    ))
+                })?;
+                ScopeCatalog::new(defs).map_err(|e| ConfigError(format!("{}: {e}", env::SCOPES)))
+            }
+        }
+    }
+}
+
+/// The process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The three table names (the CLI's `init` creates all three).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    pub clients: String,
+    pub codes: String,
+    pub tokens: String,
+}
+
+impl TableNames {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(get);
+        let names = Self {
+            clients: r.required(env::CLIENTS_TABLE),
+            codes: r.required(env::CODES_TABLE),
+            tokens: r.required(env::TOKENS_TABLE),
+        };
+        r.finish()?;
+        Ok(names)
+    }
+}
+
+/// The authorize function's settings.
+#[derive(Debug, Clone)]
+pub struct AuthorizeSettings {
+    /// The public base URL (RFC 8414 `issuer`; RFC 9207 `iss`), without a trailing slash.
+    pub issuer: String,
+    pub clients_table: String,
+    pub codes_table: String,
+    /// The Secrets Manager secret holding the keys.
+    pub secret_id: String,
+    /// Where users without a session are sent, with `return_to`.
+    pub login_url: String,
+    pub session_cookie: String,
+    pub scopes: ScopeCatalog,
+    pub code_ttl: u64,
+    /// How long the keys read from Secrets Manager are used before they are read again.
+    pub key_cache_ttl: u64,
+    /// How long a consent page may stay open before its form is refused.
+    pub consent_ttl: u64,
+    /// Local development only: serve a login form at `login_url`.
+    pub dev_login: bool,
+}
+
+impl AuthorizeSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(get);
+        let issuer = r.required(env::ISSUER);
+        let clients_table = r.required(env::CLIENTS_TABLE);
+        let codes_table = r.required(env::CODES_TABLE);
+        let secret_id = r.required(env::SECRET_ID);
+        let login_url = r.required(env::LOGIN_URL);
+        r.finish()?;
+        Url::parse(&login_url)
+            .map_err(|e| ConfigError(format!("{} `{login_url}`: {e}", env::LOGIN_URL)))?;
+        Ok(Self {
+            issuer: r.issuer(issuer)?,
+            clients_table,
+            codes_table,
+            secret_id,
+            login_url,
+            session_cookie: session_cookie(&r),
+            scopes: r.scopes()?,
+            code_ttl: r.seconds(env::CODE_TTL, 600)?,
+            key_cache_ttl: r.seconds(env::KEY_CACHE_TTL, 300)?,
+            consent_ttl: r.seconds(env::CONSENT_TTL, 900)?,
+            dev_login: r.flag(env::DEV_LOGIN),
+        })
+    }
+
+    /// The authorization endpoint's public URL.
+    pub fn authorize_url(&self) -> String {
+        format!("{}/auth/oauth2/authorize", self.issuer)
+    }
+}
+
+/// `PORTCULLIS_SESSION_COOKIE`, default `session`.
+pub fn session_cookie<F: Fn(&str) -> Option<String>>(r: &Reader<F>) -> String {
+    r.optional(env::SESSION_COOKIE)
+        .unwrap_or_else(|| "session".into())
+}
+
+/// The token function's settings.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// Named only in the issuance's condition check (the token function never reads it).
+    pub clients_table: String,
+    pub codes_table: String,
+    pub tokens_table: String,
+    pub access_ttl: u64,
+    pub refresh_ttl: u64,
+}
+
+impl TokenSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(get);
+        let s = Self {
+            clients_table: r.required(env::CLIENTS_TABLE),
+            codes_table: r.required(env::CODES_TABLE),
+            tokens_table: r.required(env::TOKENS_TABLE),
+            access_ttl: 0,
+            refresh_ttl: 0,
+        };
+        r.finish()?;
+        Ok(Self {
+            access_ttl: r.seconds(env::ACCESS_TOKEN_TTL, 1800)?,
+            refresh_ttl: r.seconds(env::REFRESH_TOKEN_TTL, 30 * 24 * 3600)?,
+            ..s
+        })
+    }
+}
+
+/// A resource server's settings (`me`, and a product's own API Lambdas): the tokens table only.
+#[derive(Debug, Clone)]
+pub struct ResourceSettings {
+    pub tokens_table: String,
+}
+
+impl ResourceSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(get);
+        let tokens_table = r.required(env::TOKENS_TABLE);
+        r.finish()?;
+        Ok(Self { tokens_table })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(extra: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let mut m: HashMap<String, String> = local_stack(9000, 5000)
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b))
+            .collect();
+        m.insert(env::ISSUER.into(), "http://127.0.0.1:9000/".into());
+        for (a, b) in extra {
+            m.insert(a.to_string(), b.to_string());
+        }
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_follow_calcom_lifetimes() {
+        let a = AuthorizeSettings::from_lookup(vars(&[])).unwrap();
+        assert_eq!(a.issuer, "http://127.0.0.1:9000");
+        assert_eq!(a.code_ttl, 600);
+        assert_eq!(a.session_cookie, "session");
+        assert!(!a.dev_login);
+        let t = TokenSettings::from_lookup(vars(&[])).unwrap();
+        assert_eq!((t.access_ttl, t.refresh_ttl), (1800, 2_592_000));
+    }
+
+    #[test]
+    fn missing_variables_are_named() {
+        let e = AuthorizeSettings::from_lookup(|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(env::ISSUER) && e.contains(env::LOGIN_URL) && e.contains(env::SECRET_ID),
+            "{e}"
+        );
+        let e = TokenSettings::from_lookup(|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(env::TOKENS_TABLE), "{e}");
+    }
+
+    /// A resource server (`me`, a product's Lambda) needs only the tokens table.
+    #[test]
+    fn each_function_reads_only_its_own_settings() {
+        let only_tokens = |k: &str| (k == env::TOKENS_TABLE).then(|| "t".to_string());
+        assert_eq!(
+            ResourceSettings::from_lookup(only_tokens)
+                .unwrap()
+                .tokens_table,
+            "t"
+        );
+        let token_only = |k: &str| match k {
+            env::CLIENTS_TABLE | env::CODES_TABLE | env::TOKENS_TABLE => Some("x".to_string()),
+            _ => None,
+        };
+        assert!(TokenSettings::from_lookup(token_only).is_ok());
+        assert!(AuthorizeSettings::from_lookup(token_only).is_err());
+    }
+
+    #[test]
+    fn bad_numbers_and_scopes_are_refused_with_the_variable_name() {
+        let e = AuthorizeSettings::from_lookup(vars(&[(env::CODE_TTL, "ten")])).unwrap_err();
+        assert!(e.to_string().contains(env::CODE_TTL));
+        let e = TokenSettings::from_lookup(vars(&[(env::ACCESS_TOKEN_TTL, "0")])).unwrap_err();
+        assert!(e.to_string().contains(env::ACCESS_TOKEN_TTL));
+        let e = AuthorizeSettings::from_lookup(vars(&[(
+            env::SCOPES,
+            "[{\"name\":\"a b\",\"description\":\"x\"}]",
+        )]))
+        .unwrap_err();
+        assert!(e.to_string().contains(env::SCOPES));
+        let c = AuthorizeSettings::from_lookup(vars(&[(
+            env::SCOPES,
+            "[{\"name\":\"WRITE\",\"description\":\"Change things\"}]",
+        )]))
+        .unwrap();
+        assert!(c.scopes.contains("WRITE") && !c.scopes.contains("READ_BOOKING"));
+    }
+}

@@ -1,0 +1,198 @@
+//! Test kit (feature `testkit`, and every unit test of this crate): builders for the data model,
+//! and a [`World`] that runs the rules over the in-memory store with a fixed clock. The in-memory
+//! store itself, with fault injection, is [`crate::ports::MemoryStore`].
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::authorize::{issue_code, validate_request, AuthorizeParams, IssueContext};
+use crate::client_auth::ClientCredentials;
+use crate::clock::{FixedClock, OsEntropy};
+use crate::error::ErrorCode;
+use crate::grants::{exchange_code, CodeGrant, TokenContext, TokenResponse};
+use crate::ids::{ClientId, RedirectUri, Subject};
+use crate::model::{Client, UserInfo};
+use crate::params::Params;
+use crate::pkce::parse_verifier;
+use crate::ports::MemoryStore;
+use crate::scope::ScopeCatalog;
+use crate::secret::{AuthorizationCode, ClientSecret};
+use crate::session::Session;
+
+/// The secret [`client`] registers a confidential client with.
+pub const SECRET: &str = "pc_cs_the-secret";
+/// The redirect URI [`client`] registers.
+pub const REDIRECT_URI: &str = "https://app.example/cb";
+/// RFC 7636 Appendix B's verifier.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// The issuer the world uses.
+pub const ISSUER: &str = "https://iss.example";
+
+/// Builds a [`Client`]: by default confidential (secret [`SECRET`]), redirect URI
+/// [`REDIRECT_URI`], scopes `READ_BOOKING` and `READ_PROFILE`, not trusted, enabled.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder(Client);
+
+pub fn client(client_id: &str) -> ClientBuilder {
+    ClientBuilder(Client {
+        client_id: ClientId::new(client_id),
+        name: "App".into(),
+        logo_uri: None,
+        redirect_uris: vec![RedirectUri::new(REDIRECT_URI)],
+        scopes: vec!["READ_BOOKING".into(), "READ_PROFILE".into()],
+        public: false,
+        trusted: false,
+        disabled: false,
+        secret_hashes: vec![ClientSecret::new(SECRET).hash()],
+        created_at: 0,
+    })
+}
+
+impl ClientBuilder {
+    pub fn name(mut self, name: &str) -> Self {
+        self.0.name = name.into();
+        self
+    }
+    /// A public client: no secret.
+    pub fn public(mut self) -> Self {
+        self.0.public = true;
+        self.0.secret_hashes.clear();
+        self
+    }
+    /// Replaces the secrets with these.
+    pub fn secrets(mut self, secrets: &[&str]) -> Self {
+        self.0.secret_hashes = secrets
+            .iter()
+            .map(|s| ClientSecret::new(*s).hash())
+            .collect();
+        self
+    }
+    pub fn redirect_uris(mut self, uris: &[&str]) -> Self {
+        self.0.redirect_uris = uris.iter().map(|u| RedirectUri::from(*u)).collect();
+        self
+    }
+    pub fn scopes(mut self, scopes: &[&str]) -> Self {
+        self.0.scopes = scopes.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    pub fn trusted(mut self) -> Self {
+        self.0.trusted = true;
+        self
+    }
+    pub fn disabled(mut self) -> Self {
+        self.0.disabled = true;
+        self
+    }
+    pub fn build(self) -> Client {
+        self.0
+    }
+}
+
+/// A user as a host session describes them: username `ada`.
+pub fn user(sub: &str) -> UserInfo {
+    UserInfo {
+        sub: Subject::new(sub),
+        username: Some("ada".into()),
+        email: None,
+        name: None,
+    }
+}
+
+/// Parses a query string as the authorization endpoint does.
+pub fn authorize_params(query: &str) -> AuthorizeParams {
+    AuthorizeParams::from_params(&Params::from_urlencoded(query.as_bytes()))
+}
+
+/// The in-memory store with clients, a fixed clock and the default scopes: the rules run as the
+/// functions run them, without AWS or HTTP.
+pub struct World {
+    pub store: MemoryStore,
+    pub clock: FixedClock,
+    pub scopes: ScopeCatalog,
+    pub access_ttl: u64,
+    pub refresh_ttl: u64,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl World {
+    /// An empty store, the clock at 10 000 s.
+    pub fn new() -> Self {
+        Self {
+            store: MemoryStore::new(),
+            clock: FixedClock::at(10_000),
+            scopes: ScopeCatalog::default(),
+            access_ttl: 1800,
+            refresh_ttl: 86_400,
+        }
+    }
+
+    /// Registers a client.
+    pub fn with(self, client: ClientBuilder) -> Self {
+        self.store.upsert_client(client.build());
+        self
+    }
+
+    /// Runs the authorization step for user `u1` (validation, then Allow) and returns the code.
+    pub async fn code(&self, query: &str) -> AuthorizationCode {
+        let req = validate_request(&self.store, &self.scopes, ISSUER, &authorize_params(query))
+            .await
+            .unwrap();
+        let session = Session {
+            user: user("u1"),
+            exp: 0,
+        };
+        let ctx = IssueContext {
+            clock: &self.clock,
+            entropy: &OsEntropy,
+            code_ttl: 600,
+            issuer: ISSUER,
+        };
+        let location = issue_code(&self.store, &req, &session, &ctx).await.unwrap();
+        let url = url::Url::parse(&location).unwrap();
+        let code = url.query_pairs().find(|(k, _)| k == "code").unwrap().1;
+        AuthorizationCode::new(code.into_owned())
+    }
+
+    pub fn token_context(&self) -> TokenContext<'_> {
+        TokenContext {
+            clock: &self.clock,
+            entropy: &OsEntropy,
+            access_ttl: self.access_ttl,
+            refresh_ttl: self.refresh_ttl,
+        }
+    }
+
+    /// Exchanges a code as client `creds.0` with secret `creds.1`; the error as its code.
+    pub async fn exchange(
+        &self,
+        creds: (&str, Option<&str>),
+        code: &AuthorizationCode,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<TokenResponse, ErrorCode> {
+        let creds = ClientCredentials {
+            client_id: Some(ClientId::new(creds.0)),
+            secret: creds.1.map(ClientSecret::new),
+        };
+        let grant = CodeGrant {
+            code: code.clone(),
+            redirect_uri: redirect_uri.map(RedirectUri::from),
+            code_verifier: verifier
+                .map(parse_verifier)
+                .transpose()
+                .map_err(|e| e.code)?,
+        };
+        exchange_code(
+            &self.store,
+            &self.store,
+            &creds,
+            &grant,
+            &self.token_context(),
+        )
+        .await
+        .map_err(|e| e.public().code)
+    }
+}

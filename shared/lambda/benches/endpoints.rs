@@ -1,0 +1,222 @@
+//! `make bench`: what one request of each endpoint costs, measured on the in-memory store (which
+//! counts the round trips the DynamoDB adapter makes: one per storage call) with the real
+//! handlers, keys, templates and hashing. No network: this is the code's own cost, the floor
+//! under what a Lambda adds.
+use lambda_http::http::Request;
+use lambda_http::{Body, Response};
+use portcullis_core::clock::{OsEntropy, SystemClock};
+use portcullis_core::keys::{KeyCache, Keys, StaticKeys};
+use portcullis_core::ports::MemoryStore;
+use portcullis_core::secret::ClientSecret;
+use portcullis_core::session::{sign_session, Session};
+use portcullis_core::settings::{local_stack, AuthorizeSettings, TokenSettings};
+use portcullis_core::testkit;
+use portcullis_lambda::endpoints::authorize::AuthorizeEndpoint;
+use portcullis_lambda::endpoints::me::MeEndpoint;
+use portcullis_lambda::endpoints::token::TokenEndpoint;
+use portcullis_lambda::{respond, Endpoint};
+use portcullis_resource::Authenticator;
+use std::time::{Duration, Instant};
+
+const ISSUER: &str = "https://auth.example";
+const REDIRECT: &str = "https://app.example/cb";
+
+#[derive(Default)]
+struct Series {
+    times: Vec<Duration>,
+    calls: Vec<usize>,
+}
+
+impl Series {
+    fn row(&mut self, name: &str) {
+        self.times.sort();
+        let pct =
+            |p: f64| self.times[((self.times.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e6;
+        let (min, max) = (
+            self.calls.iter().min().copied().unwrap_or(0),
+            self.calls.iter().max().copied().unwrap_or(0),
+        );
+        let calls = if min == max {
+            min.to_string()
+        } else {
+            format!("{min}-{max}")
+        };
+        println!(
+            "| {name:<28} | {calls:>13} | {:>8.1} | {:>8.1} | {:>8.1} |",
+            pct(0.5),
+            pct(0.99),
+            pct(1.0)
+        );
+    }
+}
+
+/// The local stack's settings, with this bench's issuer.
+fn lookup(k: &str) -> Option<String> {
+    if k == portcullis_core::settings::env::ISSUER {
+        return Some(ISSUER.into());
+    }
+    local_stack(9000, 5000)
+        .into_iter()
+        .find(|(name, _)| *name == k)
+        .map(|(_, v)| v)
+}
+
+fn location(r: &Response<Body>) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn param(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        })
+        .unwrap_or_default()
+}
+
+fn body(r: &Response<Body>) -> String {
+    String::from_utf8_lossy(r.body().as_ref()).into_owned()
+}
+
+async fn timed<E: Endpoint>(
+    store: &MemoryStore,
+    series: &mut Series,
+    endpoint: &E,
+    req: Request<Body>,
+) -> Response<Body> {
+    store.reset_calls();
+    let t = Instant::now();
+    let r = respond(endpoint, req).await;
+    series.times.push(t.elapsed());
+    series.calls.push(store.calls());
+    r
+}
+
+fn main() {
+    let iterations: usize = std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run(iterations));
+}
+
+async fn run(iterations: usize) {
+    let store = MemoryStore::new();
+    let secret = ClientSecret::generate(&OsEntropy);
+    store.upsert_client(
+        testkit::client("bench-client")
+            .name("Bench App")
+            .redirect_uris(&[REDIRECT])
+            .secrets(&[secret.secret()])
+            .build(),
+    );
+    let keys =
+        Keys::from_secret_json(r#"{"session_key":"bench-session-key-with-at-least-32-bytes"}"#)
+            .expect("keys");
+    let session = sign_session(
+        &Session {
+            user: testkit::user("user-1"),
+            exp: u64::MAX / 2,
+        },
+        &keys.session,
+    );
+    let authorize = AuthorizeEndpoint {
+        settings: AuthorizeSettings::from_lookup(lookup).expect("bench settings"),
+        clients: store.clone(),
+        codes: store.clone(),
+        keys: KeyCache::new(StaticKeys(keys), 300),
+        clock: Box::new(SystemClock),
+        entropy: Box::new(OsEntropy),
+    };
+    let token = TokenEndpoint {
+        settings: TokenSettings::from_lookup(lookup).expect("bench settings"),
+        codes: store.clone(),
+        tokens: store.clone(),
+        clock: Box::new(SystemClock),
+        entropy: Box::new(OsEntropy),
+    };
+    let me = MeEndpoint {
+        auth: Authenticator::new(store.clone()),
+    };
+    let query = format!(
+        "client_id=bench-client&redirect_uri={}&response_type=code&scope=READ_PROFILE%20READ_BOOKING&state=xyz",
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let cookie = format!("session={}", session.secret());
+    let (mut get, mut post, mut exchange, mut profile) = Default::default();
+
+    for _ in 0..iterations {
+        let req = Request::builder()
+            .uri(format!("{ISSUER}/auth/oauth2/authorize?{query}"))
+            .header("cookie", &cookie)
+            .body(Body::Empty)
+            .expect("request");
+        let page = timed(&store, &mut get, &authorize, req).await;
+        let html = body(&page);
+        let csrf = html
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+
+        let form = format!("{query}&csrf_token={csrf}&decision=allow");
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("{ISSUER}/auth/oauth2/authorize"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::Text(form))
+            .expect("request");
+        let r = timed(&store, &mut post, &authorize, req).await;
+        let code = param(&location(&r), "code");
+        assert!(!code.is_empty(), "no code: {}", location(&r));
+
+        let form = format!(
+            "grant_type=authorization_code&code={code}&redirect_uri={}&client_id=bench-client&client_secret={}",
+            url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+            secret.secret()
+        );
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("{ISSUER}/api/auth/oauth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::Text(form))
+            .expect("request");
+        let r = timed(&store, &mut exchange, &token, req).await;
+        let v: serde_json::Value = serde_json::from_str(&body(&r)).expect("token json");
+        let access = v["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string();
+
+        let req = Request::builder()
+            .uri(format!("{ISSUER}/api/auth/oauth/me"))
+            .header("authorization", format!("Bearer {access}"))
+            .body(Body::Empty)
+            .expect("request");
+        let r = timed(&store, &mut profile, &me, req).await;
+        assert_eq!(r.status(), 200);
+    }
+
+    println!("\nPortcullis endpoints, in process, {iterations} flows (times in microseconds)\n");
+    println!("| endpoint                     | storage calls |      p50 |      p99 |      max |");
+    println!("|------------------------------|---------------|----------|----------|----------|");
+    get.row("GET authorize (consent)");
+    post.row("POST authorize (allow)");
+    exchange.row("POST token (code)");
+    profile.row("GET me");
+    println!(
+        "\nTargets for DynamoDB calls per request: authorize GET <= 1, POST <= 2, token <= 2."
+    );
+}

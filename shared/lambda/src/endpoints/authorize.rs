@@ -1,0 +1,270 @@
+//! `GET|POST /auth/oauth2/authorize`: the consent flow (and, when enabled, the dev login of
+//! [`super::dev_login`]).
+use super::dev_login;
+use crate::http::{cookie, form_params, html, query_params, see_other};
+use crate::pages::{error_page, render, ConsentPage};
+use crate::respond::{Endpoint, PageError};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use portcullis_aws::secrets::SecretsManagerKeys;
+use portcullis_aws::{DynamoClients, DynamoCodes};
+use portcullis_core::authorize::{
+    denied_location, issue_code, validate_request, AuthorizationRequest, AuthorizeParams,
+    IssueContext,
+};
+use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
+use portcullis_core::csrf::{issue_csrf, verify_csrf, CsrfBinding};
+use portcullis_core::keys::{KeyCache, KeySource, Keys};
+use portcullis_core::params::Params;
+use portcullis_core::ports::{
+    ClientLookup, ClientLookupPort, CodeIssue, CodeIssuePort, DynamoAccess, Port,
+};
+use portcullis_core::redirect::redirect_with;
+use portcullis_core::session::{verify_session, Session};
+use portcullis_core::settings::{AuthorizeSettings, ConfigError};
+
+/// The storage ports `authorize` uses.
+pub const DYNAMODB: &[&[DynamoAccess]] = &[ClientLookupPort::DYNAMODB, CodeIssuePort::DYNAMODB];
+
+pub struct AuthorizeEndpoint<C, D, K> {
+    pub settings: AuthorizeSettings,
+    /// The clients table (read).
+    pub clients: C,
+    /// The codes table (write).
+    pub codes: D,
+    pub keys: KeyCache<K>,
+    pub clock: Box<dyn Clock>,
+    pub entropy: Box<dyn Entropy>,
+}
+
+impl AuthorizeEndpoint<DynamoClients, DynamoCodes, SecretsManagerKeys> {
+    /// Cold start: settings, AWS clients, and a first read of the keys. A settings error stops
+    /// the function with a message; a Secrets Manager failure does not (requests answer 503 and
+    /// retry the read).
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let settings = AuthorizeSettings::from_env()?;
+        if settings.dev_login {
+            tracing::warn!(
+                "DEV_LOGIN is on: anyone can sign in as anyone. Local development only."
+            );
+        }
+        let sdk = portcullis_aws::sdk::load_sdk_config().await;
+        let db = portcullis_aws::sdk::dynamodb(&sdk);
+        let keys = KeyCache::new(
+            SecretsManagerKeys::new(&sdk, &settings.secret_id),
+            settings.key_cache_ttl,
+        );
+        if let Err(e) = keys.get(SystemClock.now()).await {
+            tracing::error!(error = %e, "could not read the keys at cold start; will retry per request");
+        }
+        Ok(Self {
+            clients: DynamoClients::new(db.clone(), &settings.clients_table),
+            codes: DynamoCodes::new(db, &settings.codes_table),
+            settings,
+            keys,
+            clock: Box::new(SystemClock),
+            entropy: Box::new(OsEntropy),
+        })
+    }
+}
+
+impl<C, D, K> Endpoint for AuthorizeEndpoint<C, D, K>
+where
+    C: ClientLookup,
+    D: CodeIssue,
+    K: KeySource,
+{
+    type Error = PageError;
+
+    async fn handle(&self, req: Request) -> Result<Response<Body>, PageError> {
+        if self.settings.dev_login && dev_login::is_login_path(&self.settings, req.uri().path()) {
+            return dev_login::handle(&self.settings, &self.keys, self.clock.as_ref(), &req).await;
+        }
+        match *req.method() {
+            // GET only: HEAD must have no side effects, and a trusted client's GET issues a code.
+            Method::GET => {
+                let p = AuthorizeParams::from_params(&query_params(&req));
+                self.show(&req, p).await
+            }
+            Method::POST => match form_params(&req) {
+                Ok(form) => self.decide(&req, &form).await,
+                Err(e) => Ok(error_page(400, &e.description)),
+            },
+            _ => {
+                let mut r = error_page(405, "Use GET or POST.");
+                r.headers_mut().insert(
+                    "allow",
+                    lambda_http::http::HeaderValue::from_static("GET, POST"),
+                );
+                Ok(r)
+            }
+        }
+    }
+}
+
+impl<C, D, K> AuthorizeEndpoint<C, D, K>
+where
+    C: ClientLookup,
+    D: CodeIssue,
+    K: KeySource,
+{
+    fn issue_context(&self) -> IssueContext<'_> {
+        IssueContext {
+            clock: self.clock.as_ref(),
+            entropy: self.entropy.as_ref(),
+            code_ttl: self.settings.code_ttl,
+            issuer: &self.settings.issuer,
+        }
+    }
+
+    /// The signed-in user, if the session cookie holds a valid session.
+    fn session(&self, req: &Request, keys: &Keys) -> Option<(Session, String)> {
+        let raw = cookie(req, &self.settings.session_cookie)?;
+        match verify_session(&raw, &keys.session, self.clock.now()) {
+            Ok(s) => Some((s, raw)),
+            Err(e) => {
+                tracing::info!(reason = %e, "session cookie refused");
+                None
+            }
+        }
+    }
+
+    /// No session: send the user to log in, then back to this same request (`query` is the
+    /// authorization request's query string, as sent).
+    fn to_login(&self, query: &str) -> Response<Body> {
+        let return_to = format!("{}?{}", self.settings.authorize_url(), query);
+        see_other(&redirect_with(
+            &self.settings.login_url,
+            &[("return_to", &return_to)],
+        ))
+    }
+
+    /// GET: validate, then the consent page (or, for a trusted client, the code at once).
+    async fn show(&self, req: &Request, p: AuthorizeParams) -> Result<Response<Body>, PageError> {
+        let request = validate_request(
+            &self.clients,
+            &self.settings.scopes,
+            &self.settings.issuer,
+            &p,
+        )
+        .await?;
+        let keys = self.keys.get(self.clock.now()).await?;
+        let Some((user, raw_session)) = self.session(req, &keys) else {
+            return Ok(self.to_login(req.uri().query().unwrap_or("")));
+        };
+        if request.client.trusted {
+            let location = issue_code(&self.codes, &request, &user, &self.issue_context()).await?;
+            return Ok(see_other(&location));
+        }
+        Ok(self.consent_page(&p, &request, &user, &raw_session, &keys))
+    }
+
+    fn consent_page(
+        &self,
+        p: &AuthorizeParams,
+        request: &AuthorizationRequest,
+        user: &Session,
+        raw_session: &str,
+        keys: &Keys,
+    ) -> Response<Body> {
+        let scope = request.scope_string();
+        let csrf = issue_csrf(
+            &keys.csrf,
+            &binding(raw_session, request, &scope),
+            self.clock.now(),
+        );
+        let mut hidden = p.to_pairs();
+        hidden.push(("csrf_token", &csrf));
+        let scopes = request
+            .scopes
+            .iter()
+            .filter_map(|s| self.settings.scopes.get(s))
+            .collect();
+        let redirect_host = url::Url::parse(&request.redirect.uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| request.redirect.uri.to_string());
+        let user = &user.user;
+        let user_display = user
+            .name
+            .as_deref()
+            .or(user.username.as_deref())
+            .or(user.email.as_deref())
+            .unwrap_or(&user.sub);
+        let action = self.settings.authorize_url();
+        html(
+            200,
+            render(&ConsentPage {
+                client_name: &request.client.name,
+                logo_uri: request.client.logo_uri.as_deref(),
+                user_display,
+                scopes,
+                redirect_host: &redirect_host,
+                action: &action,
+                hidden,
+            }),
+        )
+    }
+
+    /// POST: the user's decision. Client and redirect URI are validated again, the CSRF token
+    /// must match this session and this exact request.
+    async fn decide(&self, req: &Request, form: &Params) -> Result<Response<Body>, PageError> {
+        let p = AuthorizeParams::from_params(form);
+        let request = validate_request(
+            &self.clients,
+            &self.settings.scopes,
+            &self.settings.issuer,
+            &p,
+        )
+        .await?;
+        let keys = self.keys.get(self.clock.now()).await?;
+        let Some((user, raw_session)) = self.session(req, &keys) else {
+            // The session ended while the consent page was open: log in, then see it again.
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(p.to_pairs())
+                .finish();
+            return Ok(self.to_login(&query));
+        };
+        let field = |name: &str| form.get(name);
+        let scope = request.scope_string();
+        let csrf_ok = field("csrf_token").is_some_and(|t| {
+            verify_csrf(
+                &keys.csrf,
+                &binding(&raw_session, &request, &scope),
+                t,
+                self.clock.now(),
+                self.settings.consent_ttl,
+            )
+        });
+        if !csrf_ok {
+            return Err(PageError::Page {
+                status: 400,
+                message: "This consent form has expired or was not sent from this site. Go back to the application and start again."
+                    .into(),
+            });
+        }
+        match field("decision") {
+            Some("allow") => {
+                let location =
+                    issue_code(&self.codes, &request, &user, &self.issue_context()).await?;
+                Ok(see_other(&location))
+            }
+            Some("deny") => Ok(see_other(&denied_location(&request, &self.settings.issuer))),
+            _ => Err(PageError::Page {
+                status: 400,
+                message: "The form did not say whether to allow or deny.".into(),
+            }),
+        }
+    }
+}
+
+fn binding<'a>(session: &'a str, r: &'a AuthorizationRequest, scope: &'a str) -> CsrfBinding<'a> {
+    CsrfBinding {
+        session,
+        client_id: &r.client.client_id,
+        redirect_uri: &r.redirect.uri,
+        scope,
+        state: r.state.as_deref().unwrap_or(""),
+        code_challenge: r.code_challenge.as_ref().map(|c| c.as_str()).unwrap_or(""),
+    }
+}

@@ -1,0 +1,53 @@
+//! One module per Lambda function. Each has its state (built once per cold start from the
+//! settings it reads, see `portcullis_core::settings`), its handler, and `DYNAMODB`: the storage
+//! ports it uses, whose declared DynamoDB access is what its IAM policy must grant.
+pub mod authorize;
+pub mod dev_login;
+pub mod me;
+pub mod token;
+
+use portcullis_core::ports::{dynamodb_needs, DynamoAccess, Table};
+
+/// The DynamoDB access a function needs: the union of its ports' declarations.
+pub fn needs(ports: &[&[DynamoAccess]]) -> Vec<(Table, Option<&'static str>, Vec<&'static str>)> {
+    dynamodb_needs(ports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Least privilege (docs/architecture.md, "Storage ports and least privilege"): what each
+    /// function's ports declare is exactly what its IAM policy must grant.
+    #[test]
+    fn each_function_needs_exactly_the_documented_dynamodb_actions() {
+        assert_eq!(
+            needs(authorize::DYNAMODB),
+            vec![
+                (Table::Clients, None, vec!["dynamodb:GetItem"]),
+                (Table::Codes, None, vec!["dynamodb:PutItem"]),
+            ]
+        );
+        assert_eq!(
+            needs(token::DYNAMODB),
+            vec![
+                (Table::Clients, None, vec!["dynamodb:ConditionCheckItem"]),
+                (
+                    Table::Codes,
+                    None,
+                    vec!["dynamodb:DeleteItem", "dynamodb:PutItem"]
+                ),
+                (
+                    Table::Tokens,
+                    None,
+                    vec!["dynamodb:BatchWriteItem", "dynamodb:PutItem"]
+                ),
+                (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
+            ]
+        );
+        assert_eq!(
+            needs(me::DYNAMODB),
+            vec![(Table::Tokens, None, vec!["dynamodb:GetItem"])]
+        );
+    }
+}

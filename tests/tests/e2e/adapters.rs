@@ -1,0 +1,364 @@
+//! The DynamoDB adapters (`portcullis-aws`: one per table) against moto, on the real AWS SDK
+//! code path.
+use crate::common::now;
+use portcullis_aws::{DynamoClients, DynamoCodes, DynamoTokens};
+use portcullis_core::client_auth::AuthenticatedClient;
+use portcullis_core::clock::OsEntropy;
+use portcullis_core::ids::{ClientId, GrantId, Subject};
+use portcullis_core::model::{
+    grant_id_for_code, Client, CodeRecord, GrantRecord, Issuance, ItemKind, TokenRecord, UserInfo,
+};
+use portcullis_core::ports::{
+    ClientLookup, ClientRegistry, CodeIssue, CodeRedeem, GrantRevocation, IssueOutcome, TokenIssue,
+    TokenLookup,
+};
+use portcullis_core::secret::{
+    AccessToken, AuthorizationCode, ClientSecret, RefreshToken, SecretHash,
+};
+use portcullis_core::testkit;
+use portcullis_e2e::Stack;
+
+fn code_record(code: &AuthorizationCode, client_id: &str, expires_at: u64) -> CodeRecord {
+    CodeRecord {
+        pk: code.hash(),
+        client_id: ClientId::new(client_id),
+        client_public: false,
+        client_secret_hashes: vec![SecretHash::of("pc_cs_x")],
+        redirect_uri: testkit::REDIRECT_URI.into(),
+        redirect_uri_explicit: true,
+        scopes: vec!["READ_PROFILE".into()],
+        // sub "u1", username "ada", no email or name.
+        user: testkit::user("u1"),
+        code_challenge: None,
+        created_at: now(),
+        expires_at,
+    }
+}
+
+/// A confidential client "App" with `secret`, registered under a fresh id.
+async fn new_client(clients: &DynamoClients, secret: &ClientSecret) -> Client {
+    let mut id = [0u8; 8];
+    portcullis_core::clock::Entropy::fill(&OsEntropy, &mut id);
+    let id = format!(
+        "c-{}",
+        id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let mut client = testkit::client(&id)
+        .secrets(&[secret.secret()])
+        .redirect_uris(&[testkit::REDIRECT_URI])
+        .scopes(&["READ_PROFILE"])
+        .build();
+    client.created_at = now();
+    clients.create_client(&client).await.unwrap();
+    client
+}
+
+fn issuance(
+    client: &Client,
+    secret: &ClientSecret,
+    grant_id: &GrantId,
+) -> (Issuance, AccessToken, RefreshToken) {
+    let access = AccessToken::generate(&OsEntropy);
+    let refresh = RefreshToken::generate(&OsEntropy);
+    let token = |pk, kind| TokenRecord {
+        pk,
+        kind,
+        grant_id: grant_id.clone(),
+        client_id: client.client_id.clone(),
+        user_sub: Subject::new("u1"),
+        user: UserInfo {
+            sub: Subject::new("u1"),
+            ..Default::default()
+        },
+        scopes: vec!["READ_PROFILE".into()],
+        created_at: now(),
+        expires_at: now() + 600,
+    };
+    let i = Issuance {
+        grant: GrantRecord {
+            pk: GrantRecord::key(grant_id),
+            kind: ItemKind::Grant,
+            grant_id: grant_id.clone(),
+            client_id: client.client_id.clone(),
+            user_sub: Subject::new("u1"),
+            scopes: vec!["READ_PROFILE".into()],
+            created_at: now(),
+            expires_at: now() + 600,
+        },
+        access: token(access.hash(), ItemKind::Access),
+        refresh: token(refresh.hash(), ItemKind::Refresh),
+        client_check: AuthenticatedClient {
+            client_id: client.client_id.clone(),
+            secret_hash: Some(secret.hash()),
+        },
+    };
+    (i, access, refresh)
+}
+
+/// RFC 6749 §4.1.2 and Cal.com's weakness 1: of 20 concurrent redemptions of one code, exactly
+/// one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_consume_of_one_code_from_20_tasks_has_exactly_one_winner() {
+    let codes = Stack::get().stores().await.codes;
+    for _round in 0..3 {
+        let code = AuthorizationCode::generate(&OsEntropy);
+        codes
+            .put_code(&code_record(&code, "c1", now() + 600))
+            .await
+            .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let codes = codes.clone();
+            let hash = code.hash();
+            tasks.spawn(async move { codes.consume_code(&hash, now()).await.unwrap() });
+        }
+        let mut winners = 0;
+        while let Some(r) = tasks.join_next().await {
+            if let Some(rec) = r.unwrap() {
+                assert_eq!(rec.pk, code.hash());
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1);
+    }
+}
+
+#[tokio::test]
+async fn consume_returns_the_whole_code_record_once() {
+    let codes = Stack::get().stores().await.codes;
+    let code = AuthorizationCode::generate(&OsEntropy);
+    let rec = code_record(&code, "c1", now() + 600);
+    codes.put_code(&rec).await.unwrap();
+    assert_eq!(
+        codes.consume_code(&code.hash(), now()).await.unwrap(),
+        Some(rec)
+    );
+    assert_eq!(codes.consume_code(&code.hash(), now()).await.unwrap(), None);
+}
+
+/// TTL deletes late: the condition checks `expires_at` itself.
+#[tokio::test]
+async fn an_expired_code_still_in_the_table_is_not_consumed() {
+    let codes = Stack::get().stores().await.codes;
+    let code = AuthorizationCode::generate(&OsEntropy);
+    codes
+        .put_code(&code_record(&code, "c1", now() + 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        codes.consume_code(&code.hash(), now() + 5).await.unwrap(),
+        None
+    );
+    assert!(
+        codes
+            .consume_code(&code.hash(), now())
+            .await
+            .unwrap()
+            .is_some(),
+        "still there, unexpired at now"
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_written_together_and_found_by_hash_until_they_expire() {
+    let stores = Stack::get().stores().await;
+    let tokens = &stores.tokens;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&stores.clients, &secret).await;
+    let grant = GrantId::new("g-write");
+    let (i, access, refresh) = issuance(&client, &secret, &grant);
+    assert_eq!(tokens.issue_tokens(&i).await.unwrap(), IssueOutcome::Issued);
+    let a = tokens.token(&access.hash(), now()).await.unwrap().unwrap();
+    assert_eq!((a.kind, a.grant_id.as_str()), (ItemKind::Access, "g-write"));
+    let r = tokens.token(&refresh.hash(), now()).await.unwrap().unwrap();
+    assert_eq!(r.kind, ItemKind::Refresh);
+    assert_eq!(
+        tokens.token(&access.hash(), now() + 600).await.unwrap(),
+        None,
+        "expired in code"
+    );
+    // A grant record is never mistaken for a token.
+    assert_eq!(
+        tokens
+            .token(&SecretHash::from_stored(GrantRecord::key(&grant)), now())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// No half-written state: a disabled client or a rotated-out secret fails the whole transaction.
+#[tokio::test]
+async fn issuance_for_a_disabled_client_or_retired_secret_writes_nothing() {
+    // Failed transactions: tables of its own (see `Stack::private_stores`).
+    let stores = Stack::get().private_stores("rejected").await;
+    let tokens = &stores.tokens;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&stores.clients, &secret).await;
+
+    let other = ClientSecret::generate(&OsEntropy);
+    let (i, access, refresh) = issuance(&client, &other, &GrantId::new("g-retired"));
+    assert_eq!(
+        tokens.issue_tokens(&i).await.unwrap(),
+        IssueOutcome::ClientRejected
+    );
+    assert_eq!(tokens.token(&access.hash(), now()).await.unwrap(), None);
+    assert_eq!(tokens.token(&refresh.hash(), now()).await.unwrap(), None);
+
+    let mut gone = client.clone();
+    gone.client_id = "never-registered".into();
+    let (i, access, _) = issuance(&gone, &secret, &GrantId::new("g-gone"));
+    assert_eq!(
+        tokens.issue_tokens(&i).await.unwrap(),
+        IssueOutcome::ClientRejected
+    );
+    assert_eq!(tokens.token(&access.hash(), now()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn revoking_a_grant_deletes_its_tokens_and_only_them() {
+    let stores = Stack::get().stores().await;
+    let tokens = &stores.tokens;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&stores.clients, &secret).await;
+    let code = AuthorizationCode::generate(&OsEntropy);
+    let grant = grant_id_for_code(&code.hash());
+    let (i, access, refresh) = issuance(&client, &secret, &grant);
+    tokens.issue_tokens(&i).await.unwrap();
+    let (keep, kept, _) = issuance(&client, &secret, &GrantId::new("g-other"));
+    tokens.issue_tokens(&keep).await.unwrap();
+
+    assert_eq!(tokens.revoke_grant(&grant).await.unwrap(), 3);
+    assert_eq!(tokens.token(&access.hash(), now()).await.unwrap(), None);
+    assert_eq!(tokens.token(&refresh.hash(), now()).await.unwrap(), None);
+    assert!(tokens.token(&kept.hash(), now()).await.unwrap().is_some());
+    assert_eq!(
+        tokens.revoke_grant(&GrantId::new("g-never")).await.unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn client_ids_are_registered_once() {
+    let clients = Stack::get().stores().await.clients;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&clients, &secret).await;
+    assert_eq!(
+        clients.client(&client.client_id).await.unwrap(),
+        Some(client.clone())
+    );
+    assert!(clients.create_client(&client).await.is_err());
+    assert_eq!(
+        clients
+            .client(&ClientId::new("no-such-client"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// AWS faults end as a 503 with an RFC error, nothing internal in the body.
+#[tokio::test]
+async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    use portcullis_core::settings::{env, TokenSettings};
+    use portcullis_lambda::endpoints::token::TokenEndpoint;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://127.0.0.1:{closed}"))
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "e2e"))
+        .load()
+        .await;
+    let db = portcullis_aws::sdk::dynamodb(&sdk);
+    let tables = portcullis_e2e::tables();
+    let codes = DynamoCodes::new(db.clone(), &tables.codes);
+    let err = codes
+        .consume_code(&SecretHash::of("x"), now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, portcullis_core::error::StoreError::Unavailable(_)),
+        "{err:?}"
+    );
+
+    let settings = TokenSettings::from_lookup(|k| match k {
+        env::CLIENTS_TABLE | env::CODES_TABLE | env::TOKENS_TABLE => Some("t".into()),
+        _ => None,
+    })
+    .unwrap();
+    let endpoint = TokenEndpoint {
+        tokens: DynamoTokens::issuing(db, &settings.tokens_table, &settings.clients_table),
+        codes,
+        settings,
+        clock: Box::new(portcullis_core::clock::SystemClock),
+        entropy: Box::new(OsEntropy),
+    };
+    let req = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("http://127.0.0.1:1/api/auth/oauth/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(lambda_http::Body::Text(
+            "grant_type=authorization_code&code=pc_ac_x&client_id=c".into(),
+        ))
+        .unwrap();
+    let resp = portcullis_lambda::respond(&endpoint, req).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body = match resp.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], "temporarily_unavailable");
+    assert!(
+        !body.to_lowercase().contains("dispatch") && !body.contains("127.0.0.1"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_consumed_code_can_be_restored_once_and_only_into_a_free_key() {
+    let codes = Stack::get().stores().await.codes;
+    let code = AuthorizationCode::generate(&OsEntropy);
+    let rec = code_record(&code, "c1", now() + 600);
+    codes.put_code(&rec).await.unwrap();
+    let taken = codes
+        .consume_code(&code.hash(), now())
+        .await
+        .unwrap()
+        .unwrap();
+    codes.restore_code(&taken).await.unwrap();
+    codes.restore_code(&taken).await.unwrap();
+    assert_eq!(
+        codes.consume_code(&code.hash(), now()).await.unwrap(),
+        Some(rec)
+    );
+    assert_eq!(codes.consume_code(&code.hash(), now()).await.unwrap(), None);
+}
+
+/// The grant id is derived from the code, so one code can never start two grants.
+#[tokio::test]
+async fn a_second_issuance_of_one_grant_is_already_issued_and_writes_nothing() {
+    // A failed transaction: tables of its own (see `Stack::private_stores`).
+    let stores = Stack::get().private_stores("reissue").await;
+    let tokens = &stores.tokens;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&stores.clients, &secret).await;
+    let grant = GrantId::new("g-twice");
+    let (first, _, _) = issuance(&client, &secret, &grant);
+    assert_eq!(
+        tokens.issue_tokens(&first).await.unwrap(),
+        IssueOutcome::Issued
+    );
+    let (second, access, _) = issuance(&client, &secret, &grant);
+    assert_eq!(
+        tokens.issue_tokens(&second).await.unwrap(),
+        IssueOutcome::AlreadyIssued
+    );
+    assert_eq!(tokens.token(&access.hash(), now()).await.unwrap(), None);
+}

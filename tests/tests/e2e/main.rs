@@ -1,0 +1,21 @@
+//! End-to-end: the real function binaries under `cargo lambda watch`, on the real AWS SDK path
+//! against moto, driven by the `oauth2` crate as the app and a scripted browser as the user; and
+//! the DynamoDB adapters against the same moto. One test binary, so one stack
+//! (`portcullis_e2e::Stack::get`), and one module per endpoint:
+//!
+//! - [`authorize`]: the authorization endpoint, its pages and the dev login;
+//! - [`token`]: the token endpoint, and the whole flow with each kind of client;
+//! - [`me`]: the resource endpoint;
+//! - [`adapters`]: the DynamoDB adapters (`portcullis-aws`) on the real SDK path;
+//! - [`interop`]: other languages' OAuth client libraries.
+//!
+//! `cargo test -p portcullis-e2e --test e2e -- --test-threads=4` (after `make bootstrap` and
+//! `cargo build --workspace --bins`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod adapters;
+mod authorize;
+mod common;
+mod interop;
+mod me;
+mod token;

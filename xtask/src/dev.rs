@@ -1,0 +1,206 @@
+//! `make dev` (`xtask dev`): the local stack with a demo client, until Ctrl-C.
+//!
+//! moto -> `portcullis --local init` -> the demo client -> `cargo lambda watch` (rebuilds on code
+//! changes), then the issuer, the demo client's credentials, the endpoints, an authorization URL
+//! and the curl commands of the rest of the flow, on stdout and in `.local/dev-info.txt`.
+//! `scripts/dev.sh` bootstraps and builds first.
+use crate::stack::{LocalStack, Options};
+use crate::{display, error, Result};
+use portcullis_core::clock::OsEntropy;
+use portcullis_core::secret::generate;
+use portcullis_core::settings::shell_quote;
+use std::process::ExitStatus;
+
+/// The demo client's name and scopes.
+pub const DEMO_NAME: &str = "Demo app";
+pub const DEMO_SCOPES: &[&str] = &["READ_PROFILE", "READ_BOOKING"];
+/// A second redirect URI for the demo client: Postman's OAuth 2.0 helper.
+pub const POSTMAN_CALLBACK: &str = "https://oauth.pstmn.io/v1/callback";
+
+/// Runs `make dev`; the exit code (that of `cargo lambda watch` when it ends by itself).
+pub fn run() -> Result<u8> {
+    let options = Options::dev()?;
+    let mut stack = LocalStack::start_aws(&options)?;
+
+    let redirect_uri = format!("{}/demo/callback", stack.issuer);
+    eprintln!("dev: creating the demo client");
+    let scopes = DEMO_SCOPES.join(",");
+    let created = stack.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        DEMO_NAME,
+        "--redirect-uri",
+        &redirect_uri,
+        "--redirect-uri",
+        POSTMAN_CALLBACK,
+        "--scopes",
+        &scopes,
+    ])?;
+    let field = |k: &str| {
+        created[k]
+            .as_str()
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                error!("no {k} in the output of portcullis client create --json: {created}")
+            })
+    };
+    let client_id = field("client_id")?;
+    let client_secret = field("client_secret")?;
+
+    stack.start_functions()?;
+
+    let info = info_text(&Info {
+        issuer: &stack.issuer,
+        client_id: &client_id,
+        client_secret: &client_secret,
+        redirect_uri: &redirect_uri,
+        state: &generate("", &OsEntropy),
+    });
+    print!("{info}");
+    let saved = options.log_dir.join("dev-info.txt");
+    std::fs::write(&saved, &info).map_err(|e| error!("cannot write {}: {e}", display(&saved)))?;
+
+    // Until cargo lambda watch ends, or Ctrl-C (which stops everything and exits 130).
+    let status = stack.wait();
+    eprintln!(
+        "dev: cargo lambda watch exited (status {})",
+        status.map_or_else(|| "unknown".into(), |s| s.to_string())
+    );
+    stack.stop();
+    Ok(exit_code(status))
+}
+
+fn exit_code(status: Option<ExitStatus>) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => u8::try_from(c).unwrap_or(1),
+            (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(1),
+            _ => 1,
+        },
+        None => 1,
+    }
+}
+
+/// What the info text names.
+pub struct Info<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+    pub redirect_uri: &'a str,
+    pub state: &'a str,
+}
+
+/// The text `make dev` prints once the stack is up (and saves in `.local/dev-info.txt`).
+pub fn info_text(i: &Info<'_>) -> String {
+    let Info {
+        issuer,
+        client_id,
+        client_secret,
+        redirect_uri,
+        state,
+    } = *i;
+    let authorize = format!("{issuer}/auth/oauth2/authorize");
+    let token = format!("{issuer}/api/auth/oauth/token");
+    let me = format!("{issuer}/api/auth/oauth/me");
+    let scope = DEMO_SCOPES.join(" ");
+    let authorize_url = format!(
+        "{authorize}?client_id={}&redirect_uri={}&response_type=code&scope={}&state={}",
+        urlencode(client_id),
+        urlencode(redirect_uri),
+        urlencode(&scope),
+        urlencode(state)
+    );
+    let rule = "=".repeat(90);
+    let q = shell_quote;
+    format!(
+        "
+{rule}
+ Portcullis is running at {issuer}   (Ctrl-C stops everything)
+
+ Demo client \"{DEMO_NAME}\" (scopes {scope})
+   client_id:     {client_id}
+   client_secret: {client_secret}
+
+ Endpoints
+   authorize: {authorize}
+   token:     {token}
+   me:        {me}
+
+ 1. Open in a browser (dev login is on):
+   {authorize_url}
+
+ 2. After sign-in the browser lands on {redirect_uri}?code=...&state={state}
+    Exchange the code for tokens:
+   curl -sS -X POST {} -u {} \\
+     -d grant_type=authorization_code --data-urlencode 'code=PASTE_CODE_HERE' \\
+     --data-urlencode {}
+
+ 3. Call the API with the access token:
+   curl -sS {} -H 'Authorization: Bearer PASTE_ACCESS_TOKEN_HERE'
+
+ Logs: .local/watch.log, .local/moto.log   (this text: .local/dev-info.txt)
+{rule}
+
+",
+        q(&token),
+        q(&format!("{client_id}:{client_secret}")),
+        q(&format!("redirect_uri={redirect_uri}")),
+        q(&me),
+    )
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_shell_words_are_quoted_only_where_needed() {
+        assert_eq!(
+            urlencode("http://127.0.0.1:9000/demo/callback"),
+            "http%3A%2F%2F127.0.0.1%3A9000%2Fdemo%2Fcallback"
+        );
+        assert_eq!(
+            urlencode("READ_PROFILE READ_BOOKING"),
+            "READ_PROFILE%20READ_BOOKING"
+        );
+        assert_eq!(
+            shell_quote("http://127.0.0.1:9000/api/auth/oauth/token"),
+            "http://127.0.0.1:9000/api/auth/oauth/token"
+        );
+        assert_eq!(shell_quote("a b'c"), r"'a b'\''c'");
+    }
+
+    #[test]
+    fn the_info_names_the_client_the_endpoints_and_a_complete_authorize_url() {
+        let text = info_text(&Info {
+            issuer: "http://127.0.0.1:9300",
+            client_id: "c1",
+            client_secret: "pc_cs_s",
+            redirect_uri: "http://127.0.0.1:9300/demo/callback",
+            state: "st",
+        });
+        assert!(text.contains("client_id:     c1\n"));
+        assert!(text.contains("client_secret: pc_cs_s\n"));
+        assert!(text.contains(
+            "http://127.0.0.1:9300/auth/oauth2/authorize?client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A9300%2Fdemo%2Fcallback&response_type=code&scope=READ_PROFILE%20READ_BOOKING&state=st"
+        ));
+        assert!(text.contains("-u c1:pc_cs_s"));
+        assert!(text.contains("me:        http://127.0.0.1:9300/api/auth/oauth/me\n"));
+    }
+}
