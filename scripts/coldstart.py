@@ -28,6 +28,7 @@ EVENTS = {
     "authorize": ("GET", "/auth/oauth2/authorize", 400),
     "token": ("GET", "/api/auth/oauth/token", 405),
     "me": ("GET", "/api/auth/oauth/me", 401),
+    "refresh": ("GET", "/api/auth/oauth/refreshToken", 405),
 }
 
 

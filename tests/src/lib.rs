@@ -44,6 +44,26 @@ pub struct Stores {
     pub tokens: DynamoTokens,
 }
 
+/// A moto of its own (see [`Stack::serial_stores`]), stopped on drop.
+pub struct SerialMoto {
+    child: std::process::Child,
+    stores: Option<Stores>,
+}
+
+impl SerialMoto {
+    pub fn stores(&self) -> &Stores {
+        self.stores.as_ref().unwrap()
+    }
+}
+
+impl Drop for SerialMoto {
+    fn drop(&mut self) {
+        // Only the process this value started, by its handle.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Stack {
     /// The stack: started by the first test that asks, shared by all. When it cannot start,
     /// every test that needs it fails with the reason (and the stack is not tried again).
@@ -151,11 +171,83 @@ impl Stack {
         }
     }
 
+    /// The DynamoDB adapters on a moto of their own that serves one request at a time, for a
+    /// test of atomicity under concurrency: moto's threaded server checks a condition and then
+    /// writes without a lock (a TransactWriteItems or UpdateItem can interleave with another), so
+    /// on the shared moto two conditional writes can both pass where DynamoDB lets one through.
+    /// Serving one request at a time gives each request the isolation DynamoDB gives it. The
+    /// moto process is stopped when the returned value is dropped.
+    pub async fn serial_stores(&self) -> SerialMoto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // moto's own server, with werkzeug's `threaded` turned off.
+        const SERVE: &str = "import sys, moto.server as s, werkzeug.serving as w\n\
+             run = w.run_simple\n\
+             s.run_simple = lambda *a, **k: run(*a, **{**k, 'threaded': False})\n\
+             s.main(['-H', '127.0.0.1', '-p', sys.argv[1]])";
+        let child = std::process::Command::new(root().join(".venv/bin/python"))
+            .args(["-c", SERVE, &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start a serial moto");
+        let mut moto = SerialMoto {
+            child,
+            stores: None,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the serial moto did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let endpoint = format!("http://127.0.0.1:{port}");
+        self.inner
+            .cli_with_env(
+                &[
+                    ("AWS_ENDPOINT_URL", &endpoint),
+                    (env::AWS_PORT, &port.to_string()),
+                ],
+                &["init"],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        use aws_sdk_dynamodb::config::{Credentials, Region};
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new(self.var("AWS_REGION")))
+            .credentials_provider(Credentials::new(
+                self.var("AWS_ACCESS_KEY_ID"),
+                self.var("AWS_SECRET_ACCESS_KEY"),
+                None,
+                None,
+                "e2e",
+            ))
+            .load()
+            .await;
+        let db = portcullis_aws::sdk::dynamodb(&sdk);
+        let t = self.tables();
+        moto.stores = Some(Stores {
+            clients: DynamoClients::new(db.clone(), &t.clients),
+            codes: DynamoCodes::new(db.clone(), &t.codes),
+            tokens: DynamoTokens::issuing(db, &t.tokens, &t.clients),
+        });
+        moto
+    }
+
     pub fn authorize_url(&self) -> String {
         format!("{}/auth/oauth2/authorize", self.base_url)
     }
     pub fn token_url(&self) -> String {
         format!("{}/api/auth/oauth/token", self.base_url)
+    }
+    pub fn refresh_url(&self) -> String {
+        format!("{}/api/auth/oauth/refreshToken", self.base_url)
     }
     pub fn me_url(&self) -> String {
         format!("{}/api/auth/oauth/me", self.base_url)

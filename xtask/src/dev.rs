@@ -105,6 +105,7 @@ pub fn info_text(i: &Info<'_>) -> String {
     let authorize = format!("{issuer}/auth/oauth2/authorize");
     let token = format!("{issuer}/api/auth/oauth/token");
     let me = format!("{issuer}/api/auth/oauth/me");
+    let refresh = format!("{issuer}/api/auth/oauth/refreshToken");
     let scope = DEMO_SCOPES.join(" ");
     let authorize_url = format!(
         "{authorize}?client_id={}&redirect_uri={}&response_type=code&scope={}&state={}",
@@ -127,6 +128,7 @@ pub fn info_text(i: &Info<'_>) -> String {
  Endpoints
    authorize: {authorize}
    token:     {token}
+   refresh:   {refresh}
    me:        {me}
 
  1. Open in a browser (dev login is on):
@@ -141,6 +143,10 @@ pub fn info_text(i: &Info<'_>) -> String {
  3. Call the API with the access token:
    curl -sS {} -H 'Authorization: Bearer PASTE_ACCESS_TOKEN_HERE'
 
+ 4. Refresh (Cal.com's path; each refresh returns a new refresh token, the old one stops working):
+   curl -sS -X POST {} -H 'Authorization: Bearer PASTE_REFRESH_TOKEN_HERE' \
+     -d grant_type=refresh_token --data-urlencode {} --data-urlencode {}
+
  Logs: .local/watch.log, .local/moto.log   (this text: .local/dev-info.txt)
 {rule}
 
@@ -149,6 +155,9 @@ pub fn info_text(i: &Info<'_>) -> String {
         q(&format!("{client_id}:{client_secret}")),
         q(&format!("redirect_uri={redirect_uri}")),
         q(&me),
+        q(&refresh),
+        q(&format!("client_id={client_id}")),
+        q(&format!("client_secret={client_secret}")),
     )
 }
 

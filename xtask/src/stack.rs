@@ -1,5 +1,5 @@
 //! The local stack: moto (DynamoDB and Secrets Manager), the tables and secret made by the real
-//! CLI from `infra/template.yaml`, and the three functions under `cargo lambda watch`, all on
+//! CLI from `infra/template.yaml`, and the four functions under `cargo lambda watch`, all on
 //! 127.0.0.1. `make dev` and the end-to-end tests start it the same way; they differ only in
 //! [`Options`]: ports, log directory, and whether `cargo lambda watch` rebuilds on changes.
 use crate::{display, error, http, portcullis_bin, process, root, venv_bin, Result};
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 pub const FUNCTIONS: &[(&str, &str, u16)] = &[
     ("authorize", "/auth/oauth2/authorize", 400),
     ("token", "/api/auth/oauth/token", 405),
+    ("refresh", "/api/auth/oauth/refreshToken", 405),
     ("me", "/api/auth/oauth/me", 401),
 ];
 

@@ -35,6 +35,11 @@ pub struct CreateArgs {
     /// A first-party app that skips the consent page.
     #[arg(long)]
     pub trusted: bool,
+    /// Legacy refresh mode, for integrations written against Cal.com's first version that keep
+    /// one refresh token forever: a refresh returns the same refresh token (its expiry still
+    /// slides). Confidential clients only; public clients always rotate (RFC 9700 §4.14.2).
+    #[arg(long = "no-refresh-rotation")]
+    pub no_refresh_rotation: bool,
     /// The scopes it may request, comma-separated (default: all configured scopes).
     #[arg(long, value_delimiter = ',')]
     pub scopes: Vec<String>,
@@ -52,6 +57,8 @@ pub struct ClientCreated {
     pub scopes: Vec<String>,
     pub public: bool,
     pub trusted: bool,
+    /// `false` for a legacy client (`--no-refresh-rotation`).
+    pub refresh_rotation: bool,
 }
 
 /// The secret itself: this output is the one place it is handed to its owner.
@@ -93,6 +100,7 @@ pub struct Registration {
     pub scopes: Vec<String>,
     pub public: bool,
     pub trusted: bool,
+    pub refresh_rotation: bool,
 }
 
 /// The longest `--name`, in characters.
@@ -100,6 +108,11 @@ pub const MAX_NAME_CHARS: usize = 100;
 
 /// Checks `client create`'s flags against the configured scopes.
 pub fn check(args: CreateArgs, catalog: &ScopeCatalog) -> Result<Registration, CliError> {
+    if args.public && args.no_refresh_rotation {
+        return Err(CliError::Invalid(
+            "--no-refresh-rotation is for confidential clients only: a public client's refresh tokens always rotate (RFC 9700 §4.14.2)".into(),
+        ));
+    }
     let name = args.name.trim().to_string();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(CliError::Invalid(format!(
@@ -150,6 +163,7 @@ pub fn check(args: CreateArgs, catalog: &ScopeCatalog) -> Result<Registration, C
         scopes,
         public: args.public,
         trusted: args.trusted,
+        refresh_rotation: !args.no_refresh_rotation,
     })
 }
 
@@ -179,6 +193,7 @@ pub fn new_client(
         trusted: reg.trusted,
         disabled: false,
         secret_hashes: secret.iter().map(ClientSecret::hash).collect(),
+        refresh_rotation: reg.refresh_rotation,
         created_at: now,
     };
     (client, secret)
@@ -204,6 +219,7 @@ pub async fn create(ctx: &Context, args: CreateArgs) -> Result<ClientCreated, Cl
         scopes: client.scopes,
         public: client.public,
         trusted: client.trusted,
+        refresh_rotation: client.refresh_rotation,
     })
 }
 
@@ -221,8 +237,21 @@ mod tests {
             logo: None,
             public: false,
             trusted: false,
+            no_refresh_rotation: false,
             scopes: Vec::new(),
         }
+    }
+
+    /// RFC 9700 §4.14.2: public clients always rotate; the legacy flag is refused for them.
+    #[test]
+    fn no_refresh_rotation_is_refused_for_public_clients() {
+        let mut a = ok("a");
+        a.public = true;
+        a.no_refresh_rotation = true;
+        assert!(invalid(check(a, &catalog())).contains("--no-refresh-rotation"));
+        let mut a = ok("a");
+        a.no_refresh_rotation = true;
+        assert!(!check(a, &catalog()).unwrap().refresh_rotation);
     }
 
     fn ok(name: &str) -> CreateArgs {
@@ -374,6 +403,7 @@ mod tests {
             scopes: vec!["READ_PROFILE".into()],
             public: secret.is_none(),
             trusted: false,
+            refresh_rotation: true,
         }
     }
 
@@ -391,13 +421,14 @@ mod tests {
                 "scopes": ["READ_PROFILE"],
                 "public": false,
                 "trusted": false,
+                "refresh_rotation": true,
             })
         );
         let v: serde_json::Value =
             serde_json::from_str(&render(&created(None), true).unwrap()).unwrap();
         assert_eq!(v["client_secret"], serde_json::Value::Null);
         assert_eq!(v["public"], true);
-        assert_eq!(v.as_object().unwrap().len(), 7);
+        assert_eq!(v.as_object().unwrap().len(), 8);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The codes table: hash of an authorization code → [`CodeRecord`].
 use crate::{classify, from_item, n, s, to_item};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use portcullis_core::error::StoreError;
 use portcullis_core::model::CodeRecord;
-use portcullis_core::ports::{CodeIssue, CodeRedeem};
+use portcullis_core::ports::{CodeIssue, CodeRedeem, Consumed, Presenter};
 use portcullis_core::secret::SecretHash;
 
 #[derive(Debug, Clone)]
@@ -40,29 +40,63 @@ impl CodeIssue for DynamoCodes {
 #[async_trait]
 impl CodeRedeem for DynamoCodes {
     /// One conditional DeleteItem returning the old item: never read-then-delete, so two
-    /// concurrent redemptions cannot both succeed (Cal.com's weakness 1).
+    /// concurrent redemptions cannot both succeed (Cal.com's weakness 1). The condition also
+    /// authenticates the presenter against the code's client snapshot (a public client by its
+    /// PKCE verifier), so a request with the wrong credentials changes nothing. Only when the condition fails is the item read.
     async fn consume_code(
         &self,
         code_hash: &SecretHash,
         now: u64,
-    ) -> Result<Option<CodeRecord>, StoreError> {
-        let res = self
+        presenter: Presenter<'_>,
+    ) -> Result<Consumed, StoreError> {
+        const LIVE: &str = "attribute_exists(pk) AND expires_at > :now AND client_id = :cid";
+        let mut delete = self
             .db
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(code_hash.as_str()))
-            .condition_expression("attribute_exists(pk) AND expires_at > :now")
             .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        match res {
-            Ok(out) => out.attributes.map(from_item).transpose(),
+            .expression_attribute_values(":cid", s(presenter.client_id.as_str()))
+            .return_values(ReturnValue::AllOld);
+        delete = match presenter.secret_hash {
+            Some(h) => delete
+                .condition_expression(format!("{LIVE} AND contains(client_secret_hashes, :h)"))
+                .expression_attribute_values(":h", s(h.as_str())),
+            // A public client: its proof is the PKCE verifier, whose S256 must be the code's
+            // challenge (the challenge is not secret; the verifier is).
+            None => match presenter.pkce {
+                Some(c) => delete
+                    .condition_expression(format!(
+                        "{LIVE} AND client_public = :true AND code_challenge = :cc"
+                    ))
+                    .expression_attribute_values(":cc", s(c.as_str())),
+                None => delete.condition_expression(format!(
+                    "{LIVE} AND client_public = :true AND attribute_not_exists(code_challenge)"
+                )),
+            }
+            .expression_attribute_values(":true", AttributeValue::Bool(true)),
+        };
+        match delete.send().await {
+            Ok(out) => match out.attributes {
+                Some(item) => Ok(Consumed::Now(from_item(item)?)),
+                None => Err(StoreError::Failed(
+                    "consume_code: the delete returned no item".into(),
+                )),
+            },
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
-                Ok(None)
+                let out = self
+                    .db
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", s(code_hash.as_str()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                Ok(Consumed::Refused(out.item.map(from_item).transpose()?))
             }
             Err(e) => Err(classify(e)),
         }

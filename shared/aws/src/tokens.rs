@@ -1,23 +1,28 @@
 //! The tokens table: access and refresh tokens (by hash) and grant records (`grant#<id>`), with
 //! the `by_grant` index for revocation.
 use crate::{build_err, Item};
-use crate::{classify, from_item, s, to_item};
+use crate::{classify, from_item, n, s, to_item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, DeleteRequest, Put, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, ReturnValue, TransactWriteItem,
+    Update, WriteRequest,
 };
+use portcullis_core::client_auth::AuthenticatedClient;
 use portcullis_core::error::StoreError;
 use portcullis_core::ids::GrantId;
 use portcullis_core::model::{GrantRecord, Issuance, ItemKind, TokenRecord};
-use portcullis_core::ports::{GrantRevocation, IssueOutcome, TokenIssue, TokenLookup};
+use portcullis_core::ports::{
+    GrantRevocation, IssueOutcome, RefreshRotation, RotateOutcome, Rotation, RotationKind,
+    TokenIssue, TokenLookup,
+};
 use portcullis_core::secret::SecretHash;
 
 #[derive(Debug, Clone)]
 pub struct DynamoTokens {
     db: aws_sdk_dynamodb::Client,
     table: String,
-    /// Named by issuance's condition check on the client; never read.
+    /// Named by the issuing and refreshing transactions' condition check on the client.
     clients_table: Option<String>,
 }
 
@@ -44,6 +49,230 @@ impl DynamoTokens {
     }
 }
 
+impl DynamoTokens {
+    /// The transaction part that checks the client: it exists, is enabled and, for a
+    /// confidential client, still has the secret that authenticated the request.
+    fn client_check(&self, client: &AuthenticatedClient) -> Result<TransactWriteItem, StoreError> {
+        let Some(clients_table) = &self.clients_table else {
+            return Err(StoreError::Failed(
+                "this tokens adapter was built without the clients table (DynamoTokens::issuing)"
+                    .into(),
+            ));
+        };
+        let mut check = ConditionCheck::builder()
+            .table_name(clients_table)
+            .key("client_id", s(client.client_id.as_str()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false));
+        check = match &client.secret_hash {
+            Some(h) => check
+                .condition_expression("attribute_exists(client_id) AND disabled = :false AND contains(secret_hashes, :h)")
+                .expression_attribute_values(":h", s(h.as_str())),
+            None => check.condition_expression("attribute_exists(client_id) AND disabled = :false"),
+        };
+        Ok(TransactWriteItem::builder()
+            .condition_check(check.build().map_err(build_err)?)
+            .build())
+    }
+
+    fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let p = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(p).build())
+    }
+}
+
+/// The parts of a refresh's transaction, by name (see [`Part`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefreshPart {
+    OldRefresh,
+    SeenAccess,
+    SeenRefresh,
+    Access,
+    Refresh,
+    ClientCheck,
+    Grant,
+}
+
+#[async_trait]
+impl RefreshRotation for DynamoTokens {
+    async fn refresh_record(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
+        self.get_kind(hash.as_str(), "refresh").await
+    }
+
+    /// One TransactWriteItems: the presented token's conditional update (retire, extend, or
+    /// count a grace retry), the grace retry's deletion of the pair the first use issued, the
+    /// new tokens, the client check, and the grant's update (which fails once it is revoked).
+    async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
+        const ACTIVE: &str =
+            "attribute_exists(pk) AND attribute_not_exists(retired_at) AND expires_at > :now";
+        let mut parts: Vec<(RefreshPart, TransactWriteItem)> = Vec::new();
+        let new_refresh = r.refresh.as_ref().map(|t| t.pk.clone());
+        let next_refresh = new_refresh.clone().unwrap_or_else(|| r.old.clone());
+        let old = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(r.old.as_str()))
+            .expression_attribute_values(":keep", n(r.old_expires_at));
+        let old = match &r.kind {
+            RotationKind::Extend => old
+                .condition_expression(ACTIVE)
+                .update_expression("SET expires_at = :keep")
+                .expression_attribute_values(":now", n(r.now)),
+            RotationKind::Rotate => old
+                .condition_expression(ACTIVE)
+                .update_expression(
+                    "SET retired_at = :now, next_access = :na, next_refresh = :nr, expires_at = :keep",
+                )
+                .expression_attribute_values(":now", n(r.now))
+                .expression_attribute_values(":na", s(r.access.pk.as_str()))
+                .expression_attribute_values(":nr", s(next_refresh.as_str())),
+            RotationKind::GraceRetry {
+                seen_retries,
+                seen_next_refresh,
+                ..
+            } => {
+                let retries = if *seen_retries == 0 {
+                    "(attribute_not_exists(retries) OR retries = :seen)"
+                } else {
+                    "retries = :seen"
+                };
+                old.condition_expression(format!(
+                    "attribute_exists(retired_at) AND next_refresh = :seen_next AND {retries}"
+                ))
+                .update_expression(
+                    "SET retries = :more, next_access = :na, next_refresh = :nr, expires_at = :keep",
+                )
+                .expression_attribute_values(":seen", n(u64::from(*seen_retries)))
+                .expression_attribute_values(":more", n(u64::from(*seen_retries) + 1))
+                .expression_attribute_values(":seen_next", s(seen_next_refresh.as_str()))
+                .expression_attribute_values(":na", s(r.access.pk.as_str()))
+                .expression_attribute_values(":nr", s(next_refresh.as_str()))
+            }
+        };
+        parts.push((
+            RefreshPart::OldRefresh,
+            TransactWriteItem::builder()
+                .update(old.build().map_err(build_err)?)
+                .build(),
+        ));
+        if let RotationKind::GraceRetry {
+            seen_next_access,
+            seen_next_refresh,
+            ..
+        } = &r.kind
+        {
+            let access = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(seen_next_access.as_str()))
+                .build()
+                .map_err(build_err)?;
+            // Only while the first use's refresh token is unused: otherwise a second branch
+            // has started, and this is reuse.
+            let refresh = Delete::builder()
+                .table_name(&self.table)
+                .key("pk", s(seen_next_refresh.as_str()))
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(retired_at)")
+                .build()
+                .map_err(build_err)?;
+            parts.push((
+                RefreshPart::SeenAccess,
+                TransactWriteItem::builder().delete(access).build(),
+            ));
+            parts.push((
+                RefreshPart::SeenRefresh,
+                TransactWriteItem::builder().delete(refresh).build(),
+            ));
+        }
+        parts.push((RefreshPart::Access, self.put(to_item(&r.access)?)?));
+        if let Some(t) = &r.refresh {
+            parts.push((RefreshPart::Refresh, self.put(to_item(t)?)?));
+        }
+        parts.push((
+            RefreshPart::ClientCheck,
+            self.client_check(&r.client_check)?,
+        ));
+        let grant = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&GrantRecord::key(&r.grant_id)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET latest_access = :la, latest_refresh = :lr, expires_at = :end")
+            .expression_attribute_values(":la", s(r.access.pk.as_str()))
+            .expression_attribute_values(":lr", s(next_refresh.as_str()))
+            .expression_attribute_values(":end", n(r.grant_expires_at))
+            .build()
+            .map_err(build_err)?;
+        parts.push((
+            RefreshPart::Grant,
+            TransactWriteItem::builder().update(grant).build(),
+        ));
+
+        let (names, items): (Vec<RefreshPart>, Vec<TransactWriteItem>) = parts.into_iter().unzip();
+        let res = self
+            .db
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let e = match res {
+            Ok(_) => return Ok(RotateOutcome::Rotated),
+            Err(e) => e,
+        };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
+            e.as_service_error()
+        {
+            let reasons = tc.cancellation_reasons();
+            let failed = |part: RefreshPart| {
+                names.iter().zip(reasons).any(|(p, r)| {
+                    *p == part && r.code().is_some_and(|c| c == "ConditionalCheckFailed")
+                })
+            };
+            if failed(RefreshPart::ClientCheck) {
+                return Ok(RotateOutcome::ClientRejected);
+            }
+            if failed(RefreshPart::Grant) {
+                return Ok(RotateOutcome::GrantRevoked);
+            }
+            if failed(RefreshPart::OldRefresh) || failed(RefreshPart::SeenRefresh) {
+                return Ok(RotateOutcome::TokenChanged);
+            }
+            let conflict = reasons
+                .iter()
+                .filter_map(|r| r.code())
+                .any(|c| c == "TransactionConflict" || c == "ThrottlingError");
+            if conflict {
+                return Err(StoreError::Unavailable(Box::new(e)));
+            }
+        }
+        Err(classify(e))
+    }
+}
+
+impl DynamoTokens {
+    /// One strongly consistent GetItem by key, kept only if the item is of `kind`.
+    async fn get_kind<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        kind: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        match out.item {
+            Some(item) if item.get("kind") == Some(&s(kind)) => Ok(Some(from_item(item)?)),
+            _ => Ok(None),
+        }
+    }
+}
+
 /// The parts of an issuance's transaction, by name: a cancellation's reasons come back in the
 /// order of the items, and are read through these names, never by position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,41 +287,13 @@ enum Part {
 impl TokenIssue for DynamoTokens {
     /// One TransactWriteItems: the grant, both tokens, and a ConditionCheck on the client item.
     async fn issue_tokens(&self, i: &Issuance) -> Result<IssueOutcome, StoreError> {
-        let put = |item: Item| -> Result<TransactWriteItem, StoreError> {
-            let p = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(build_err)?;
-            Ok(TransactWriteItem::builder().put(p).build())
-        };
-        let Some(clients_table) = &self.clients_table else {
-            return Err(StoreError::Failed(
-                "this tokens adapter was built without the clients table (DynamoTokens::issuing)"
-                    .into(),
-            ));
-        };
-        let mut check = ConditionCheck::builder()
-            .table_name(clients_table)
-            .key("client_id", s(&i.client_check.client_id))
-            .expression_attribute_values(":false", AttributeValue::Bool(false));
-        check = match &i.client_check.secret_hash {
-            Some(h) => check
-                .condition_expression("attribute_exists(client_id) AND disabled = :false AND contains(secret_hashes, :h)")
-                .expression_attribute_values(":h", s(h.as_str())),
-            None => check.condition_expression("attribute_exists(client_id) AND disabled = :false"),
-        };
+        let put = |item: Item| self.put(item);
+        let check = self.client_check(&i.client_check)?;
         let (parts, items): (Vec<Part>, Vec<TransactWriteItem>) = [
             (Part::Grant, put(to_item(&i.grant)?)?),
             (Part::Access, put(to_item(&i.access)?)?),
             (Part::Refresh, put(to_item(&i.refresh)?)?),
-            (
-                Part::ClientCheck,
-                TransactWriteItem::builder()
-                    .condition_check(check.build().map_err(build_err)?)
-                    .build(),
-            ),
+            (Part::ClientCheck, check),
         ]
         .into_iter()
         .unzip();
@@ -159,14 +360,42 @@ impl TokenLookup for DynamoTokens {
             return Ok(None);
         }
         let rec: TokenRecord = from_item(item)?;
-        Ok((rec.expires_at > now && rec.kind != ItemKind::Grant).then_some(rec))
+        Ok(
+            (rec.expires_at > now && rec.kind != ItemKind::Grant && rec.retired_at.is_none())
+                .then_some(rec),
+        )
     }
 }
 
 #[async_trait]
 impl GrantRevocation for DynamoTokens {
+    async fn grant(&self, grant_id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
+        self.get_kind(&GrantRecord::key(grant_id), "grant").await
+    }
+
     async fn revoke_grant(&self, grant_id: &GrantId) -> Result<usize, StoreError> {
+        // The grant item first: from here on every refresh of this grant fails its condition,
+        // and the item names the newest pair, which the index may not show yet.
+        let grant_key = GrantRecord::key(grant_id);
+        let old = self
+            .db
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(&grant_key))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(classify)?;
         let mut keys: Vec<String> = Vec::new();
+        let mut deleted = 0;
+        if let Some(item) = old.attributes {
+            deleted += 1;
+            for name in ["latest_access", "latest_refresh"] {
+                if let Some(AttributeValue::S(pk)) = item.get(name) {
+                    keys.push(pk.clone());
+                }
+            }
+        }
         let mut start: Option<Item> = None;
         loop {
             let out = self
@@ -192,15 +421,11 @@ impl GrantRevocation for DynamoTokens {
                 _ => break,
             }
         }
+        keys.retain(|k| *k != grant_key);
         if keys.is_empty() {
-            return Ok(0);
+            return Ok(deleted);
         }
-        let found = keys.len();
-        // The index is eventually consistent: name the grant record itself too.
-        let grant_key = GrantRecord::key(grant_id);
-        if !keys.contains(&grant_key) {
-            keys.push(grant_key);
-        }
+        let found = keys.len() + deleted;
         for chunk in keys.chunks(25) {
             let mut pending: Vec<WriteRequest> = chunk
                 .iter()

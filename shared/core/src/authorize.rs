@@ -254,6 +254,7 @@ pub async fn issue_code(
         scopes: req.scopes.clone(),
         user: user.user.clone(),
         code_challenge: req.code_challenge.clone(),
+        client_refresh_rotation: req.client.refresh_rotation,
         created_at: now,
         expires_at: now + ctx.code_ttl,
     };

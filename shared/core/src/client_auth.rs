@@ -5,9 +5,11 @@
 //! [`RegisteredClient`] is what the server knows of the client (its kind and current secret
 //! hashes), from a client item or from a snapshot another item carries (an authorization code
 //! records its client's secret hashes, so the token endpoint need not read the clients table).
-use crate::error::OAuthError;
+use crate::error::{EndpointError, OAuthError};
 use crate::ids::ClientId;
+use crate::model::Client;
 use crate::params::Params;
+use crate::ports::ClientLookup;
 use crate::secret::{ClientSecret, SecretHash};
 
 /// Who the client says it is, from HTTP Basic or the body (RFC 6749 §2.3.1).
@@ -93,7 +95,7 @@ pub fn authenticate(
     };
     if client_id != registered.client_id {
         return Err(OAuthError::invalid_grant(
-            "the authorization code was not issued to this client",
+            "the grant was not issued to this client",
         ));
     }
     let secret_hash = if registered.public {
@@ -116,6 +118,42 @@ pub fn authenticate(
         client_id: client_id.clone(),
         secret_hash,
     })
+}
+
+/// RFC 6749 §3.2.1: authenticates the client against its current registration (one
+/// clients-table read; the grants use it only off their happy path). Unknown client, disabled
+/// client or wrong secret: `invalid_client`.
+pub async fn authenticate_registered(
+    clients: &(impl ClientLookup + ?Sized),
+    creds: &ClientCredentials,
+) -> Result<(AuthenticatedClient, Client), EndpointError> {
+    let Some(client_id) = creds.client_id.as_ref() else {
+        return Err(OAuthError::invalid_client(
+            "client authentication is required: send client_id",
+        )
+        .into());
+    };
+    let client = clients
+        .client(client_id)
+        .await?
+        .filter(|c| !c.disabled)
+        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+    let authenticated = authenticate(creds, client.registered())?;
+    Ok((authenticated, client))
+}
+
+/// RFC 6749 §3.2.1, §4.1.3: the grant presented cannot be used by this request, but the client
+/// is authenticated first: a client that fails gets `invalid_client`, one that passes gets
+/// `grant_error`. Nothing is changed either way.
+pub async fn refuse_grant(
+    clients: &(impl ClientLookup + ?Sized),
+    creds: &ClientCredentials,
+    grant_error: OAuthError,
+) -> EndpointError {
+    match authenticate_registered(clients, creds).await {
+        Ok(_) => grant_error.into(),
+        Err(e) => e,
+    }
 }
 
 /// RFC 6749 §2.3.1: the presented secret's hash is compared in constant time with every current

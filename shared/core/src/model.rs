@@ -31,7 +31,20 @@ pub struct Client {
     /// Hashes of the current secrets: more than one during a rotation's overlap.
     #[serde(default)]
     pub secret_hashes: Vec<SecretHash>,
+    /// RFC 9700 §4.14.2: each refresh replaces the refresh token. `false` only for confidential
+    /// clients registered with `--no-refresh-rotation` (Cal.com's first version kept one refresh
+    /// token forever). Items written before this field existed rotate.
+    #[serde(default = "yes")]
+    pub refresh_rotation: bool,
     pub created_at: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Client {
@@ -74,6 +87,9 @@ pub struct CodeRecord {
     pub user: UserInfo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge: Option<CodeChallenge>,
+    /// The client's [`Client::refresh_rotation`] when the code was issued.
+    #[serde(default = "yes")]
+    pub client_refresh_rotation: bool,
     pub created_at: u64,
     pub expires_at: u64,
 }
@@ -113,6 +129,10 @@ pub enum ItemKind {
 }
 
 /// An access or refresh token, keyed by its hash.
+///
+/// A refresh token item also carries what a refresh needs without reading anything else: its
+/// client's kind and secret hashes (a snapshot, re-checked in the refresh's write), whether it
+/// rotates, the grant's absolute end, and its rotation state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     pub pk: SecretHash,
@@ -123,7 +143,78 @@ pub struct TokenRecord {
     pub user: UserInfo,
     pub scopes: Vec<String>,
     pub created_at: u64,
+    /// Access token: its end. Active refresh token: its end (sliding). Retired refresh token:
+    /// how long it is kept so that its reuse is recognised.
     pub expires_at: u64,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub client_public: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_secret_hashes: Vec<SecretHash>,
+    /// Legacy mode (`--no-refresh-rotation`): a refresh returns this same refresh token.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_rotation: bool,
+    /// The grant's absolute end, when the deployment sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_expires_at: Option<u64>,
+    /// When this refresh token was used and replaced; `None` while it is active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<u64>,
+    /// Grace-window retries this retired token has had.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// The pair the latest use of this (retired) token issued: a grace retry revokes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_access: Option<SecretHash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_refresh: Option<SecretHash>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl TokenRecord {
+    /// A token item with no refresh-only attributes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pk: SecretHash,
+        kind: ItemKind,
+        grant_id: GrantId,
+        client_id: ClientId,
+        user: UserInfo,
+        scopes: Vec<String>,
+        created_at: u64,
+        expires_at: u64,
+    ) -> Self {
+        Self {
+            pk,
+            kind,
+            grant_id,
+            client_id,
+            user_sub: user.sub.clone(),
+            user,
+            scopes,
+            created_at,
+            expires_at,
+            client_public: false,
+            client_secret_hashes: Vec::new(),
+            no_rotation: false,
+            grant_expires_at: None,
+            retired_at: None,
+            retries: 0,
+            next_access: None,
+            next_refresh: None,
+        }
+    }
+
+    /// The client this refresh token was issued to, as it was registered then.
+    pub fn client(&self) -> RegisteredClient<'_> {
+        RegisteredClient {
+            client_id: &self.client_id,
+            public: self.client_public,
+            secret_hashes: &self.client_secret_hashes,
+        }
+    }
 }
 
 /// One consent: every token descended from it names it, so it can be revoked as a whole and
@@ -137,7 +228,23 @@ pub struct GrantRecord {
     pub user_sub: Subject,
     pub scopes: Vec<String>,
     pub created_at: u64,
+    /// Extended by every refresh: the grant lives as long as its newest refresh token.
     pub expires_at: u64,
+    /// The newest access and refresh tokens, written in the same atomic write that issues them,
+    /// so revocation finds them even before the `by_grant` index has caught up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_access: Option<SecretHash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_refresh: Option<SecretHash>,
+    /// What the replay rules need once the code is gone (RFC 6749 §4.1.2): a replay of the code
+    /// revokes this grant only until `replay_until` (the code's end plus a margin), only by
+    /// this grant's client and, for a public client, only with a verifier for this challenge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_until: Option<u64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub client_public: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge: Option<CodeChallenge>,
 }
 
 impl GrantRecord {

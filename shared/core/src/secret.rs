@@ -68,6 +68,16 @@ macro_rules! secret_newtype {
             pub fn hash(&self) -> SecretHash {
                 SecretHash::of(&self.0)
             }
+            /// Whether the value has the shape of one we generate: the prefix, then 256 bits in
+            /// base64url (43 characters). Anything else is refused before any storage call.
+            pub fn is_well_formed(&self) -> bool {
+                self.0.strip_prefix(Self::PREFIX).is_some_and(|body| {
+                    body.len() == 43
+                        && body
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                })
+            }
             /// Constant-time equality.
             pub fn ct_eq(&self, other: &Self) -> bool {
                 ct_eq_str(&self.0, &other.0)
@@ -172,6 +182,16 @@ mod tests {
         let body = &a.secret()["pc_at_".len()..];
         assert_eq!(URL_SAFE_NO_PAD.decode(body).map(|v| v.len()).ok(), Some(32));
         assert!(!a.ct_eq(&b));
+        assert!(a.is_well_formed());
+    }
+
+    /// A credential without our prefix and length is refused before any storage call.
+    #[test]
+    fn malformed_credentials_are_recognised_without_storage() {
+        assert!(!RefreshToken::new("pc_rt_short").is_well_formed());
+        assert!(!RefreshToken::new(AccessToken::generate(&OsEntropy).secret()).is_well_formed());
+        assert!(!AuthorizationCode::new(format!("pc_ac_{}", "!".repeat(43))).is_well_formed());
+        assert!(RefreshToken::generate(&OsEntropy).is_well_formed());
     }
 
     #[test]

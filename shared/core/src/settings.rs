@@ -19,6 +19,9 @@ pub mod env {
     pub const CODE_TTL: &str = "PORTCULLIS_CODE_TTL";
     pub const ACCESS_TOKEN_TTL: &str = "PORTCULLIS_ACCESS_TOKEN_TTL";
     pub const REFRESH_TOKEN_TTL: &str = "PORTCULLIS_REFRESH_TOKEN_TTL";
+    pub const GRANT_LIFETIME: &str = "PORTCULLIS_GRANT_LIFETIME";
+    pub const REFRESH_GRACE: &str = "PORTCULLIS_REFRESH_GRACE";
+    pub const REFRESH_GRACE_RETRIES: &str = "PORTCULLIS_REFRESH_GRACE_RETRIES";
     pub const KEY_CACHE_TTL: &str = "PORTCULLIS_KEY_CACHE_TTL";
     pub const CONSENT_TTL: &str = "PORTCULLIS_CONSENT_TTL";
     pub const DEV_LOGIN: &str = "DEV_LOGIN";
@@ -252,15 +255,86 @@ pub fn session_cookie<F: Fn(&str) -> Option<String>>(r: &Reader<F>) -> String {
         .unwrap_or_else(|| "session".into())
 }
 
+/// Token lifetimes and the refresh rules, shared by the token and refresh functions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Access tokens: `PORTCULLIS_ACCESS_TOKEN_TTL`, default 1800 s (Cal.com's).
+    pub access_ttl: u64,
+    /// Refresh tokens, sliding: each refresh starts a new period. `PORTCULLIS_REFRESH_TOKEN_TTL`,
+    /// default 30 days without use.
+    pub refresh_ttl: u64,
+    /// Optional absolute end of a grant, counted from the code exchange:
+    /// `PORTCULLIS_GRANT_LIFETIME`, default none.
+    pub grant_lifetime: Option<u64>,
+    /// Grace window for a retried refresh: `PORTCULLIS_REFRESH_GRACE`, 0 (off, the default) to
+    /// [`MAX_REFRESH_GRACE`] seconds.
+    pub refresh_grace: u64,
+    /// How many retries one retired refresh token may have inside the grace window:
+    /// `PORTCULLIS_REFRESH_GRACE_RETRIES`, default 1.
+    pub refresh_grace_retries: u32,
+}
+
+/// The longest grace window a deployment may set.
+pub const MAX_REFRESH_GRACE: u64 = 300;
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            access_ttl: 1800,
+            refresh_ttl: 30 * 24 * 3600,
+            grant_lifetime: None,
+            refresh_grace: 0,
+            refresh_grace_retries: 1,
+        }
+    }
+}
+
+impl Lifetimes {
+    fn read<F: Fn(&str) -> Option<String>>(r: &Reader<F>) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let grace = match r.optional(env::REFRESH_GRACE) {
+            None => 0,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= MAX_REFRESH_GRACE)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{} must be 0 to {MAX_REFRESH_GRACE} seconds, got `{v}`",
+                        env::REFRESH_GRACE
+                    ))
+                })?,
+        };
+        let retries = match r.optional(env::REFRESH_GRACE_RETRIES) {
+            None => d.refresh_grace_retries,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                ConfigError(format!(
+                    "{} must be a positive whole number, got `{v}`",
+                    env::REFRESH_GRACE_RETRIES
+                ))
+            })?,
+        };
+        Ok(Self {
+            access_ttl: r.seconds(env::ACCESS_TOKEN_TTL, d.access_ttl)?,
+            refresh_ttl: r.seconds(env::REFRESH_TOKEN_TTL, d.refresh_ttl)?,
+            grant_lifetime: match r.optional(env::GRANT_LIFETIME) {
+                None => None,
+                Some(_) => Some(r.seconds(env::GRANT_LIFETIME, 1)?),
+            },
+            refresh_grace: grace,
+            refresh_grace_retries: retries,
+        })
+    }
+}
+
 /// The token function's settings.
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
-    /// Named only in the issuance's condition check (the token function never reads it).
+    /// Named in the issuance's condition check; read only on failure paths.
     pub clients_table: String,
     pub codes_table: String,
     pub tokens_table: String,
-    pub access_ttl: u64,
-    pub refresh_ttl: u64,
+    pub lifetimes: Lifetimes,
 }
 
 impl TokenSettings {
@@ -270,18 +344,42 @@ impl TokenSettings {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader::new(get);
-        let s = Self {
-            clients_table: r.required(env::CLIENTS_TABLE),
-            codes_table: r.required(env::CODES_TABLE),
-            tokens_table: r.required(env::TOKENS_TABLE),
-            access_ttl: 0,
-            refresh_ttl: 0,
-        };
+        let clients_table = r.required(env::CLIENTS_TABLE);
+        let codes_table = r.required(env::CODES_TABLE);
+        let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;
         Ok(Self {
-            access_ttl: r.seconds(env::ACCESS_TOKEN_TTL, 1800)?,
-            refresh_ttl: r.seconds(env::REFRESH_TOKEN_TTL, 30 * 24 * 3600)?,
-            ..s
+            clients_table,
+            codes_table,
+            tokens_table,
+            lifetimes: Lifetimes::read(&r)?,
+        })
+    }
+}
+
+/// The refresh function's settings: no codes table.
+#[derive(Debug, Clone)]
+pub struct RefreshSettings {
+    /// Named in the refresh's condition check; read only on failure paths.
+    pub clients_table: String,
+    pub tokens_table: String,
+    pub lifetimes: Lifetimes,
+}
+
+impl RefreshSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(get);
+        let clients_table = r.required(env::CLIENTS_TABLE);
+        let tokens_table = r.required(env::TOKENS_TABLE);
+        r.finish()?;
+        Ok(Self {
+            clients_table,
+            tokens_table,
+            lifetimes: Lifetimes::read(&r)?,
         })
     }
 }
@@ -330,7 +428,15 @@ mod tests {
         assert_eq!(a.session_cookie, "session");
         assert!(!a.dev_login);
         let t = TokenSettings::from_lookup(vars(&[])).unwrap();
-        assert_eq!((t.access_ttl, t.refresh_ttl), (1800, 2_592_000));
+        assert_eq!(
+            (t.lifetimes.access_ttl, t.lifetimes.refresh_ttl),
+            (1800, 2_592_000)
+        );
+        assert_eq!(t.lifetimes.grant_lifetime, None);
+        assert_eq!(
+            (t.lifetimes.refresh_grace, t.lifetimes.refresh_grace_retries),
+            (0, 1)
+        );
     }
 
     #[test]
@@ -372,6 +478,15 @@ mod tests {
         assert!(e.to_string().contains(env::CODE_TTL));
         let e = TokenSettings::from_lookup(vars(&[(env::ACCESS_TOKEN_TTL, "0")])).unwrap_err();
         assert!(e.to_string().contains(env::ACCESS_TOKEN_TTL));
+        let e = RefreshSettings::from_lookup(vars(&[(env::REFRESH_GRACE, "301")])).unwrap_err();
+        assert!(e.to_string().contains(env::REFRESH_GRACE));
+        let ok = RefreshSettings::from_lookup(vars(&[
+            (env::REFRESH_GRACE, "300"),
+            (env::GRANT_LIFETIME, "7776000"),
+        ]))
+        .unwrap();
+        assert_eq!(ok.lifetimes.refresh_grace, 300);
+        assert_eq!(ok.lifetimes.grant_lifetime, Some(7_776_000));
         let e = AuthorizeSettings::from_lookup(vars(&[(
             env::SCOPES,
             "[{\"name\":\"a b\",\"description\":\"x\"}]",

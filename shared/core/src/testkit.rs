@@ -7,15 +7,18 @@ use crate::authorize::{issue_code, validate_request, AuthorizeParams, IssueConte
 use crate::client_auth::ClientCredentials;
 use crate::clock::{FixedClock, OsEntropy};
 use crate::error::ErrorCode;
-use crate::grants::{exchange_code, CodeGrant, TokenContext, TokenResponse};
+use crate::grants::{
+    exchange_code, refresh_tokens, CodeGrant, RefreshGrant, TokenContext, TokenResponse,
+};
 use crate::ids::{ClientId, RedirectUri, Subject};
 use crate::model::{Client, UserInfo};
 use crate::params::Params;
 use crate::pkce::parse_verifier;
 use crate::ports::MemoryStore;
 use crate::scope::ScopeCatalog;
-use crate::secret::{AuthorizationCode, ClientSecret};
+use crate::secret::{AuthorizationCode, ClientSecret, RefreshToken};
 use crate::session::Session;
+use crate::settings::Lifetimes;
 
 /// The secret [`client`] registers a confidential client with.
 pub const SECRET: &str = "pc_cs_the-secret";
@@ -42,6 +45,7 @@ pub fn client(client_id: &str) -> ClientBuilder {
         trusted: false,
         disabled: false,
         secret_hashes: vec![ClientSecret::new(SECRET).hash()],
+        refresh_rotation: true,
         created_at: 0,
     })
 }
@@ -77,6 +81,11 @@ impl ClientBuilder {
         self.0.trusted = true;
         self
     }
+    /// Legacy refresh mode (`--no-refresh-rotation`).
+    pub fn no_refresh_rotation(mut self) -> Self {
+        self.0.refresh_rotation = false;
+        self
+    }
     pub fn disabled(mut self) -> Self {
         self.0.disabled = true;
         self
@@ -107,8 +116,7 @@ pub struct World {
     pub store: MemoryStore,
     pub clock: FixedClock,
     pub scopes: ScopeCatalog,
-    pub access_ttl: u64,
-    pub refresh_ttl: u64,
+    pub lifetimes: Lifetimes,
 }
 
 impl Default for World {
@@ -124,8 +132,10 @@ impl World {
             store: MemoryStore::new(),
             clock: FixedClock::at(10_000),
             scopes: ScopeCatalog::default(),
-            access_ttl: 1800,
-            refresh_ttl: 86_400,
+            lifetimes: Lifetimes {
+                refresh_ttl: 86_400,
+                ..Lifetimes::default()
+            },
         }
     }
 
@@ -156,12 +166,22 @@ impl World {
         AuthorizationCode::new(code.into_owned())
     }
 
+    /// Whether an issued token is live (stored, not expired) just after the world's clock.
+    pub async fn is_live(&self, token_hash: &crate::secret::SecretHash) -> bool {
+        use crate::clock::Clock;
+        use crate::ports::TokenLookup;
+        self.store
+            .token(token_hash, self.clock.now() + 1)
+            .await
+            .unwrap()
+            .is_some()
+    }
+
     pub fn token_context(&self) -> TokenContext<'_> {
         TokenContext {
             clock: &self.clock,
             entropy: &OsEntropy,
-            access_ttl: self.access_ttl,
-            refresh_ttl: self.refresh_ttl,
+            lifetimes: &self.lifetimes,
         }
     }
 
@@ -186,6 +206,33 @@ impl World {
                 .map_err(|e| e.code)?,
         };
         exchange_code(
+            &self.store,
+            &self.store,
+            &self.store,
+            &creds,
+            &grant,
+            &self.token_context(),
+        )
+        .await
+        .map_err(|e| e.public().code)
+    }
+
+    /// Refreshes as client `creds.0` with secret `creds.1`, optionally asking for `scope`.
+    pub async fn refresh(
+        &self,
+        creds: (&str, Option<&str>),
+        refresh_token: &RefreshToken,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, ErrorCode> {
+        let creds = ClientCredentials {
+            client_id: Some(ClientId::new(creds.0)),
+            secret: creds.1.map(ClientSecret::new),
+        };
+        let grant = RefreshGrant {
+            refresh_token: refresh_token.clone(),
+            scope: scope.map(crate::scope::parse_scope),
+        };
+        refresh_tokens(
             &self.store,
             &self.store,
             &creds,

@@ -9,10 +9,11 @@ use portcullis_core::keys::{KeyCache, Keys, StaticKeys};
 use portcullis_core::ports::MemoryStore;
 use portcullis_core::secret::ClientSecret;
 use portcullis_core::session::{sign_session, Session};
-use portcullis_core::settings::{local_stack, AuthorizeSettings, TokenSettings};
+use portcullis_core::settings::{local_stack, AuthorizeSettings, RefreshSettings, TokenSettings};
 use portcullis_core::testkit;
 use portcullis_lambda::endpoints::authorize::AuthorizeEndpoint;
 use portcullis_lambda::endpoints::me::MeEndpoint;
+use portcullis_lambda::endpoints::refresh::RefreshEndpoint;
 use portcullis_lambda::endpoints::token::TokenEndpoint;
 use portcullis_lambda::{respond, Endpoint};
 use portcullis_resource::Authenticator;
@@ -140,7 +141,15 @@ async fn run(iterations: usize) {
     };
     let token = TokenEndpoint {
         settings: TokenSettings::from_lookup(lookup).expect("bench settings"),
+        clients: store.clone(),
         codes: store.clone(),
+        tokens: store.clone(),
+        clock: Box::new(SystemClock),
+        entropy: Box::new(OsEntropy),
+    };
+    let refresh = RefreshEndpoint {
+        settings: RefreshSettings::from_lookup(lookup).expect("bench settings"),
+        clients: store.clone(),
         tokens: store.clone(),
         clock: Box::new(SystemClock),
         entropy: Box::new(OsEntropy),
@@ -153,7 +162,7 @@ async fn run(iterations: usize) {
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
     );
     let cookie = format!("session={}", session.secret());
-    let (mut get, mut post, mut exchange, mut profile) = Default::default();
+    let (mut get, mut post, mut exchange, mut renew, mut profile) = Default::default();
 
     for _ in 0..iterations {
         let req = Request::builder()
@@ -195,6 +204,26 @@ async fn run(iterations: usize) {
             .expect("request");
         let r = timed(&store, &mut exchange, &token, req).await;
         let v: serde_json::Value = serde_json::from_str(&body(&r)).expect("token json");
+        let refresh_token = v["refresh_token"]
+            .as_str()
+            .expect("refresh_token")
+            .to_string();
+
+        // Cal.com's refresh path: the refresh token as Bearer, client credentials in the body.
+        let form = format!(
+            "grant_type=refresh_token&client_id=bench-client&client_secret={}",
+            secret.secret()
+        );
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("{ISSUER}/api/auth/oauth/refreshToken"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", format!("Bearer {refresh_token}"))
+            .body(Body::Text(form))
+            .expect("request");
+        let r = timed(&store, &mut renew, &refresh, req).await;
+        assert_eq!(r.status(), 200, "{}", body(&r));
+        let v: serde_json::Value = serde_json::from_str(&body(&r)).expect("refresh json");
         let access = v["access_token"]
             .as_str()
             .expect("access_token")
@@ -215,8 +244,9 @@ async fn run(iterations: usize) {
     get.row("GET authorize (consent)");
     post.row("POST authorize (allow)");
     exchange.row("POST token (code)");
+    renew.row("POST refreshToken");
     profile.row("GET me");
     println!(
-        "\nTargets for DynamoDB calls per request: authorize GET <= 1, POST <= 2, token <= 2."
+        "\nTargets for DynamoDB calls per request: authorize GET <= 1, POST <= 2, token <= 2, refresh <= 2."
     );
 }

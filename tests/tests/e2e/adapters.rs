@@ -9,8 +9,8 @@ use portcullis_core::model::{
     grant_id_for_code, Client, CodeRecord, GrantRecord, Issuance, ItemKind, TokenRecord, UserInfo,
 };
 use portcullis_core::ports::{
-    ClientLookup, ClientRegistry, CodeIssue, CodeRedeem, GrantRevocation, IssueOutcome, TokenIssue,
-    TokenLookup,
+    ClientLookup, ClientRegistry, CodeIssue, CodeRedeem, Consumed, GrantRevocation, IssueOutcome,
+    Presenter, TokenIssue, TokenLookup,
 };
 use portcullis_core::secret::{
     AccessToken, AuthorizationCode, ClientSecret, RefreshToken, SecretHash,
@@ -30,8 +30,23 @@ fn code_record(code: &AuthorizationCode, client_id: &str, expires_at: u64) -> Co
         // sub "u1", username "ada", no email or name.
         user: testkit::user("u1"),
         code_challenge: None,
+        client_refresh_rotation: true,
         created_at: now(),
         expires_at,
+    }
+}
+
+/// Consumes a code as its client (`c1` with secret `pc_cs_x`); the record when it was live.
+async fn consume(codes: &DynamoCodes, hash: &SecretHash, at: u64) -> Option<CodeRecord> {
+    let secret = SecretHash::of("pc_cs_x");
+    let presenter = Presenter {
+        client_id: &ClientId::new("c1"),
+        secret_hash: Some(&secret),
+        pkce: None,
+    };
+    match codes.consume_code(hash, at, presenter).await.unwrap() {
+        Consumed::Now(rec) => Some(rec),
+        Consumed::Refused(_) => None,
     }
 }
 
@@ -60,19 +75,20 @@ fn issuance(
 ) -> (Issuance, AccessToken, RefreshToken) {
     let access = AccessToken::generate(&OsEntropy);
     let refresh = RefreshToken::generate(&OsEntropy);
-    let token = |pk, kind| TokenRecord {
-        pk,
-        kind,
-        grant_id: grant_id.clone(),
-        client_id: client.client_id.clone(),
-        user_sub: Subject::new("u1"),
-        user: UserInfo {
-            sub: Subject::new("u1"),
-            ..Default::default()
-        },
-        scopes: vec!["READ_PROFILE".into()],
-        created_at: now(),
-        expires_at: now() + 600,
+    let token = |pk, kind| {
+        TokenRecord::new(
+            pk,
+            kind,
+            grant_id.clone(),
+            client.client_id.clone(),
+            UserInfo {
+                sub: Subject::new("u1"),
+                ..Default::default()
+            },
+            vec!["READ_PROFILE".into()],
+            now(),
+            now() + 600,
+        )
     };
     let i = Issuance {
         grant: GrantRecord {
@@ -84,6 +100,11 @@ fn issuance(
             scopes: vec!["READ_PROFILE".into()],
             created_at: now(),
             expires_at: now() + 600,
+            latest_access: Some(access.hash()),
+            latest_refresh: Some(refresh.hash()),
+            replay_until: None,
+            client_public: false,
+            code_challenge: None,
         },
         access: token(access.hash(), ItemKind::Access),
         refresh: token(refresh.hash(), ItemKind::Refresh),
@@ -110,7 +131,7 @@ async fn concurrent_consume_of_one_code_from_20_tasks_has_exactly_one_winner() {
         for _ in 0..20 {
             let codes = codes.clone();
             let hash = code.hash();
-            tasks.spawn(async move { codes.consume_code(&hash, now()).await.unwrap() });
+            tasks.spawn(async move { consume(&codes, &hash, now()).await });
         }
         let mut winners = 0;
         while let Some(r) = tasks.join_next().await {
@@ -129,11 +150,92 @@ async fn consume_returns_the_whole_code_record_once() {
     let code = AuthorizationCode::generate(&OsEntropy);
     let rec = code_record(&code, "c1", now() + 600);
     codes.put_code(&rec).await.unwrap();
+    assert_eq!(consume(&codes, &code.hash(), now()).await, Some(rec));
+    assert_eq!(consume(&codes, &code.hash(), now()).await, None);
+}
+
+/// RFC 6749 §3.2.1: the consuming write carries the client authentication: a wrong secret or
+/// another client id changes nothing, and the refusal returns the item for the replay rules.
+#[tokio::test]
+async fn a_code_is_not_consumed_by_a_presenter_that_is_not_its_client() {
+    let codes = Stack::get().stores().await.codes;
+    let code = AuthorizationCode::generate(&OsEntropy);
+    let rec = code_record(&code, "c1", now() + 600);
+    codes.put_code(&rec).await.unwrap();
+    let wrong = SecretHash::of("pc_cs_wrong");
+    for presenter in [
+        Presenter {
+            client_id: &ClientId::new("c1"),
+            secret_hash: Some(&wrong),
+            pkce: None,
+        },
+        Presenter {
+            client_id: &ClientId::new("c1"),
+            secret_hash: None,
+            pkce: None,
+        },
+        Presenter {
+            client_id: &ClientId::new("c2"),
+            secret_hash: Some(&SecretHash::of("pc_cs_x")),
+            pkce: None,
+        },
+    ] {
+        assert_eq!(
+            codes
+                .consume_code(&code.hash(), now(), presenter)
+                .await
+                .unwrap(),
+            Consumed::Refused(Some(rec.clone()))
+        );
+    }
+    let used = consume(&codes, &code.hash(), now()).await;
+    assert_eq!(used, Some(rec));
+    // Used: gone.
+    assert_eq!(consume(&codes, &code.hash(), now()).await, None);
+}
+
+/// RFC 7636 §4.6: a public client proves it is the code's client by its verifier, inside the
+/// consuming delete's condition: a wrong or missing verifier burns nothing.
+#[tokio::test]
+async fn a_public_clients_code_is_consumed_only_with_its_verifier() {
+    use portcullis_core::pkce::CodeChallenge;
+    let codes = Stack::get().stores().await.codes;
+    let code = AuthorizationCode::generate(&OsEntropy);
+    let challenge = CodeChallenge::s256(testkit::VERIFIER);
+    let rec = CodeRecord {
+        client_public: true,
+        client_secret_hashes: Vec::new(),
+        code_challenge: Some(challenge.clone()),
+        ..code_record(&code, "pub1", now() + 600)
+    };
+    codes.put_code(&rec).await.unwrap();
+    let wrong = CodeChallenge::s256(&"w".repeat(43));
+    for pkce in [None, Some(&wrong)] {
+        let presenter = Presenter {
+            client_id: &ClientId::new("pub1"),
+            secret_hash: None,
+            pkce,
+        };
+        assert_eq!(
+            codes
+                .consume_code(&code.hash(), now(), presenter)
+                .await
+                .unwrap(),
+            Consumed::Refused(Some(rec.clone()))
+        );
+    }
+    let presenter = Presenter {
+        client_id: &ClientId::new("pub1"),
+        secret_hash: None,
+        pkce: Some(&challenge),
+    };
     assert_eq!(
-        codes.consume_code(&code.hash(), now()).await.unwrap(),
-        Some(rec)
+        codes
+            .consume_code(&code.hash(), now(), presenter)
+            .await
+            .unwrap(),
+        Consumed::Now(rec)
     );
-    assert_eq!(codes.consume_code(&code.hash(), now()).await.unwrap(), None);
 }
 
 /// TTL deletes late: the condition checks `expires_at` itself.
@@ -145,16 +247,9 @@ async fn an_expired_code_still_in_the_table_is_not_consumed() {
         .put_code(&code_record(&code, "c1", now() + 5))
         .await
         .unwrap();
-    assert_eq!(
-        codes.consume_code(&code.hash(), now() + 5).await.unwrap(),
-        None
-    );
+    assert_eq!(consume(&codes, &code.hash(), now() + 5).await, None);
     assert!(
-        codes
-            .consume_code(&code.hash(), now())
-            .await
-            .unwrap()
-            .is_some(),
+        consume(&codes, &code.hash(), now()).await.is_some(),
         "still there, unexpired at now"
     );
 }
@@ -277,8 +372,13 @@ async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
     let db = portcullis_aws::sdk::dynamodb(&sdk);
     let tables = portcullis_e2e::tables();
     let codes = DynamoCodes::new(db.clone(), &tables.codes);
+    let presenter = Presenter {
+        client_id: &ClientId::new("c1"),
+        secret_hash: None,
+        pkce: None,
+    };
     let err = codes
-        .consume_code(&SecretHash::of("x"), now())
+        .consume_code(&SecretHash::of("x"), now(), presenter)
         .await
         .unwrap_err();
     assert!(
@@ -292,6 +392,7 @@ async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
     })
     .unwrap();
     let endpoint = TokenEndpoint {
+        clients: DynamoClients::new(db.clone(), &settings.clients_table),
         tokens: DynamoTokens::issuing(db, &settings.tokens_table, &settings.clients_table),
         codes,
         settings,
@@ -302,9 +403,10 @@ async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
         .method("POST")
         .uri("http://127.0.0.1:1/api/auth/oauth/token")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(lambda_http::Body::Text(
-            "grant_type=authorization_code&code=pc_ac_x&client_id=c".into(),
-        ))
+        .body(lambda_http::Body::Text(format!(
+            "grant_type=authorization_code&code=pc_ac_{}&client_id=c",
+            "x".repeat(43)
+        )))
         .unwrap();
     let resp = portcullis_lambda::respond(&endpoint, req).await;
     assert_eq!(resp.status(), 503);
@@ -321,24 +423,18 @@ async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
     );
 }
 
+/// After a storage fault mid-exchange the code is put back, once and only into a free key.
 #[tokio::test]
 async fn a_consumed_code_can_be_restored_once_and_only_into_a_free_key() {
     let codes = Stack::get().stores().await.codes;
     let code = AuthorizationCode::generate(&OsEntropy);
     let rec = code_record(&code, "c1", now() + 600);
     codes.put_code(&rec).await.unwrap();
-    let taken = codes
-        .consume_code(&code.hash(), now())
-        .await
-        .unwrap()
-        .unwrap();
+    let taken = consume(&codes, &code.hash(), now()).await.unwrap();
     codes.restore_code(&taken).await.unwrap();
     codes.restore_code(&taken).await.unwrap();
-    assert_eq!(
-        codes.consume_code(&code.hash(), now()).await.unwrap(),
-        Some(rec)
-    );
-    assert_eq!(codes.consume_code(&code.hash(), now()).await.unwrap(), None);
+    assert_eq!(consume(&codes, &code.hash(), now()).await, Some(rec));
+    assert_eq!(consume(&codes, &code.hash(), now()).await, None);
 }
 
 /// The grant id is derived from the code, so one code can never start two grants.

@@ -3,8 +3,9 @@ use crate::common::{register, session, REDIRECT};
 use portcullis_e2e::Stack;
 use serde_json::Value;
 
-/// Python's Authlib (Basic and body auth, PKCE) and requests-oauthlib complete the flow and call
-/// /me (tests/interop/python_clients.py).
+/// Python's Authlib (Basic and body auth, PKCE) and requests-oauthlib complete the flow, call
+/// /me, and refresh with their own refresh support (and Cal.com's `/refreshToken` call with
+/// plain requests), the refresh token rotating each time (tests/interop/python_clients.py).
 #[tokio::test]
 async fn python_oauth_libraries_complete_the_flow_and_read_me() {
     let stack = Stack::get();
@@ -36,5 +37,6 @@ async fn python_oauth_libraries_complete_the_flow_and_read_me() {
     assert_eq!(runs.len(), 3, "{stdout}");
     for run in runs {
         assert_eq!(run["me"]["id"], "py-user", "{run}");
+        assert_eq!(run["refreshed_me"]["id"], "py-user", "{run}");
     }
 }

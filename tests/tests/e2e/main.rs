@@ -6,6 +6,7 @@
 //! - [`authorize`]: the authorization endpoint, its pages and the dev login;
 //! - [`token`]: the token endpoint, and the whole flow with each kind of client;
 //! - [`me`]: the resource endpoint;
+//! - [`refresh`]: refresh tokens, at the token endpoint and Cal.com's `/refreshToken`;
 //! - [`adapters`]: the DynamoDB adapters (`portcullis-aws`) on the real SDK path;
 //! - [`interop`]: other languages' OAuth client libraries.
 //!
@@ -18,4 +19,5 @@ mod authorize;
 mod common;
 mod interop;
 mod me;
+mod refresh;
 mod token;

@@ -111,7 +111,8 @@ async fn wrong_code_verifier_is_invalid_grant() {
 async fn expired_code_still_in_the_table_is_invalid_grant() {
     let stack = Stack::get();
     let c = register(stack, &[]);
-    let code = "pc_ac_expired-code-for-the-e2e-test-0000000000000";
+    // Well formed (prefix and 43 characters), so it reaches the table.
+    let code = "pc_ac_expired-code-for-the-e2e-test-00000000";
     let now = now();
     let record = CodeRecord {
         pk: SecretHash::of(code),
@@ -126,6 +127,7 @@ async fn expired_code_still_in_the_table_is_invalid_grant() {
             ..Default::default()
         },
         code_challenge: None,
+        client_refresh_rotation: true,
         created_at: now - 700,
         expires_at: now - 100,
     };
@@ -159,6 +161,83 @@ async fn wrong_client_secret_is_401_invalid_client_with_a_challenge() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
     assert!(body["error_description"].as_str().is_some());
+}
+
+/// RFC 6749 §3.2.1, §4.1.3: the client is authenticated before the code is looked at; a wrong
+/// secret changes nothing, so the code still works with the right one.
+#[tokio::test]
+async fn wrong_secret_with_a_valid_code_is_401_and_the_code_still_works() {
+    let stack = Stack::get();
+    let c = register(stack, &[]);
+    let app = app(stack, &c, AuthType::BasicAuth);
+    let user = Browser::signed_in(&session(stack, "u-secret-first"));
+    let (code, _) = authorize(stack, &app, &user, false).await;
+    let r = no_redirect_client()
+        .post(stack.token_url())
+        .basic_auth(&c.id, Some("pc_cs_wrong"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get("www-authenticate").is_some());
+    let tokens = exchange(&app, &code, None)
+        .await
+        .expect("the code survived");
+    assert_eq!(
+        me(stack, tokens.access_token().secret()).await.0,
+        StatusCode::OK
+    );
+}
+
+/// Anyone holding an old code (browser history, a proxy log) cannot revoke the user's grant:
+/// without the code's client's credentials a replay is `invalid_grant` and changes nothing.
+#[tokio::test]
+async fn an_old_code_replayed_without_credentials_is_invalid_grant_and_the_grant_still_works() {
+    let stack = Stack::get();
+    let c = register(stack, &[]);
+    let other = register(stack, &[]);
+    let app = app(stack, &c, AuthType::BasicAuth);
+    let user = Browser::signed_in(&session(stack, "u-old-code"));
+    let (code, _) = authorize(stack, &app, &user, false).await;
+    let tokens = exchange(&app, &code, None).await.unwrap();
+    let http = no_redirect_client();
+    // No credentials at all: the client cannot be authenticated.
+    let r = http
+        .post(stack.token_url())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", c.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Another, genuine client: invalid_grant.
+    let r = http
+        .post(stack.token_url())
+        .basic_auth(&other.id, other.secret.as_deref())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        me(stack, tokens.access_token().secret()).await.0,
+        StatusCode::OK
+    );
 }
 
 /// Cal.com's first version took JSON token requests; apps built then still send them.

@@ -1,22 +1,33 @@
 //! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6, RFC 9700 §4.8.2).
 use super::{CodeGrant, TokenContext, TokenResponse};
-use crate::client_auth::{authenticate, ClientCredentials};
+use crate::client_auth::{authenticate, authenticate_registered, refuse_grant, ClientCredentials};
 use crate::error::{EndpointError, OAuthError};
 use crate::model::{grant_id_for_code, GrantRecord, Issuance, ItemKind, TokenRecord};
-use crate::ports::{CodeRedeem, GrantRevocation, IssueOutcome, TokenIssue};
+use crate::pkce::CodeChallenge;
+use crate::ports::{
+    ClientLookup, CodeRedeem, Consumed, GrantRevocation, IssueOutcome, Presenter, TokenIssue,
+};
 use crate::scope::join_scope;
-use crate::secret::{AccessToken, RefreshToken};
+use crate::secret::{AccessToken, RefreshToken, SecretHash};
 
 fn invalid_code() -> OAuthError {
     OAuthError::invalid_grant("the authorization code is invalid, expired or already used")
 }
 
+/// How long after a code's own end a replay by its own client still revokes the grant it
+/// started (the grant item keeps the code's end, client and challenge for this).
+pub const REPLAY_MARGIN: u64 = 600;
+
 /// RFC 6749 §4.1.3: exchanges a code for tokens.
 ///
-/// The code is consumed first, atomically: whatever follows, it cannot be used again. A code
-/// that is not there may be a replay, so the grant it started is revoked with every token issued
-/// from it (RFC 6749 §4.1.2 "SHOULD revoke"; Cal.com's weakness 1).
+/// RFC 6749 §3.2.1: the client is authenticated before the code is looked at. The consuming
+/// delete itself carries the authentication (its condition names the presented client and
+/// secret hash, checked against the code's snapshot of its client), so a request that does not
+/// authenticate as the code's client changes nothing. A code that is already used revokes the
+/// grant it started (RFC 6749 §4.1.2 "SHOULD revoke"; Cal.com's weakness 1), but only when the
+/// replay authenticates as the code's client (see [`replayed`]).
 pub async fn exchange_code(
+    clients: &(impl ClientLookup + ?Sized),
     codes: &(impl CodeRedeem + ?Sized),
     tokens: &(impl TokenIssue + GrantRevocation + ?Sized),
     creds: &ClientCredentials,
@@ -24,23 +35,46 @@ pub async fn exchange_code(
     ctx: &TokenContext<'_>,
 ) -> Result<TokenResponse, EndpointError> {
     let now = ctx.clock.now();
+    let Some(client_id) = creds.client_id.as_ref() else {
+        return Err(OAuthError::invalid_client(
+            "client authentication is required: send client_id",
+        )
+        .into());
+    };
+    if !grant.code.is_well_formed() {
+        return Err(refuse_grant(clients, creds, invalid_code()).await);
+    }
     let code_hash = grant.code.hash();
-    let Some(rec) = codes.consume_code(&code_hash, now).await? else {
-        let grant_id = grant_id_for_code(&code_hash);
-        let revoked = tokens.revoke_grant(&grant_id).await?;
-        if revoked > 0 {
-            tracing::warn!(
-                grant_id = %grant_id,
-                revoked,
-                "authorization code replayed; its grant was revoked"
-            );
+    let secret_hash = creds.secret.as_ref().map(|s| s.hash());
+    let pkce = grant
+        .code_verifier
+        .as_ref()
+        .map(|v| CodeChallenge::s256(v.secret()));
+    let presenter = Presenter {
+        client_id,
+        secret_hash: secret_hash.as_ref(),
+        pkce: pkce.as_ref(),
+    };
+    let rec = match codes.consume_code(&code_hash, now, presenter).await? {
+        Consumed::Now(rec) => rec,
+        // Still there (so unused), with the presented client id: expired, or the wrong
+        // credentials for it (a public client: a wrong or missing verifier). Authenticate
+        // against the code's own snapshot; the code stays usable.
+        Consumed::Refused(Some(rec)) if rec.client_id == *client_id => {
+            authenticate(creds, rec.client())?;
+            return Err(invalid_code().into());
         }
-        return Err(invalid_code().into());
+        Consumed::Refused(Some(_)) => {
+            return Err(refuse_grant(clients, creds, invalid_code()).await)
+        }
+        // Gone: never issued, or used (its grant, derived from the code, says by whom).
+        Consumed::Refused(None) => {
+            return Err(replayed(clients, tokens, creds, grant, &code_hash, now).await)
+        }
     };
 
-    // RFC 6749 §4.1.3: the code must have been issued to the authenticated client. The code
-    // carries its client's registration, so no clients-table read is needed; the write below
-    // checks, atomically, that the client and its secret are still current.
+    // The write above checked the presenter against the code's snapshot; this gives the
+    // authenticated client for the issuing write's condition check.
     let client = authenticate(creds, rec.client())?;
 
     // RFC 6749 §4.1.3: redirect_uri must be identical when the authorization request had one.
@@ -81,18 +115,31 @@ pub async fn exchange_code(
     }
 
     let grant_id = rec.grant_id();
+    let replay_until = rec.expires_at + REPLAY_MARGIN;
     let access = AccessToken::generate(ctx.entropy);
     let refresh = RefreshToken::generate(ctx.entropy);
-    let token = |pk, kind, ttl: u64| TokenRecord {
-        pk,
-        kind,
-        grant_id: grant_id.clone(),
-        client_id: rec.client_id.clone(),
-        user_sub: rec.user.sub.clone(),
-        user: rec.user.clone(),
-        scopes: rec.scopes.clone(),
-        created_at: now,
-        expires_at: now + ttl,
+    let l = ctx.lifetimes;
+    let grant_expires_at = l.grant_lifetime.map(|g| now + g);
+    let refresh_expires_at =
+        grant_expires_at.map_or(now + l.refresh_ttl, |g| g.min(now + l.refresh_ttl));
+    let token = |pk, kind, expires_at| {
+        TokenRecord::new(
+            pk,
+            kind,
+            grant_id.clone(),
+            rec.client_id.clone(),
+            rec.user.clone(),
+            rec.scopes.clone(),
+            now,
+            expires_at,
+        )
+    };
+    let refresh_rec = TokenRecord {
+        client_public: rec.client_public,
+        client_secret_hashes: rec.client_secret_hashes.clone(),
+        no_rotation: !rec.client_refresh_rotation && !rec.client_public,
+        grant_expires_at,
+        ..token(refresh.hash(), ItemKind::Refresh, refresh_expires_at)
     };
     let issuance = Issuance {
         grant: GrantRecord {
@@ -103,10 +150,15 @@ pub async fn exchange_code(
             user_sub: rec.user.sub.clone(),
             scopes: rec.scopes.clone(),
             created_at: now,
-            expires_at: now + ctx.refresh_ttl,
+            expires_at: refresh_expires_at,
+            latest_access: Some(access.hash()),
+            latest_refresh: Some(refresh.hash()),
+            replay_until: Some(replay_until),
+            client_public: rec.client_public,
+            code_challenge: rec.code_challenge.clone(),
         },
-        access: token(access.hash(), ItemKind::Access, ctx.access_ttl),
-        refresh: token(refresh.hash(), ItemKind::Refresh, ctx.refresh_ttl),
+        access: token(access.hash(), ItemKind::Access, now + l.access_ttl),
+        refresh: refresh_rec,
         client_check: client,
     };
     let outcome = match tokens.issue_tokens(&issuance).await {
@@ -140,17 +192,66 @@ pub async fn exchange_code(
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",
-        expires_in: ctx.access_ttl,
+        expires_in: l.access_ttl,
         refresh_token: refresh,
         scope: join_scope(&rec.scopes),
     })
 }
 
+/// RFC 6749 §4.1.2: a code that is gone was never issued or is being replayed. Its grant (the
+/// id is derived from the code) says which client it was for. The grant is revoked only when the
+/// replaying request authenticates as that client (against its current registration: one
+/// clients-table read), a public client also by a `code_verifier` matching the code's challenge
+/// (RFC 7636 §4.6), and only until the code's end plus [`REPLAY_MARGIN`]. Anyone else gets
+/// `invalid_grant` (or `invalid_client`) and revokes nothing.
+async fn replayed(
+    clients: &(impl ClientLookup + ?Sized),
+    tokens: &(impl GrantRevocation + ?Sized),
+    creds: &ClientCredentials,
+    grant: &CodeGrant,
+    code_hash: &SecretHash,
+    now: u64,
+) -> EndpointError {
+    let grant_id = grant_id_for_code(code_hash);
+    if let Err(e) = authenticate_registered(clients, creds).await {
+        return e;
+    }
+    let record = match tokens.grant(&grant_id).await {
+        Ok(g) => g,
+        Err(e) => return e.into(),
+    };
+    let Some(g) = record else {
+        return invalid_code().into();
+    };
+    let own_client = creds.client_id.as_ref() == Some(&g.client_id);
+    let in_window = g.replay_until.is_some_and(|end| now < end);
+    let proves_pkce = !g.client_public
+        || match (&g.code_challenge, &grant.code_verifier) {
+            (Some(c), Some(v)) => c.verify(v),
+            _ => false,
+        };
+    if own_client && in_window && proves_pkce {
+        match tokens.revoke_grant(&grant_id).await {
+            Ok(revoked) => tracing::warn!(
+                grant_id = %grant_id,
+                client_id = %g.client_id,
+                revoked,
+                security_event = "code_replay",
+                "authorization code replayed by its client; its grant was revoked"
+            ),
+            Err(e) => return e.into(),
+        }
+    }
+    invalid_code().into()
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::clock::Clock;
     use crate::error::ErrorCode;
     use crate::pkce::CodeChallenge;
     use crate::ports::{Op, TokenLookup};
+    use crate::secret::AuthorizationCode;
     use crate::testkit::{client, World, SECRET, VERIFIER};
 
     fn world(public: bool) -> World {
@@ -256,12 +357,124 @@ mod tests {
         assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
     }
 
+    /// RFC 6749 §4.1.3: another (authenticated) client's code is `invalid_grant`, and the code
+    /// still works for its own client.
     #[tokio::test]
     async fn code_issued_to_another_client_is_invalid_grant() {
-        let w = world(false);
+        let w = world(false).with(client("c2"));
         let code = w.code(Q).await;
         let r = w.exchange(("c2", Some(SECRET)), &code, CB, None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
+        assert!(w
+            .exchange(("c1", Some(SECRET)), &code, CB, None)
+            .await
+            .is_ok());
+    }
+
+    /// RFC 6749 §3.2.1: the client is authenticated first. A wrong secret or an unknown client
+    /// is `invalid_client` whatever the code, and the code is not burnt.
+    #[tokio::test]
+    async fn wrong_secret_with_a_valid_code_is_invalid_client_and_the_code_survives() {
+        let w = world(false);
+        let code = w.code(Q).await;
+        let r = w
+            .exchange(("c1", Some("pc_cs_wrong")), &code, CB, None)
+            .await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
+        let r = w.exchange(("nobody", Some(SECRET)), &code, CB, None).await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
+        let bogus = AuthorizationCode::new("pc_ac_bogus");
+        let r = w
+            .exchange(("c1", Some("pc_cs_wrong")), &bogus, CB, None)
+            .await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
+        assert!(w
+            .exchange(("c1", Some(SECRET)), &code, CB, None)
+            .await
+            .is_ok());
+    }
+
+    /// A replayed code revokes its grant only when its own client replays it: an old code
+    /// presented without the right credentials changes nothing.
+    #[tokio::test]
+    async fn old_code_replayed_without_credentials_is_invalid_grant_and_revokes_nothing() {
+        let w = world(false).with(client("c2"));
+        let code = w.code(Q).await;
+        let t = w
+            .exchange(("c1", Some(SECRET)), &code, CB, None)
+            .await
+            .unwrap();
+        let r = w.exchange(("c1", None), &code, CB, None).await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
+        let r = w.exchange(("c2", Some(SECRET)), &code, CB, None).await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
+        assert!(w.is_live(&t.access_token.hash()).await);
+    }
+
+    /// The replay window: a code's own client replaying it after its lifetime plus the margin
+    /// gets `invalid_grant` and revokes nothing.
+    #[tokio::test]
+    async fn code_replayed_after_its_lifetime_and_margin_revokes_nothing() {
+        let w = world(false);
+        let code = w.code(Q).await;
+        let t = w
+            .exchange(("c1", Some(SECRET)), &code, CB, None)
+            .await
+            .unwrap();
+        w.clock.advance(600 + super::REPLAY_MARGIN);
+        let r = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
+        assert!(w
+            .store
+            .token(&t.refresh_token.hash(), w.clock.now())
+            .await
+            .unwrap()
+            .is_some());
+    }
+
+    /// A public client's replay proves itself only with a verifier matching the challenge.
+    #[tokio::test]
+    async fn public_client_code_replay_without_the_verifier_revokes_nothing() {
+        let w = world(true);
+        let q = format!(
+            "{Q}&code_challenge={}&code_challenge_method=S256",
+            CodeChallenge::s256(VERIFIER).as_str()
+        );
+        let code = w.code(&q).await;
+        let t = w
+            .exchange(("c1", None), &code, CB, Some(VERIFIER))
+            .await
+            .unwrap();
+        let r = w.exchange(("c1", None), &code, CB, None).await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
+        assert!(w.is_live(&t.access_token.hash()).await);
+        let r = w.exchange(("c1", None), &code, CB, Some(VERIFIER)).await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
+        assert!(!w.is_live(&t.access_token.hash()).await);
+    }
+
+    /// A malformed code costs no storage call beyond authenticating the client.
+    #[tokio::test]
+    async fn malformed_code_is_refused_before_the_codes_table() {
+        let w = world(false);
+        w.store.reset_calls();
+        let r = w
+            .exchange(("c1", Some(SECRET)), &AuthorizationCode::new("x"), CB, None)
+            .await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
+        assert_eq!(w.store.calls(), 1, "only the client read");
+    }
+
+    /// docs/architecture.md: the exchange's happy path is 2 DynamoDB calls.
+    #[tokio::test]
+    async fn a_code_exchange_costs_two_storage_calls() {
+        let w = world(false);
+        let code = w.code(Q).await;
+        w.store.reset_calls();
+        w.exchange(("c1", Some(SECRET)), &code, CB, None)
+            .await
+            .unwrap();
+        assert_eq!(w.store.calls(), 2);
     }
 
     #[tokio::test]
@@ -294,6 +507,11 @@ mod tests {
                 .err(),
             Some(ErrorCode::InvalidGrant)
         );
+        // A public client proves itself by its verifier: a wrong one burns nothing.
+        assert!(w
+            .exchange(("c1", None), &code, CB, Some(VERIFIER))
+            .await
+            .is_ok());
         let code = w.code(&q).await;
         assert_eq!(
             w.exchange(("c1", None), &code, CB, None).await.err(),
@@ -325,28 +543,32 @@ mod tests {
             .exchange(("c1", Some(SECRET)), &code, CB, None)
             .await
             .unwrap();
-        assert!(w
-            .store
-            .token(&t.access_token.hash(), 10_001)
-            .await
-            .unwrap()
-            .is_some());
+        assert!(w.is_live(&t.access_token.hash()).await);
     }
 
     /// If a first exchange's answer was lost after it succeeded and the code came back, a second
     /// exchange cannot mint a second set of tokens: the grant id is derived from the code.
     #[tokio::test]
     async fn a_second_issuance_for_one_code_is_refused_and_revokes_the_grant() {
-        use crate::ports::{CodeIssue, CodeRedeem};
+        use crate::ports::{CodeIssue, CodeRedeem, Consumed, Presenter};
+        use crate::secret::ClientSecret;
         let w = world(false);
         let code = w.code(Q).await;
         // Keep a copy of the code's record to put back after the first exchange.
-        let rec = w
+        let presenter_secret = ClientSecret::new(SECRET).hash();
+        let presenter = Presenter {
+            client_id: &"c1".into(),
+            secret_hash: Some(&presenter_secret),
+            pkce: None,
+        };
+        let Consumed::Now(rec) = w
             .store
-            .consume_code(&code.hash(), 10_000)
+            .consume_code(&code.hash(), 10_000, presenter)
             .await
             .unwrap()
-            .unwrap();
+        else {
+            panic!("the code was not consumed")
+        };
         w.store.put_code(&rec).await.unwrap();
         let first = w
             .exchange(("c1", Some(SECRET)), &code, CB, None)
@@ -355,11 +577,6 @@ mod tests {
         w.store.restore_code(&rec).await.unwrap();
         let second = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
         assert_eq!(second.err(), Some(ErrorCode::InvalidGrant));
-        assert!(w
-            .store
-            .token(&first.access_token.hash(), 10_001)
-            .await
-            .unwrap()
-            .is_none());
+        assert!(!w.is_live(&first.access_token.hash()).await);
     }
 }

@@ -6,16 +6,75 @@ use crate::ids::RedirectUri;
 use crate::params::Params;
 use crate::pkce::parse_verifier;
 use crate::secret::{AccessToken, AuthorizationCode, CodeVerifier, RefreshToken};
+use crate::settings::Lifetimes;
 use serde::Serialize;
 
 pub mod code;
+pub mod refresh;
 
 pub use code::exchange_code;
+pub use refresh::refresh_tokens;
 
-/// A parsed token request. Only the authorization code grant for now; refresh joins it.
+/// A parsed token request.
 #[derive(Debug, Clone)]
 pub enum TokenRequest {
     AuthorizationCode(CodeGrant),
+    RefreshToken(RefreshGrant),
+}
+
+/// RFC 6749 §6 parameters, parsed. A `code_verifier` (Cal.com's later clients send it again)
+/// and any other parameter are ignored (RFC 6749 §3.2).
+#[derive(Debug, Clone)]
+pub struct RefreshGrant {
+    pub refresh_token: RefreshToken,
+    /// `None`: the grant's scope. Otherwise it must be equal or narrower (RFC 6749 §6).
+    pub scope: Option<Vec<String>>,
+}
+
+impl RefreshGrant {
+    /// Cal.com's `/refreshToken` contract: the refresh token in the body, or in
+    /// `Authorization: Bearer` (`header_token`), not both. `grant_type`, when sent, must be
+    /// `refresh_token`.
+    pub fn parse(params: &Params, header_token: Option<&str>) -> Result<Self, OAuthError> {
+        if let Some(name) = params.repeated().first() {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter `{}` was sent more than once",
+                crate::error::echo(name)
+            )));
+        }
+        match params.get("grant_type") {
+            None | Some("refresh_token") => {}
+            Some(other) => {
+                return Err(OAuthError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    format!(
+                        "grant_type `{}` is not supported here: send refresh_token",
+                        crate::error::echo(other)
+                    ),
+                ))
+            }
+        }
+        let token =
+            match (params.get("refresh_token"), header_token) {
+                (Some(_), Some(_)) => return Err(OAuthError::invalid_request(
+                    "the refresh token was sent both in the Authorization header and in the body",
+                )),
+                (Some(t), None) | (None, Some(t)) => t,
+                (None, None) => {
+                    return Err(OAuthError::invalid_request(
+                        "refresh_token is required (in the body or as Authorization: Bearer)",
+                    ))
+                }
+            };
+        Ok(Self::from_params(token, params))
+    }
+
+    fn from_params(token: &str, params: &Params) -> Self {
+        Self {
+            refresh_token: RefreshToken::new(token),
+            scope: params.get("scope").map(crate::scope::parse_scope),
+        }
+    }
 }
 
 /// RFC 6749 §4.1.3 parameters, parsed.
@@ -51,6 +110,12 @@ impl TokenRequest {
                         .transpose()?,
                 }))
             }
+            Some("refresh_token") => {
+                let token = params
+                    .get("refresh_token")
+                    .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+                Ok(Self::RefreshToken(RefreshGrant::from_params(token, params)))
+            }
             Some(other) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!(
@@ -77,8 +142,7 @@ pub struct TokenResponse {
 pub struct TokenContext<'a> {
     pub clock: &'a dyn Clock,
     pub entropy: &'a dyn Entropy,
-    pub access_ttl: u64,
-    pub refresh_ttl: u64,
+    pub lifetimes: &'a Lifetimes,
 }
 
 #[cfg(test)]
@@ -114,6 +178,34 @@ mod tests {
             Some(ErrorCode::InvalidGrant)
         );
         assert!(TokenRequest::parse(&p("grant_type=authorization_code&code=a")).is_ok());
+        assert_eq!(
+            code(TokenRequest::parse(&p("grant_type=refresh_token"))),
+            Some(ErrorCode::InvalidRequest)
+        );
+    }
+
+    /// Cal.com's refresh contract: the token in the body or as Bearer, not both; a
+    /// `code_verifier` and unknown parameters are ignored (RFC 6749 §3.2).
+    #[test]
+    fn refresh_token_in_both_header_and_body_is_invalid_request() {
+        let p = |s: &str| Params::from_urlencoded(s.as_bytes());
+        let both = RefreshGrant::parse(&p("grant_type=refresh_token&refresh_token=a"), Some("b"));
+        assert_eq!(both.err().map(|e| e.code), Some(ErrorCode::InvalidRequest));
+        let header = RefreshGrant::parse(
+            &p("grant_type=refresh_token&code_verifier=x&foo=bar"),
+            Some("pc_rt_a"),
+        )
+        .unwrap();
+        assert_eq!(header.refresh_token.secret(), "pc_rt_a");
+        let body = RefreshGrant::parse(&p("refresh_token=pc_rt_b&scope=A"), None).unwrap();
+        assert_eq!(body.scope, Some(vec!["A".to_string()]));
+        let none = RefreshGrant::parse(&p("grant_type=refresh_token"), None);
+        assert_eq!(none.err().map(|e| e.code), Some(ErrorCode::InvalidRequest));
+        let wrong = RefreshGrant::parse(&p("grant_type=password"), Some("pc_rt_a"));
+        assert_eq!(
+            wrong.err().map(|e| e.code),
+            Some(ErrorCode::UnsupportedGrantType)
+        );
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub enum Op {
     IssueTokens,
     Token,
     RevokeGrant,
+    Grant,
+    RefreshRecord,
+    Rotate,
 }
 
 #[derive(Default)]
@@ -136,12 +139,25 @@ impl CodeRedeem for MemoryStore {
         &self,
         code_hash: &SecretHash,
         now: u64,
-    ) -> Result<Option<CodeRecord>, StoreError> {
+        presenter: Presenter<'_>,
+    ) -> Result<Consumed, StoreError> {
         let mut t = self.lock(Op::ConsumeCode)?;
-        match t.codes.get(code_hash.as_str()) {
-            Some(c) if c.expires_at > now => Ok(t.codes.remove(code_hash.as_str())),
-            _ => Ok(None),
+        let live = t.codes.get(code_hash.as_str()).is_some_and(|c| {
+            c.expires_at > now
+                && c.client_id == *presenter.client_id
+                && match presenter.secret_hash {
+                    Some(h) => c.client_secret_hashes.contains(h),
+                    None => c.client_public && c.code_challenge.as_ref() == presenter.pkce,
+                }
+        });
+        if live {
+            if let Some(c) = t.codes.remove(code_hash.as_str()) {
+                return Ok(Consumed::Now(c));
+            }
         }
+        // The adapter reads the item after a refused delete: one more call.
+        self.0.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(Consumed::Refused(t.codes.get(code_hash.as_str()).cloned()))
     }
 
     async fn restore_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
@@ -194,18 +210,109 @@ impl TokenLookup for MemoryStore {
         let t = self.lock(Op::Token)?;
         Ok(t.tokens
             .get(token_hash.as_str())
-            .filter(|r| r.expires_at > now && r.kind != ItemKind::Grant)
+            .filter(|r| r.expires_at > now && r.kind != ItemKind::Grant && r.retired_at.is_none())
             .cloned())
     }
 }
 
 #[async_trait]
 impl GrantRevocation for MemoryStore {
+    async fn grant(&self, grant_id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
+        let t = self.lock(Op::Grant)?;
+        Ok(t.grants.get(&GrantRecord::key(grant_id)).cloned())
+    }
+
     async fn revoke_grant(&self, grant_id: &GrantId) -> Result<usize, StoreError> {
         let mut t = self.lock(Op::RevokeGrant)?;
         let before = t.tokens.len() + t.grants.len();
         t.tokens.retain(|_, r| r.grant_id != *grant_id);
         t.grants.retain(|_, g| g.grant_id != *grant_id);
         Ok(before - t.tokens.len() - t.grants.len())
+    }
+}
+
+#[async_trait]
+impl RefreshRotation for MemoryStore {
+    async fn refresh_record(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
+        let t = self.lock(Op::RefreshRecord)?;
+        Ok(t.tokens.get(hash.as_str()).cloned())
+    }
+
+    async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
+        let mut t = self.lock(Op::Rotate)?;
+        let client_ok = t.clients.get(&r.client_check.client_id).is_some_and(|c| {
+            !c.disabled
+                && r.client_check
+                    .secret_hash
+                    .as_ref()
+                    .is_none_or(|h| c.secret_hashes.contains(h))
+        });
+        if !client_ok {
+            return Ok(RotateOutcome::ClientRejected);
+        }
+        let grant_key = GrantRecord::key(&r.grant_id);
+        if !t.grants.contains_key(&grant_key) {
+            return Ok(RotateOutcome::GrantRevoked);
+        }
+        let Some(old) = t.tokens.get(r.old.as_str()) else {
+            return Ok(RotateOutcome::TokenChanged);
+        };
+        let old_ok = match &r.kind {
+            RotationKind::Rotate | RotationKind::Extend => {
+                old.retired_at.is_none() && old.expires_at > r.now
+            }
+            RotationKind::GraceRetry {
+                seen_retries,
+                seen_next_refresh,
+                ..
+            } => {
+                old.retired_at.is_some()
+                    && old.retries == *seen_retries
+                    && old.next_refresh.as_ref() == Some(seen_next_refresh)
+                    && t.tokens
+                        .get(seen_next_refresh.as_str())
+                        .is_some_and(|n| n.retired_at.is_none())
+            }
+        };
+        if !old_ok {
+            return Ok(RotateOutcome::TokenChanged);
+        }
+        let new_refresh = r.refresh.as_ref().map(|n| n.pk.clone());
+        if let RotationKind::GraceRetry {
+            seen_next_access,
+            seen_next_refresh,
+            ..
+        } = &r.kind
+        {
+            t.tokens.remove(seen_next_access.as_str());
+            t.tokens.remove(seen_next_refresh.as_str());
+        }
+        if let Some(old) = t.tokens.get_mut(r.old.as_str()) {
+            old.expires_at = r.old_expires_at;
+            match &r.kind {
+                RotationKind::Extend => {}
+                RotationKind::Rotate => {
+                    old.retired_at = Some(r.now);
+                    old.next_access = Some(r.access.pk.clone());
+                    old.next_refresh = new_refresh.clone();
+                }
+                RotationKind::GraceRetry { .. } => {
+                    old.retries += 1;
+                    old.next_access = Some(r.access.pk.clone());
+                    old.next_refresh = new_refresh.clone();
+                }
+            }
+        }
+        t.tokens
+            .insert(r.access.pk.as_str().to_string(), r.access.clone());
+        if let Some(n) = &r.refresh {
+            t.tokens.insert(n.pk.as_str().to_string(), n.clone());
+        }
+        if let Some(g) = t.grants.get_mut(&grant_key) {
+            g.expires_at = r.grant_expires_at;
+            g.latest_access = Some(r.access.pk.clone());
+            g.latest_refresh = Some(new_refresh.unwrap_or_else(|| r.old.clone()));
+        }
+        Ok(RotateOutcome::Rotated)
     }
 }

@@ -5,9 +5,11 @@
 //!
 //! The in-memory adapter ([`MemoryStore`]) is for unit tests and benches; the DynamoDB adapters
 //! are in the `portcullis-aws` crate.
+use crate::client_auth::AuthenticatedClient;
 use crate::error::StoreError;
 use crate::ids::{ClientId, GrantId};
-use crate::model::{Client, CodeRecord, Issuance, TokenRecord};
+use crate::model::{Client, CodeRecord, GrantRecord, Issuance, TokenRecord};
+use crate::pkce::CodeChallenge;
 use crate::secret::SecretHash;
 use async_trait::async_trait;
 
@@ -92,17 +94,43 @@ impl Port for CodeIssuePort {
         &[DynamoAccess::table(Table::Codes, &["dynamodb:PutItem"])];
 }
 
-/// codes: DeleteItem (conditional, `ALL_OLD`); PutItem to restore after a fault. Used by token.
+/// Who presents a code: checked inside the consuming write, so that a request that does not
+/// authenticate as the code's client changes nothing (RFC 6749 §3.2.1, §4.1.3).
+#[derive(Debug, Clone, Copy)]
+pub struct Presenter<'a> {
+    pub client_id: &'a ClientId,
+    /// The hash of the presented secret; `None` when none was sent (a public client).
+    pub secret_hash: Option<&'a SecretHash>,
+    /// Without a secret: the S256 challenge of the presented `code_verifier`, which must equal
+    /// the code's (a public client proves it is the code's client by PKCE, RFC 7636 §4.6).
+    pub pkce: Option<&'a CodeChallenge>,
+}
+
+/// What consuming a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consumed {
+    /// The code was live and the presenter is its client (as the code's snapshot knows it): it
+    /// is now gone, and this is its record.
+    Now(CodeRecord),
+    /// Nothing changed. The item as it is (expired, or for another presenter), or `None` when
+    /// there is none (never issued, or already used). Read only on this failure path.
+    Refused(Option<CodeRecord>),
+}
+
+/// codes: DeleteItem (conditional, `ALL_OLD`), GetItem after a refusal, PutItem to restore
+/// after a fault. Used by token.
 #[async_trait]
 pub trait CodeRedeem: Send + Sync {
     /// RFC 6749 §4.1.2: a code is single use. Removes the code and returns it in one atomic
-    /// step, only if it exists and has not expired at `now`; `None` otherwise. Of any number of
-    /// concurrent calls for one code, exactly one gets `Some`.
+    /// step, only if it exists, is unexpired at `now`, and `presenter` authenticates against the
+    /// code's client snapshot. Of any number of concurrent calls for one code, exactly one gets
+    /// [`Consumed::Now`].
     async fn consume_code(
         &self,
         code_hash: &SecretHash,
         now: u64,
-    ) -> Result<Option<CodeRecord>, StoreError>;
+        presenter: Presenter<'_>,
+    ) -> Result<Consumed, StoreError>;
 
     /// Puts back a code consumed by a request that then failed on a storage fault, so the
     /// client's retry can succeed (no half-done exchange). Only if the key is free.
@@ -112,7 +140,11 @@ pub struct CodeRedeemPort;
 impl Port for CodeRedeemPort {
     const DYNAMODB: &'static [DynamoAccess] = &[DynamoAccess::table(
         Table::Codes,
-        &["dynamodb:DeleteItem", "dynamodb:PutItem"],
+        &[
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+        ],
     )];
 }
 
@@ -159,17 +191,102 @@ impl Port for TokenLookupPort {
         &[DynamoAccess::table(Table::Tokens, &["dynamodb:GetItem"])];
 }
 
-/// tokens: Query `by_grant`, BatchWriteItem (deletes). Used by token.
+/// tokens: DeleteItem (the grant, returning its newest token keys), Query `by_grant`,
+/// BatchWriteItem (deletes). Used by token and refresh.
 #[async_trait]
 pub trait GrantRevocation: Send + Sync {
-    /// Deletes a grant and every token that names it; returns how many items went.
+    /// The grant item (GetItem, consistent), for the code replay rules.
+    async fn grant(&self, grant_id: &GrantId) -> Result<Option<GrantRecord>, StoreError>;
+    /// Deletes a grant and every token that names it (found through `by_grant` and, for the
+    /// newest pair, which the index may not show yet, through the grant item); returns how many
+    /// items went. Deleting the grant item first makes every later refresh of it fail.
     async fn revoke_grant(&self, grant_id: &GrantId) -> Result<usize, StoreError>;
 }
 pub struct GrantRevocationPort;
 impl Port for GrantRevocationPort {
     const DYNAMODB: &'static [DynamoAccess] = &[
         DynamoAccess::index(Table::Tokens, "by_grant", &["dynamodb:Query"]),
-        DynamoAccess::table(Table::Tokens, &["dynamodb:BatchWriteItem"]),
+        DynamoAccess::table(
+            Table::Tokens,
+            &[
+                "dynamodb:BatchWriteItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+            ],
+        ),
+    ];
+}
+
+/// How a refresh changes the presented refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotationKind {
+    /// The token is active: retire it, recording the new pair, and keep it until
+    /// `retain_until` so its reuse is recognised.
+    Rotate,
+    /// Legacy mode: the token stays active, its end moves to the new refresh end.
+    Extend,
+    /// A grace-window retry of a retired token: only if it is still as it was read (same
+    /// retries, same successor), and only if its successor is still unused; the successor pair
+    /// is deleted and this pair recorded instead, so one live branch remains.
+    GraceRetry {
+        seen_retries: u32,
+        seen_next_access: SecretHash,
+        seen_next_refresh: SecretHash,
+    },
+}
+
+/// One refresh, written atomically or not at all.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The presented refresh token's hash.
+    pub old: SecretHash,
+    pub kind: RotationKind,
+    pub now: u64,
+    /// Retire/extend: the presented token's new `expires_at`.
+    pub old_expires_at: u64,
+    pub access: TokenRecord,
+    /// The new refresh token (`None` in legacy mode).
+    pub refresh: Option<TokenRecord>,
+    pub grant_id: GrantId,
+    /// The grant's new end (its newest refresh token's).
+    pub grant_expires_at: u64,
+    pub client_check: AuthenticatedClient,
+}
+
+/// How a refresh write ended, short of a storage fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotateOutcome {
+    Rotated,
+    /// The client was removed or disabled, or its secret rotated out.
+    ClientRejected,
+    /// The grant was revoked.
+    GrantRevoked,
+    /// The token was not as read: another request used it first (or its successor was used).
+    TokenChanged,
+}
+
+/// tokens: GetItem, then one TransactWriteItems (UpdateItem, PutItem, DeleteItem on tokens;
+/// ConditionCheckItem on clients). Used by token and refresh.
+#[async_trait]
+pub trait RefreshRotation: Send + Sync {
+    /// A refresh token's item as stored, active or retired (expiry is the caller's to check).
+    async fn refresh_record(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError>;
+    /// RFC 6749 §6, RFC 9700 §4.14.2: the one conditional write that decides a refresh.
+    async fn rotate(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
+}
+pub struct RefreshRotationPort;
+impl Port for RefreshRotationPort {
+    const DYNAMODB: &'static [DynamoAccess] = &[
+        DynamoAccess::table(
+            Table::Tokens,
+            &[
+                "dynamodb:DeleteItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
+        ),
+        DynamoAccess::table(Table::Clients, &["dynamodb:ConditionCheckItem"]),
     ];
 }
 
@@ -217,7 +334,11 @@ mod tests {
                 (
                     Table::Tokens,
                     None,
-                    vec!["dynamodb:BatchWriteItem", "dynamodb:GetItem"]
+                    vec![
+                        "dynamodb:BatchWriteItem",
+                        "dynamodb:DeleteItem",
+                        "dynamodb:GetItem"
+                    ]
                 ),
                 (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
             ]

@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod dev_login;
 pub mod me;
+pub mod refresh;
 pub mod token;
 
 use portcullis_core::ports::{dynamodb_needs, DynamoAccess, Table};
@@ -28,20 +29,36 @@ mod tests {
                 (Table::Codes, None, vec!["dynamodb:PutItem"]),
             ]
         );
+        let tokens_rw = vec![
+            "dynamodb:BatchWriteItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        ];
+        let clients = vec!["dynamodb:ConditionCheckItem", "dynamodb:GetItem"];
         assert_eq!(
             needs(token::DYNAMODB),
             vec![
-                (Table::Clients, None, vec!["dynamodb:ConditionCheckItem"]),
+                (Table::Clients, None, clients.clone()),
                 (
                     Table::Codes,
                     None,
-                    vec!["dynamodb:DeleteItem", "dynamodb:PutItem"]
+                    vec![
+                        "dynamodb:DeleteItem",
+                        "dynamodb:GetItem",
+                        "dynamodb:PutItem"
+                    ]
                 ),
-                (
-                    Table::Tokens,
-                    None,
-                    vec!["dynamodb:BatchWriteItem", "dynamodb:PutItem"]
-                ),
+                (Table::Tokens, None, tokens_rw.clone()),
+                (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
+            ]
+        );
+        assert_eq!(
+            needs(refresh::DYNAMODB),
+            vec![
+                (Table::Clients, None, clients),
+                (Table::Tokens, None, tokens_rw),
                 (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
             ]
         );

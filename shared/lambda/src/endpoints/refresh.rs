@@ -1,0 +1,95 @@
+//! `POST /api/auth/oauth/refreshToken`: Cal.com's refresh path. The refresh token comes in
+//! `Authorization: Bearer` (Cal.com's contract) or as `refresh_token` in the body; client
+//! credentials in the body, or in HTTP Basic (then the refresh token must be in the body). The
+//! rules are the token endpoint's `grant_type=refresh_token`: one implementation,
+//! `portcullis_core::grants::refresh_tokens`, and one response.
+use crate::http::{basic_credentials, body_params, header, json, method_not_allowed};
+use crate::respond::{Endpoint, TokenError};
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use portcullis_aws::{DynamoClients, DynamoTokens};
+use portcullis_core::client_auth::ClientCredentials;
+use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
+use portcullis_core::error::OAuthError;
+use portcullis_core::grants::{refresh_tokens, RefreshGrant, TokenContext};
+use portcullis_core::ports::{
+    ClientLookup, ClientLookupPort, DynamoAccess, GrantRevocation, GrantRevocationPort, Port,
+    RefreshRotation, RefreshRotationPort,
+};
+use portcullis_core::settings::{ConfigError, RefreshSettings};
+
+/// The storage ports `refresh` uses.
+pub const DYNAMODB: &[&[DynamoAccess]] = &[
+    ClientLookupPort::DYNAMODB,
+    RefreshRotationPort::DYNAMODB,
+    GrantRevocationPort::DYNAMODB,
+];
+
+pub struct RefreshEndpoint<L, T> {
+    pub settings: RefreshSettings,
+    /// Read only on failure paths, to authenticate a client the token does not name.
+    pub clients: L,
+    pub tokens: T,
+    pub clock: Box<dyn Clock>,
+    pub entropy: Box<dyn Entropy>,
+}
+
+impl RefreshEndpoint<DynamoClients, DynamoTokens> {
+    /// Cold start: the tokens table and the clients table (named in the refresh's condition
+    /// check, read only on failure paths).
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let settings = RefreshSettings::from_env()?;
+        let sdk = portcullis_aws::sdk::load_sdk_config().await;
+        let db = portcullis_aws::sdk::dynamodb(&sdk);
+        Ok(Self {
+            clients: DynamoClients::new(db.clone(), &settings.clients_table),
+            tokens: DynamoTokens::issuing(db, &settings.tokens_table, &settings.clients_table),
+            settings,
+            clock: Box::new(SystemClock),
+            entropy: Box::new(OsEntropy),
+        })
+    }
+}
+
+/// `Authorization: Bearer <refresh token>` (Cal.com's contract); `None` for no header or
+/// another scheme (Basic carries client credentials instead).
+fn bearer_refresh_token(req: &Request) -> Result<Option<&str>, OAuthError> {
+    let Some(h) = header(req, "authorization") else {
+        return Ok(None);
+    };
+    let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim();
+    if token.is_empty() || token.contains(' ') {
+        return Err(OAuthError::invalid_request(
+            "the Authorization header's Bearer value is malformed",
+        ));
+    }
+    Ok(Some(token))
+}
+
+impl<L, T> Endpoint for RefreshEndpoint<L, T>
+where
+    L: ClientLookup,
+    T: RefreshRotation + GrantRevocation,
+{
+    type Error = TokenError;
+
+    async fn handle(&self, req: Request) -> Result<Response<Body>, TokenError> {
+        if req.method() != Method::POST {
+            return Ok(method_not_allowed("POST"));
+        }
+        let params = body_params(&req)?;
+        let creds = ClientCredentials::from_request(basic_credentials(&req)?, &params)?;
+        let grant = RefreshGrant::parse(&params, bearer_refresh_token(&req)?)?;
+        let ctx = TokenContext {
+            clock: self.clock.as_ref(),
+            entropy: self.entropy.as_ref(),
+            lifetimes: &self.settings.lifetimes,
+        };
+        let tokens = refresh_tokens(&self.clients, &self.tokens, &creds, &grant, &ctx).await?;
+        Ok(json(200, &tokens))
+    }
+}
