@@ -139,16 +139,27 @@ where
         ))
     }
 
-    /// GET: validate, then the consent page (or, for a trusted client, the code at once).
-    async fn show(&self, req: &Request, p: AuthorizeParams) -> Result<Response<Body>, PageError> {
+    /// The request validated (client and redirect URI first, RFC 6749 §4.1.2.1) and the keys,
+    /// for GET and POST alike: the POST validates again, so a client disabled while the consent
+    /// page was open is refused.
+    async fn validated(
+        &self,
+        p: &AuthorizeParams,
+    ) -> Result<(AuthorizationRequest, std::sync::Arc<Keys>), PageError> {
         let request = validate_request(
             &self.clients,
             &self.settings.scopes,
             &self.settings.issuer,
-            &p,
+            p,
         )
         .await?;
         let keys = self.keys.get(self.clock.now()).await?;
+        Ok((request, keys))
+    }
+
+    /// GET: validate, then the consent page (or, for a trusted client, the code at once).
+    async fn show(&self, req: &Request, p: AuthorizeParams) -> Result<Response<Body>, PageError> {
+        let (request, keys) = self.validated(&p).await?;
         let Some((user, raw_session)) = self.session(req, &keys) else {
             return Ok(self.to_login(req.uri().query().unwrap_or("")));
         };
@@ -210,14 +221,7 @@ where
     /// must match this session and this exact request.
     async fn decide(&self, req: &Request, form: &Params) -> Result<Response<Body>, PageError> {
         let p = AuthorizeParams::from_params(form);
-        let request = validate_request(
-            &self.clients,
-            &self.settings.scopes,
-            &self.settings.issuer,
-            &p,
-        )
-        .await?;
-        let keys = self.keys.get(self.clock.now()).await?;
+        let (request, keys) = self.validated(&p).await?;
         let Some((user, raw_session)) = self.session(req, &keys) else {
             // The session ended while the consent page was open: log in, then see it again.
             let query = url::form_urlencoded::Serializer::new(String::new())
