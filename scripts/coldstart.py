@@ -28,7 +28,11 @@ EVENTS = {
     "authorize": ("GET", "/auth/oauth2/authorize", 400),
     "token": ("GET", "/api/auth/oauth/token", 405),
     "me": ("GET", "/api/auth/oauth/me", 401),
+    "list-bookings": ("GET", "/api/bookings", 401),
     "refresh": ("GET", "/api/auth/oauth/refreshToken", 405),
+    "revoke": ("GET", "/api/auth/oauth/revoke", 405),
+    "introspect": ("GET", "/api/auth/oauth/introspect", 405),
+    "metadata": ("GET", "/.well-known/oauth-authorization-server", 200),
 }
 
 

@@ -6,8 +6,8 @@ the function's DynamoDB connection is reused as it is on Lambda, and no TCP conn
 The driver walks the whole flow as a browser and an app would, request after request:
 
     authorize GET (consent page) -> authorize POST (Allow, a code) -> token (code exchange)
-    -> me (one GetItem) -> refresh (Cal.com's refreshToken path, a rotation); and a /me request
-    refused before any store call.
+    -> me (one GetItem) -> refresh (Cal.com's refreshToken path, a rotation); a /me request
+    refused before any store call; introspect (the new access token) -> revoke (it) -> metadata.
 
 CPU is each function process's own accounting, every thread summed (/proc/PID/task/*/schedstat:
 nanoseconds on CPU), read before and after the measured requests, so the driver's and moto's CPU
@@ -208,8 +208,8 @@ def main():
         client = cli(cli_dir, env, "client", "create", "--name", "Bench app", "--redirect-uri", REDIRECT)
         session = cli(cli_dir, env, "session", "--sub", "bench-user", "--username", "ada", "--ttl", "86400")
         fn_env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{front_port}")
-        functions = [Function(n, args.bin_dir, fn_env) for n in ("authorize", "token", "me", "refresh")]
-        authorize, token, me, refresh = functions
+        functions = [Function(n, args.bin_dir, fn_env) for n in ("authorize", "token", "me", "refresh", "introspect", "revoke", "metadata")]
+        authorize, token, me, refresh, introspect, revoke, metadata = functions
         cookie = f"{session['cookie']}={session['session']}"
         challenge = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
         query = urllib.parse.urlencode({
@@ -239,10 +239,18 @@ def main():
             assert status == 200, (status, body)
             status, _, _ = me.invoke("GET", "/api/auth/oauth/me", headers={"authorization": "Bearer not-one-of-ours"})
             assert status == 401, status
+            form = urllib.parse.urlencode({"token": json.loads(body)["access_token"]})
+            auth = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Basic {basic}"}
+            status, _, answer = introspect.invoke("POST", "/api/auth/oauth/introspect", headers=auth, body=form)
+            assert status == 200 and json.loads(answer)["active"], (status, answer)
+            status, _, answer = revoke.invoke("POST", "/api/auth/oauth/revoke", headers=auth, body=form)
+            assert status == 200, (status, answer)
+            status, _, answer = metadata.invoke("GET", "/.well-known/oauth-authorization-server")
+            assert status == 200, (status, answer)
 
         # Split per request kind: the driver reads each process's CPU around each invocation.
         calls = {}
-        rows = {k: 0 for k in ("authorize GET (consent page)", "authorize POST (allow)", "token (code exchange)", "me (one GetItem)", "refresh (rotation)", "me refused before any store call")}
+        rows = {k: 0 for k in ("authorize GET (consent page)", "authorize POST (allow)", "token (code exchange)", "me (one GetItem)", "refresh (rotation)", "me refused before any store call", "introspect (access token)", "revoke (access token)", "metadata")}
         flow()  # warm-up: connections, caches, first key read
         order = list(rows)
         originals = {f: f.invoke for f in functions}

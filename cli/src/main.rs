@@ -5,6 +5,7 @@
 //! output forms in [`output`], their errors in [`error`]. Exit code: 0, 1 on an error, 2 on a
 //! usage error (clap).
 use clap::{Parser, Subcommand};
+use cmd::apikey::ApiKeyCommand;
 use cmd::client::ClientCommand;
 use cmd::Context;
 use error::CliError;
@@ -42,6 +43,9 @@ enum Command {
     /// Manage registered clients (apps).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage API keys for the product's own APIs.
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
     /// Mint a host-application session token, as the host would set it in its cookie (testing).
     Session(cmd::session::SessionArgs),
     /// Print the environment the CLI and the functions use, as shell assignments
@@ -103,6 +107,22 @@ async fn run(command: Command, json: bool) -> Result<String, CliError> {
             &cmd::client::create(&Context::load().await?, args).await?,
             json,
         ),
+        Command::Client(ClientCommand::Disable(args)) => render(
+            &cmd::client::disable(&Context::load().await?, args).await?,
+            json,
+        ),
+        Command::Apikey(ApiKeyCommand::Create(args)) => render(
+            &cmd::apikey::create(&Context::load().await?, args).await?,
+            json,
+        ),
+        Command::Apikey(ApiKeyCommand::List(args)) => render(
+            &cmd::apikey::list(&Context::load().await?, args).await?,
+            json,
+        ),
+        Command::Apikey(ApiKeyCommand::Revoke(args)) => render(
+            &cmd::apikey::revoke(&Context::load().await?, args).await?,
+            json,
+        ),
         Command::Session(args) => render(
             &cmd::session::run(&Context::load().await?, args).await?,
             json,
@@ -119,6 +139,47 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn apikey_commands_parse_as_documented() {
+        let cli = Cli::try_parse_from([
+            "portcullis",
+            "apikey",
+            "create",
+            "--sub",
+            "dev|alice",
+            "--scopes",
+            "READ_BOOKING,READ_PROFILE",
+            "--name",
+            "zap",
+            "--expires-in",
+            "3600",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Apikey(ApiKeyCommand::Create(a)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!(a.scopes, ["READ_BOOKING", "READ_PROFILE"]);
+        assert_eq!((a.sub.as_str(), a.expires_in), ("dev|alice", Some(3600)));
+        let cli = Cli::try_parse_from(["portcullis", "apikey", "list", "--sub", "u"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Apikey(ApiKeyCommand::List(_))
+        ));
+        let cli = Cli::try_parse_from(["portcullis", "apikey", "revoke", "ak_x"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Apikey(ApiKeyCommand::Revoke(_))
+        ));
+        let cli = Cli::try_parse_from(["portcullis", "client", "disable", "c1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Client(ClientCommand::Disable(_))
+        ));
+        let e = Cli::try_parse_from(["portcullis", "apikey", "create", "--sub", "u"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
     }
 
     #[test]

@@ -148,6 +148,7 @@ impl Stack {
             clients: format!("{}-{name}", base.clients),
             codes: format!("{}-{name}", base.codes),
             tokens: format!("{}-{name}", base.tokens),
+            bookings: None,
         };
         self.inner
             .cli_with_env(

@@ -49,6 +49,25 @@ pub fn run() -> Result<u8> {
     let client_id = field("client_id")?;
     let client_secret = field("client_secret")?;
 
+    eprintln!("dev: creating the demo API key and seeding the example bookings table");
+    let key = stack.cli_json(&[
+        "apikey",
+        "create",
+        "--sub",
+        DEMO_USER,
+        "--scopes",
+        "READ_BOOKING",
+        "--name",
+        "demo key",
+    ])?;
+    let api_key = key["api_key"].as_str().map(str::to_string).ok_or_else(|| {
+        error!("no api_key in the output of portcullis apikey create --json: {key}")
+    })?;
+    stack.python(
+        &crate::root().join("scripts/seed_bookings.py"),
+        &[DEMO_USER],
+    )?;
+
     stack.start_functions()?;
 
     let info = info_text(&Info {
@@ -57,7 +76,7 @@ pub fn run() -> Result<u8> {
         client_secret: &client_secret,
         redirect_uri: &redirect_uri,
         state: &generate("", &OsEntropy),
-    });
+    }) + &api_info_text(&stack.issuer, &api_key);
     print!("{info}");
     let saved = options.log_dir.join("dev-info.txt");
     std::fs::write(&saved, &info).map_err(|e| error!("cannot write {}: {e}", display(&saved)))?;
@@ -106,6 +125,9 @@ pub fn info_text(i: &Info<'_>) -> String {
     let token = format!("{issuer}/api/auth/oauth/token");
     let me = format!("{issuer}/api/auth/oauth/me");
     let refresh = format!("{issuer}/api/auth/oauth/refreshToken");
+    let revoke = format!("{issuer}/api/auth/oauth/revoke");
+    let introspect = format!("{issuer}/api/auth/oauth/introspect");
+    let metadata = format!("{issuer}/.well-known/oauth-authorization-server");
     let scope = DEMO_SCOPES.join(" ");
     let authorize_url = format!(
         "{authorize}?client_id={}&redirect_uri={}&response_type=code&scope={}&state={}",
@@ -130,6 +152,9 @@ pub fn info_text(i: &Info<'_>) -> String {
    token:     {token}
    refresh:   {refresh}
    me:        {me}
+   revoke:    {revoke}
+   introspect: {introspect}
+   metadata:  {metadata}
 
  1. Open in a browser (dev login is on):
    {authorize_url}
@@ -147,6 +172,13 @@ pub fn info_text(i: &Info<'_>) -> String {
    curl -sS -X POST {} -H 'Authorization: Bearer PASTE_REFRESH_TOKEN_HERE' \
      -d grant_type=refresh_token --data-urlencode {} --data-urlencode {}
 
+ 5. Introspect a token (RFC 7662), then revoke it (RFC 7009; a refresh token revokes its grant):
+   curl -sS -X POST {} -u {} --data-urlencode 'token=PASTE_TOKEN_HERE'
+   curl -sS -X POST {} -u {} --data-urlencode 'token=PASTE_TOKEN_HERE'
+
+ 6. Discovery (RFC 8414):
+   curl -sS {}
+
  Logs: .local/watch.log, .local/moto.log   (this text: .local/dev-info.txt)
 {rule}
 
@@ -158,6 +190,36 @@ pub fn info_text(i: &Info<'_>) -> String {
         q(&refresh),
         q(&format!("client_id={client_id}")),
         q(&format!("client_secret={client_secret}")),
+        q(&introspect),
+        q(&format!("{client_id}:{client_secret}")),
+        q(&revoke),
+        q(&format!("{client_id}:{client_secret}")),
+        q(&metadata),
+    )
+}
+
+/// The user the dev login signs in as by default (`dev|<username>`, username `alice`): the demo
+/// API key acts for this user, and the example bookings table has rows for it.
+pub const DEMO_USER: &str = "dev|alice";
+
+/// The part of the info text about the product's own API (`functions/list-bookings`).
+pub fn api_info_text(issuer: &str, api_key: &str) -> String {
+    let bookings = format!("{issuer}/api/bookings");
+    let q = shell_quote;
+    format!(
+        " The product's own API (functions/list-bookings, needs READ_BOOKING):
+   bookings:  {bookings}
+   Demo API key for {DEMO_USER} (shown only here): {api_key}
+
+   curl -sS {} -H {}
+   curl -sS {}
+   curl -sS {} -H 'Authorization: Bearer PASTE_ACCESS_TOKEN_HERE'   (sign in as alice)
+
+",
+        q(&bookings),
+        q(&format!("Authorization: Bearer {api_key}")),
+        q(&format!("{bookings}?apiKey={api_key}")),
+        q(&bookings),
     )
 }
 
@@ -205,6 +267,17 @@ mod tests {
             state: "st",
         });
         assert!(text.contains("client_id:     c1\n"));
+        let api = api_info_text("http://127.0.0.1:9300", "pc_ak_k");
+        assert!(
+            api.contains(
+                "curl -sS http://127.0.0.1:9300/api/bookings -H 'Authorization: Bearer pc_ak_k'"
+            ),
+            "{api}"
+        );
+        assert!(
+            api.contains("'http://127.0.0.1:9300/api/bookings?apiKey=pc_ak_k'"),
+            "{api}"
+        );
         assert!(text.contains("client_secret: pc_cs_s\n"));
         assert!(text.contains(
             "http://127.0.0.1:9300/auth/oauth2/authorize?client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A9300%2Fdemo%2Fcallback&response_type=code&scope=READ_PROFILE%20READ_BOOKING&state=st"

@@ -2,7 +2,7 @@
 //! end-to-end tests (`portcullis-e2e`) both start it through [`stack::LocalStack`].
 //!
 //! - [`stack`]: moto on `127.0.0.1`, the tables and secret made by the real CLI
-//!   (`portcullis --local init`), and the four functions under `cargo lambda watch`, with the
+//!   (`portcullis --local init`), and every function under `cargo lambda watch`, with the
 //!   environment of `portcullis_core::settings::local_stack` (the one list of local values);
 //! - [`process`]: every process the stack starts, in a process group of its own, stopped by PID
 //!   and process group (SIGTERM, a grace period, then SIGKILL) on exit, Ctrl-C or panic;

@@ -1,5 +1,5 @@
 //! The local stack: moto (DynamoDB and Secrets Manager), the tables and secret made by the real
-//! CLI from `infra/template.yaml`, and the four functions under `cargo lambda watch`, all on
+//! CLI from `infra/template.yaml`, and every function under `cargo lambda watch`, all on
 //! 127.0.0.1. `make dev` and the end-to-end tests start it the same way; they differ only in
 //! [`Options`]: ports, log directory, and whether `cargo lambda watch` rebuilds on changes.
 use crate::{display, error, http, portcullis_bin, process, root, venv_bin, Result};
@@ -18,6 +18,10 @@ pub const FUNCTIONS: &[(&str, &str, u16)] = &[
     ("token", "/api/auth/oauth/token", 405),
     ("refresh", "/api/auth/oauth/refreshToken", 405),
     ("me", "/api/auth/oauth/me", 401),
+    ("list-bookings", "/api/bookings", 401),
+    ("revoke", "/api/auth/oauth/revoke", 405),
+    ("introspect", "/api/auth/oauth/introspect", 405),
+    ("metadata", "/.well-known/oauth-authorization-server", 200),
 ];
 
 /// Variables the children must not inherit: they would point the AWS SDK at a real account.
@@ -371,6 +375,21 @@ impl LocalStack {
             ));
         }
         String::from_utf8(out.stdout).map_err(|e| error!("portcullis {args:?}: {e}"))
+    }
+
+    /// Runs a Python script of the venv (boto3 is there, with moto) in the stack's environment.
+    pub fn python(&self, script: &Path, args: &[&str]) -> Result<()> {
+        let status = self
+            .command(&venv_bin().join("python"))
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| error!("cannot run {}: {e}", display(script)))?;
+        if !status.success() {
+            return Err(error!("{} failed ({status})", display(script)));
+        }
+        Ok(())
     }
 
     /// The CLI with `--json`, parsed (log lines around the JSON are skipped).

@@ -16,6 +16,49 @@ use serde::{Serialize, Serializer};
 pub enum ClientCommand {
     /// Register an app; prints its client id and (once, never again) its secret.
     Create(CreateArgs),
+    /// Disable an app: it can start no flow, and every token it holds is revoked.
+    Disable(DisableArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DisableArgs {
+    /// The client id.
+    pub client_id: String,
+}
+
+/// What `client disable` did.
+#[derive(Debug, Serialize)]
+pub struct ClientDisabled {
+    pub client_id: ClientId,
+    pub grants_revoked: usize,
+    pub items_deleted: usize,
+}
+
+impl Render for ClientDisabled {
+    fn text(&self) -> String {
+        format!(
+            "disabled client {}; revoked {} grant(s) and {} item(s)",
+            self.client_id, self.grants_revoked, self.items_deleted
+        )
+    }
+}
+
+/// `client disable`: an UpdateItem on the client, then (twice) a Query of `by_client` and the
+/// revocation of each grant (`portcullis_core::admin::disable_client`).
+pub async fn disable(ctx: &Context, args: DisableArgs) -> Result<ClientDisabled, CliError> {
+    let client_id = ClientId::from(args.client_id.trim());
+    let db = aws_sdk_dynamodb::Client::new(&ctx.sdk);
+    let clients = DynamoClients::new(db.clone(), &ctx.config.tables.clients);
+    let tokens = portcullis_aws::DynamoTokens::new(db, &ctx.config.tables.tokens);
+    let done = portcullis_core::admin::disable_client(&clients, &tokens, &client_id)
+        .await
+        .map_err(|e| CliError::aws("disabling the client", e))?
+        .ok_or_else(|| CliError::Invalid(format!("no client has the id {client_id}")))?;
+    Ok(ClientDisabled {
+        client_id,
+        grants_revoked: done.grants_revoked,
+        items_deleted: done.items_deleted,
+    })
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +83,10 @@ pub struct CreateArgs {
     /// slides). Confidential clients only; public clients always rotate (RFC 9700 §4.14.2).
     #[arg(long = "no-refresh-rotation")]
     pub no_refresh_rotation: bool,
+    /// A resource server (an API that checks tokens): introspection shows it every client's
+    /// tokens, not only its own (RFC 7662 §4). Confidential clients only.
+    #[arg(long = "resource-server")]
+    pub resource_server: bool,
     /// The scopes it may request, comma-separated (default: all configured scopes).
     #[arg(long, value_delimiter = ',')]
     pub scopes: Vec<String>,
@@ -101,6 +148,7 @@ pub struct Registration {
     pub public: bool,
     pub trusted: bool,
     pub refresh_rotation: bool,
+    pub resource_server: bool,
 }
 
 /// The longest `--name`, in characters.
@@ -108,6 +156,11 @@ pub const MAX_NAME_CHARS: usize = 100;
 
 /// Checks `client create`'s flags against the configured scopes.
 pub fn check(args: CreateArgs, catalog: &ScopeCatalog) -> Result<Registration, CliError> {
+    if args.public && args.resource_server {
+        return Err(CliError::Invalid(
+            "--resource-server is for confidential clients only: introspection needs client authentication (RFC 7662 §2.1)".into(),
+        ));
+    }
     if args.public && args.no_refresh_rotation {
         return Err(CliError::Invalid(
             "--no-refresh-rotation is for confidential clients only: a public client's refresh tokens always rotate (RFC 9700 §4.14.2)".into(),
@@ -164,6 +217,7 @@ pub fn check(args: CreateArgs, catalog: &ScopeCatalog) -> Result<Registration, C
         public: args.public,
         trusted: args.trusted,
         refresh_rotation: !args.no_refresh_rotation,
+        resource_server: args.resource_server,
     })
 }
 
@@ -194,6 +248,7 @@ pub fn new_client(
         disabled: false,
         secret_hashes: secret.iter().map(ClientSecret::hash).collect(),
         refresh_rotation: reg.refresh_rotation,
+        resource_server: reg.resource_server,
         created_at: now,
     };
     (client, secret)
@@ -238,8 +293,25 @@ mod tests {
             public: false,
             trusted: false,
             no_refresh_rotation: false,
+            resource_server: false,
             scopes: Vec::new(),
         }
+    }
+
+    /// RFC 7662 §2.1: introspection needs an authenticated caller, so only a confidential client
+    /// can be a resource server.
+    #[test]
+    fn resource_server_is_for_confidential_clients_and_is_stored() {
+        let mut a = ok("a");
+        a.public = true;
+        a.resource_server = true;
+        assert!(invalid(check(a, &catalog())).contains("--resource-server"));
+        let mut a = ok("a");
+        a.resource_server = true;
+        let reg = check(a, &catalog()).unwrap();
+        assert!(reg.resource_server);
+        let (client, _) = new_client(reg, &portcullis_core::clock::OsEntropy, 0);
+        assert!(client.resource_server);
     }
 
     /// RFC 9700 §4.14.2: public clients always rotate; the legacy flag is refused for them.

@@ -83,11 +83,13 @@ impl Render for InitReport {
 }
 
 /// The configured name of a table the template defines.
-fn table_name<'a>(config: &'a CliConfig, def: &TableDef) -> Result<&'a str, TemplateError> {
+/// `None` for the example bookings table when `PORTCULLIS_BOOKINGS_TABLE` is not set.
+fn table_name<'a>(config: &'a CliConfig, def: &TableDef) -> Result<Option<&'a str>, TemplateError> {
     match def.logical_id.as_str() {
-        "ClientsTable" => Ok(&config.tables.clients),
-        "CodesTable" => Ok(&config.tables.codes),
-        "TokensTable" => Ok(&config.tables.tokens),
+        "ClientsTable" => Ok(Some(&config.tables.clients)),
+        "CodesTable" => Ok(Some(&config.tables.codes)),
+        "TokensTable" => Ok(Some(&config.tables.tokens)),
+        "BookingsTable" => Ok(config.tables.bookings.as_deref()),
         other => Err(TemplateError::UnknownTable(other.to_string())),
     }
 }
@@ -97,7 +99,9 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<InitReport, CliError>
     let db = aws_sdk_dynamodb::Client::new(&ctx.sdk);
     let mut resources = Vec::new();
     for def in &t.tables {
-        let name = table_name(&ctx.config, def)?;
+        let Some(name) = table_name(&ctx.config, def)? else {
+            continue;
+        };
         let res = db
             .create_table()
             .table_name(name)
@@ -244,15 +248,16 @@ mod tests {
             ("PORTCULLIS_CLIENTS_TABLE", "c"),
             ("PORTCULLIS_CODES_TABLE", "k"),
             ("PORTCULLIS_TOKENS_TABLE", "t"),
+            ("PORTCULLIS_BOOKINGS_TABLE", "b"),
         ]))
         .unwrap();
         let mut names: Vec<&str> = t
             .tables
             .iter()
-            .map(|d| table_name(&config, d).unwrap())
+            .map(|d| table_name(&config, d).unwrap().unwrap())
             .collect();
         names.sort_unstable();
-        assert_eq!(names, ["c", "k", "t"]);
+        assert_eq!(names, ["b", "c", "k", "t"]);
         let mut other = t.tables[0].clone();
         other.logical_id = "AuditTable".into();
         assert_eq!(

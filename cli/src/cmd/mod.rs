@@ -8,6 +8,7 @@ use crate::error::CliError;
 use portcullis_core::scope::ScopeCatalog;
 use portcullis_core::settings::{self, env as vars, ConfigError, Reader, TableNames};
 
+pub mod apikey;
 pub mod client;
 pub mod env;
 pub mod init;

@@ -8,8 +8,8 @@ use portcullis_core::ports::{ClientLookup, ClientRegistry};
 
 #[derive(Debug, Clone)]
 pub struct DynamoClients {
-    db: aws_sdk_dynamodb::Client,
-    table: String,
+    pub(crate) db: aws_sdk_dynamodb::Client,
+    pub(crate) table: String,
 }
 
 impl DynamoClients {

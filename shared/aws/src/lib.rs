@@ -6,6 +6,7 @@
 //! TTL deletes items late.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod api_keys;
 pub mod clients;
 pub mod codes;
 pub mod sdk;

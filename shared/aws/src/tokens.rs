@@ -10,18 +10,18 @@ use aws_sdk_dynamodb::types::{
 };
 use portcullis_core::client_auth::AuthenticatedClient;
 use portcullis_core::error::StoreError;
-use portcullis_core::ids::GrantId;
+use portcullis_core::ids::{ClientId, GrantId};
 use portcullis_core::model::{GrantRecord, Issuance, ItemKind, TokenRecord};
 use portcullis_core::ports::{
-    GrantRevocation, IssueOutcome, RefreshRotation, RotateOutcome, Rotation, RotationKind,
-    TokenIssue, TokenLookup,
+    AccessTokenRevocation, GrantRevocation, IssueOutcome, RefreshRotation, RotateOutcome, Rotation,
+    RotationKind, TokenIssue, TokenLookup,
 };
 use portcullis_core::secret::SecretHash;
 
 #[derive(Debug, Clone)]
 pub struct DynamoTokens {
-    db: aws_sdk_dynamodb::Client,
-    table: String,
+    pub(crate) db: aws_sdk_dynamodb::Client,
+    pub(crate) table: String,
     /// Named by the issuing and refreshing transactions' condition check on the client.
     clients_table: Option<String>,
 }
@@ -355,8 +355,8 @@ impl TokenLookup for DynamoTokens {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        // A grant record is not a token, whatever hash is presented.
-        if item.get("kind") == Some(&s("grant")) {
+        // A grant record or an API key is not a token, whatever hash is presented.
+        if item.get("kind") == Some(&s("grant")) || item.get("kind") == Some(&s("api_key")) {
             return Ok(None);
         }
         let rec: TokenRecord = from_item(item)?;
@@ -364,6 +364,38 @@ impl TokenLookup for DynamoTokens {
             (rec.expires_at > now && rec.kind != ItemKind::Grant && rec.retired_at.is_none())
                 .then_some(rec),
         )
+    }
+}
+
+#[async_trait]
+impl AccessTokenRevocation for DynamoTokens {
+    /// One DeleteItem, conditional on the item being an access token of `client_id`.
+    async fn revoke_access_token(
+        &self,
+        token_hash: &SecretHash,
+        client_id: &ClientId,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .db
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(token_hash.as_str()))
+            .condition_expression("#kind = :access AND client_id = :client")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":access", s("access"))
+            .expression_attribute_values(":client", s(client_id.as_str()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify(e)),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Client authentication (RFC 6749 §2.3, §3.2.1), one module for every endpoint that
-//! authenticates clients: the token endpoint today, refresh, revocation and introspection next.
+//! authenticates clients: the token endpoint, refresh, revocation and introspection.
 //!
 //! [`ClientCredentials`] is what the request presented (HTTP Basic or the body);
 //! [`RegisteredClient`] is what the server knows of the client (its kind and current secret

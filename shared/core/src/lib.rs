@@ -3,7 +3,9 @@
 //! This crate has no HTTP, AWS SDK or template dependency, so nothing in it can reach them:
 //! - identifiers and secrets as newtypes ([`ids`], [`secret`]);
 //! - request parameters by RFC 6749 §3.1 ([`params`]) and client authentication ([`client_auth`]);
-//! - the rules: [`authorize`], [`grants`] (one module per grant type), [`bearer`], [`pkce`],
+//! - the rules: [`authorize`], [`grants`] (one module per grant type), [`revoke`] (RFC 7009),
+//!   [`introspect`] (RFC 7662), [`metadata`] (RFC 8414), [`bearer`] (access tokens and API
+//!   keys at resource endpoints), [`api_keys`], [`admin`] (disabling a client), [`pkce`],
 //!   [`scope`], [`redirect`], [`session`], [`csrf`];
 //! - the data model ([`model`]) and narrow storage ports ([`ports`]), with an in-memory adapter
 //!   for tests and benches (the DynamoDB adapters are in `portcullis-aws`);
@@ -14,6 +16,8 @@
 //! `portcullis-lambda` (the HTTP edge, pages and each function's endpoint).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
+pub mod api_keys;
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
@@ -22,12 +26,15 @@ pub mod csrf;
 pub mod error;
 pub mod grants;
 pub mod ids;
+pub mod introspect;
 pub mod keys;
+pub mod metadata;
 pub mod model;
 pub mod params;
 pub mod pkce;
 pub mod ports;
 pub mod redirect;
+pub mod revoke;
 pub mod scope;
 pub mod secret;
 pub mod session;

@@ -36,6 +36,11 @@ pub struct Client {
     /// token forever). Items written before this field existed rotate.
     #[serde(default = "yes")]
     pub refresh_rotation: bool,
+    /// A resource server (RFC 7662 §4): at the introspection endpoint it sees every client's
+    /// tokens as they are, where any other client sees only its own as active. Set by
+    /// `portcullis client create --resource-server`; items written before the field are not.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub resource_server: bool,
     pub created_at: u64,
 }
 
@@ -126,6 +131,8 @@ pub enum ItemKind {
     Access,
     Refresh,
     Grant,
+    /// An API key ([`crate::api_keys::ApiKeyRecord`]).
+    ApiKey,
 }
 
 /// An access or refresh token, keyed by its hash.

@@ -108,6 +108,13 @@ secret_newtype!(
     "pc_rt_"
 );
 secret_newtype!(
+    /// An API key: a long-lived credential for the product's own APIs, issued by an operator to
+    /// one user (`portcullis apikey create`). Its prefix tells it apart from an access token, so
+    /// the OAuth endpoints refuse it before any storage call.
+    ApiKey,
+    "pc_ak_"
+);
+secret_newtype!(
     /// A confidential client's secret (RFC 6749 §2.3.1).
     ClientSecret,
     "pc_cs_"
@@ -192,6 +199,27 @@ mod tests {
         assert!(!RefreshToken::new(AccessToken::generate(&OsEntropy).secret()).is_well_formed());
         assert!(!AuthorizationCode::new(format!("pc_ac_{}", "!".repeat(43))).is_well_formed());
         assert!(RefreshToken::generate(&OsEntropy).is_well_formed());
+        assert!(!RefreshToken::new(ApiKey::generate(&OsEntropy).secret()).is_well_formed());
+        assert!(!AccessToken::new(ApiKey::generate(&OsEntropy).secret()).is_well_formed());
+        assert!(!AuthorizationCode::new(ApiKey::generate(&OsEntropy).secret()).is_well_formed());
+    }
+
+    /// An API key carries 256 bits behind a prefix no other credential uses.
+    #[test]
+    fn api_keys_have_their_own_prefix_and_256_bits() {
+        let k = ApiKey::generate(&OsEntropy);
+        assert!(k.secret().starts_with("pc_ak_") && k.is_well_formed());
+        let body = &k.secret()["pc_ak_".len()..];
+        assert_eq!(URL_SAFE_NO_PAD.decode(body).map(|v| v.len()).ok(), Some(32));
+        for other in [
+            AccessToken::PREFIX,
+            RefreshToken::PREFIX,
+            AuthorizationCode::PREFIX,
+            ClientSecret::PREFIX,
+        ] {
+            assert_ne!(other, ApiKey::PREFIX);
+        }
+        assert_eq!(format!("{k:?}"), "ApiKey([redacted])");
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub mod env {
     pub const CLIENTS_TABLE: &str = "PORTCULLIS_CLIENTS_TABLE";
     pub const CODES_TABLE: &str = "PORTCULLIS_CODES_TABLE";
     pub const TOKENS_TABLE: &str = "PORTCULLIS_TOKENS_TABLE";
+    /// The example `list-bookings` function's own table (not Portcullis's).
+    pub const BOOKINGS_TABLE: &str = "PORTCULLIS_BOOKINGS_TABLE";
     pub const SECRET_ID: &str = "PORTCULLIS_SECRET_ID";
     pub const LOGIN_URL: &str = "PORTCULLIS_LOGIN_URL";
     pub const SESSION_COOKIE: &str = "PORTCULLIS_SESSION_COOKIE";
@@ -49,6 +51,7 @@ pub fn local_stack(port: u16, aws_port: u16) -> Vec<(&'static str, String)> {
         (env::CLIENTS_TABLE, "portcullis-clients".into()),
         (env::CODES_TABLE, "portcullis-codes".into()),
         (env::TOKENS_TABLE, "portcullis-tokens".into()),
+        (env::BOOKINGS_TABLE, "portcullis-bookings".into()),
         (env::SECRET_ID, "portcullis-keys".into()),
         (env::LOGIN_URL, format!("{issuer}{DEV_LOGIN_PATH}")),
         ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{aws_port}")),
@@ -176,6 +179,8 @@ pub struct TableNames {
     pub clients: String,
     pub codes: String,
     pub tokens: String,
+    /// The example bookings table, when configured (`list-bookings`; the local stack sets it).
+    pub bookings: Option<String>,
 }
 
 impl TableNames {
@@ -185,6 +190,7 @@ impl TableNames {
             clients: r.required(env::CLIENTS_TABLE),
             codes: r.required(env::CODES_TABLE),
             tokens: r.required(env::TOKENS_TABLE),
+            bookings: r.optional(env::BOOKINGS_TABLE),
         };
         r.finish()?;
         Ok(names)
@@ -384,6 +390,81 @@ impl RefreshSettings {
     }
 }
 
+/// The revoke function's settings: the clients table (authentication) and the tokens table.
+#[derive(Debug, Clone)]
+pub struct RevokeSettings {
+    pub clients_table: String,
+    pub tokens_table: String,
+}
+
+impl RevokeSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(get);
+        let clients_table = r.required(env::CLIENTS_TABLE);
+        let tokens_table = r.required(env::TOKENS_TABLE);
+        r.finish()?;
+        Ok(Self {
+            clients_table,
+            tokens_table,
+        })
+    }
+}
+
+/// The introspect function's settings: the issuer (`iss` in answers), the clients table
+/// (authentication) and the tokens table.
+#[derive(Debug, Clone)]
+pub struct IntrospectSettings {
+    pub issuer: String,
+    pub clients_table: String,
+    pub tokens_table: String,
+}
+
+impl IntrospectSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(get);
+        let issuer = r.required(env::ISSUER);
+        let clients_table = r.required(env::CLIENTS_TABLE);
+        let tokens_table = r.required(env::TOKENS_TABLE);
+        r.finish()?;
+        Ok(Self {
+            issuer: r.issuer(issuer)?,
+            clients_table,
+            tokens_table,
+        })
+    }
+}
+
+/// The metadata function's settings: the issuer and the scope catalog, no table.
+#[derive(Debug, Clone)]
+pub struct MetadataSettings {
+    pub issuer: String,
+    pub scopes: ScopeCatalog,
+}
+
+impl MetadataSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(get);
+        let issuer = r.required(env::ISSUER);
+        r.finish()?;
+        Ok(Self {
+            issuer: r.issuer(issuer)?,
+            scopes: r.scopes()?,
+        })
+    }
+}
+
 /// A resource server's settings (`me`, and a product's own API Lambdas): the tokens table only.
 #[derive(Debug, Clone)]
 pub struct ResourceSettings {
@@ -470,6 +551,26 @@ mod tests {
         };
         assert!(TokenSettings::from_lookup(token_only).is_ok());
         assert!(AuthorizeSettings::from_lookup(token_only).is_err());
+    }
+
+    /// Revocation, introspection and metadata read only what they use: metadata no table,
+    /// revoke no issuer.
+    #[test]
+    fn revoke_introspect_and_metadata_read_only_their_own_settings() {
+        let only = |names: &'static [&'static str]| {
+            move |k: &str| names.contains(&k).then(|| "http://x".to_string())
+        };
+        let m = MetadataSettings::from_lookup(only(&[env::ISSUER])).unwrap();
+        assert_eq!(m.issuer, "http://x");
+        assert!(m.scopes.contains("READ_BOOKING"));
+        assert!(
+            RevokeSettings::from_lookup(only(&[env::CLIENTS_TABLE, env::TOKENS_TABLE])).is_ok()
+        );
+        let e = IntrospectSettings::from_lookup(only(&[env::CLIENTS_TABLE, env::TOKENS_TABLE]))
+            .unwrap_err();
+        assert!(e.to_string().contains(env::ISSUER), "{e}");
+        let i = IntrospectSettings::from_lookup(vars(&[])).unwrap();
+        assert_eq!(i.issuer, "http://127.0.0.1:9000");
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub fn client(client_id: &str) -> ClientBuilder {
         disabled: false,
         secret_hashes: vec![ClientSecret::new(SECRET).hash()],
         refresh_rotation: true,
+        resource_server: false,
         created_at: 0,
     })
 }
@@ -88,6 +89,11 @@ impl ClientBuilder {
     }
     pub fn disabled(mut self) -> Self {
         self.0.disabled = true;
+        self
+    }
+    /// A resource server: introspection shows it every client's tokens (RFC 7662 §4).
+    pub fn resource_server(mut self) -> Self {
+        self.0.resource_server = true;
         self
     }
     pub fn build(self) -> Client {

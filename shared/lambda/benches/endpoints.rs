@@ -9,11 +9,17 @@ use portcullis_core::keys::{KeyCache, Keys, StaticKeys};
 use portcullis_core::ports::MemoryStore;
 use portcullis_core::secret::ClientSecret;
 use portcullis_core::session::{sign_session, Session};
-use portcullis_core::settings::{local_stack, AuthorizeSettings, RefreshSettings, TokenSettings};
+use portcullis_core::settings::{
+    local_stack, AuthorizeSettings, IntrospectSettings, MetadataSettings, RefreshSettings,
+    TokenSettings,
+};
 use portcullis_core::testkit;
 use portcullis_lambda::endpoints::authorize::AuthorizeEndpoint;
+use portcullis_lambda::endpoints::introspect::IntrospectEndpoint;
 use portcullis_lambda::endpoints::me::MeEndpoint;
+use portcullis_lambda::endpoints::metadata::MetadataEndpoint;
 use portcullis_lambda::endpoints::refresh::RefreshEndpoint;
+use portcullis_lambda::endpoints::revoke::RevokeEndpoint;
 use portcullis_lambda::endpoints::token::TokenEndpoint;
 use portcullis_lambda::{respond, Endpoint};
 use portcullis_resource::Authenticator;
@@ -99,6 +105,47 @@ async fn timed<E: Endpoint>(
     r
 }
 
+/// A product API over `portcullis-resource`: authenticate with READ_BOOKING, answer 200.
+struct ProductApi {
+    auth: Authenticator<MemoryStore>,
+}
+
+impl Endpoint for ProductApi {
+    type Error = portcullis_resource::ResourceError;
+
+    async fn handle(&self, req: Request<Body>) -> Result<Response<Body>, Self::Error> {
+        let who = self.auth.authenticate(&req, &["READ_BOOKING"]).await?;
+        Ok(portcullis_resource::json(
+            200,
+            &serde_json::json!({ "user": who.sub(), "bookings": [] }),
+        ))
+    }
+}
+
+/// An API key for user `bench-user` with READ_BOOKING, stored in `store`.
+async fn bench_api_key(store: &MemoryStore) -> String {
+    use portcullis_core::api_keys::{new_api_key, ApiKeyRequest};
+    use portcullis_core::clock::Clock;
+    use portcullis_core::ports::ApiKeyRegistry;
+    let k = new_api_key(
+        ApiKeyRequest {
+            sub: "bench-user".into(),
+            scopes: vec!["READ_BOOKING".into()],
+            name: None,
+            expires_in: None,
+        },
+        &portcullis_core::scope::ScopeCatalog::default(),
+        &OsEntropy,
+        SystemClock.now(),
+    )
+    .expect("api key");
+    store
+        .create_api_key(&k.record)
+        .await
+        .expect("store api key");
+    k.key.secret().to_string()
+}
+
 fn main() {
     let iterations: usize = std::env::var("BENCH_ITERATIONS")
         .ok()
@@ -155,8 +202,27 @@ async fn run(iterations: usize) {
         entropy: Box::new(OsEntropy),
     };
     let me = MeEndpoint {
+        auth: Authenticator::new(store.clone()).oauth_only(),
+    };
+    // The authentication half of `list-bookings` (its own table's Query is not Portcullis's).
+    let bookings = ProductApi {
         auth: Authenticator::new(store.clone()),
     };
+    let api_key = bench_api_key(&store).await;
+    let (mut by_key, mut by_token) = (Series::default(), Series::default());
+    let introspect = IntrospectEndpoint {
+        settings: IntrospectSettings::from_lookup(lookup).expect("bench settings"),
+        clients: store.clone(),
+        tokens: store.clone(),
+        clock: Box::new(SystemClock),
+    };
+    let revoke = RevokeEndpoint {
+        clients: store.clone(),
+        tokens: store.clone(),
+        clock: Box::new(SystemClock),
+    };
+    let metadata = MetadataEndpoint::new(&MetadataSettings::from_lookup(lookup).expect("settings"));
+    let (mut inspect, mut revoke_access, mut revoke_refresh, mut discover) = Default::default();
     let query = format!(
         "client_id=bench-client&redirect_uri={}&response_type=code&scope=READ_PROFILE%20READ_BOOKING&state=xyz",
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
@@ -236,6 +302,47 @@ async fn run(iterations: usize) {
             .expect("request");
         let r = timed(&store, &mut profile, &me, req).await;
         assert_eq!(r.status(), 200);
+
+        for (credential, series) in [(&access, &mut by_token), (&api_key, &mut by_key)] {
+            let req = Request::builder()
+                .uri(format!("{ISSUER}/api/bookings"))
+                .header("authorization", format!("Bearer {credential}"))
+                .body(Body::Empty)
+                .expect("request");
+            let r = timed(&store, series, &bookings, req).await;
+            assert_eq!(r.status(), 200);
+        }
+
+        let client_form = |token: &str| {
+            format!(
+                "token={token}&client_id=bench-client&client_secret={}",
+                secret.secret()
+            )
+        };
+        let post_form = |path: &str, form: String| {
+            Request::builder()
+                .method("POST")
+                .uri(format!("{ISSUER}{path}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::Text(form))
+                .expect("request")
+        };
+        let req = post_form("/api/auth/oauth/introspect", client_form(&access));
+        let r = timed(&store, &mut inspect, &introspect, req).await;
+        assert!(body(&r).contains("\"active\":true"), "{}", body(&r));
+        let req = post_form("/api/auth/oauth/revoke", client_form(&access));
+        let r = timed(&store, &mut revoke_access, &revoke, req).await;
+        assert_eq!(r.status(), 200);
+        let new_refresh = v["refresh_token"].as_str().expect("refresh_token");
+        let req = post_form("/api/auth/oauth/revoke", client_form(new_refresh));
+        let r = timed(&store, &mut revoke_refresh, &revoke, req).await;
+        assert_eq!(r.status(), 200);
+        let req = Request::builder()
+            .uri(format!("{ISSUER}/.well-known/oauth-authorization-server"))
+            .body(Body::Empty)
+            .expect("request");
+        let r = timed(&store, &mut discover, &metadata, req).await;
+        assert_eq!(r.status(), 200);
     }
 
     println!("\nPortcullis endpoints, in process, {iterations} flows (times in microseconds)\n");
@@ -246,7 +353,14 @@ async fn run(iterations: usize) {
     exchange.row("POST token (code)");
     renew.row("POST refreshToken");
     profile.row("GET me");
+    by_token.row("GET /api/bookings (token)");
+    by_key.row("GET /api/bookings (API key)");
+    inspect.row("POST introspect");
+    revoke_access.row("POST revoke (access token)");
+    revoke_refresh.row("POST revoke (refresh token)");
+    discover.row("GET metadata");
     println!(
-        "\nTargets for DynamoDB calls per request: authorize GET <= 1, POST <= 2, token <= 2, refresh <= 2."
+        "\nTargets for DynamoDB calls per request: authorize GET <= 1, POST <= 2, token <= 2, refresh <= 2,\n\
+         introspect <= 2 (client + token), revoke of an access token <= 2, metadata 0."
     );
 }

@@ -1,4 +1,4 @@
-//! Protect an API Lambda with Portcullis access tokens.
+//! Protect an API Lambda with Portcullis access tokens and API keys.
 //!
 //! A product's own API function adds this one crate and, per request, makes one call:
 //!
@@ -12,8 +12,8 @@
 //!     let auth = &Authenticator::from_env().await?;
 //!     lambda_http::run(service_fn(move |req: Request| async move {
 //!         let response = match auth.authenticate(&req, &["READ_BOOKING"]).await {
-//!             Ok(who) => json(200, &serde_json::json!({ "bookings": [], "user": who.user.sub })),
-//!             // 401 or 403 with `WWW-Authenticate: Bearer …` (RFC 6750 §3), or 503.
+//!             Ok(who) => json(200, &serde_json::json!({ "bookings": [], "user": who.sub() })),
+//!             // 401, 403 or 400 with `WWW-Authenticate: Bearer …` (RFC 6750 §3), or 503.
 //!             Err(e) => e.into_response(),
 //!         };
 //!         Ok::<Response<Body>, Error>(response)
@@ -22,8 +22,10 @@
 //! }
 //! ```
 //!
-//! It needs only the tokens table, makes one `GetItem` per request, and links neither the page
-//! templates nor the Secrets Manager client.
+//! It accepts `Authorization: Bearer <access token>`, `Authorization: Bearer <API key>` (told
+//! apart by prefix) and `?apiKey=<API key>` (Cal.com's API v1 form). It needs only the tokens
+//! table, makes one `GetItem` per request (none for a malformed credential), and links neither
+//! the page templates nor the Secrets Manager client.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::http::header::{
@@ -32,29 +34,38 @@ use lambda_http::http::header::{
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::DynamoTokens;
-use portcullis_core::bearer;
+use portcullis_core::bearer::{self, API_KEY_PARAM};
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::error::{EndpointError, ErrorCode, OAuthError};
-use portcullis_core::ports::TokenLookup;
+use portcullis_core::params::Params;
+use portcullis_core::ports::{
+    ApiKeyLookup, ApiKeyLookupPort, DynamoAccess, Port, TokenLookup, TokenLookupPort,
+};
 use portcullis_core::settings::{ConfigError, ResourceSettings};
 
-pub use portcullis_core::bearer::AccessContext as Principal;
+pub use portcullis_core::bearer::{AuthMethod, Principal};
+pub use portcullis_core::ids::{ClientId, Subject};
 pub use portcullis_core::settings::ConfigError as SettingsError;
+
+/// The DynamoDB access `authenticate` needs (for a function's IAM policy): GetItem on the tokens
+/// table, for access tokens and API keys alike.
+pub const DYNAMODB: &[&[DynamoAccess]] = &[TokenLookupPort::DYNAMODB, ApiKeyLookupPort::DYNAMODB];
 
 /// The realm named in `WWW-Authenticate` challenges.
 pub const REALM: &str = "portcullis";
 
-/// Authenticates requests by their `Authorization: Bearer` access token.
+/// Authenticates requests by an access token or an API key.
 pub struct Authenticator<T = DynamoTokens> {
     tokens: T,
     clock: Box<dyn Clock>,
+    api_keys: bool,
 }
 
 impl Authenticator<DynamoTokens> {
     /// Cold start: `PORTCULLIS_TOKENS_TABLE` and the AWS SDK's configuration.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = ResourceSettings::from_env()?;
-        let sdk = portcullis_aws::sdk::load_sdk_config().await;
+        let sdk = aws_config().await;
         Ok(Self::new(DynamoTokens::new(
             portcullis_aws::sdk::dynamodb(&sdk),
             settings.tokens_table,
@@ -62,12 +73,19 @@ impl Authenticator<DynamoTokens> {
     }
 }
 
-impl<T: TokenLookup> Authenticator<T> {
+/// The AWS SDK's configuration, as the authenticator loads it: for a function's own clients
+/// (the example's bookings table).
+pub async fn aws_config() -> portcullis_aws::sdk::SdkConfig {
+    portcullis_aws::sdk::load_sdk_config().await
+}
+
+impl<T: TokenLookup + ApiKeyLookup> Authenticator<T> {
     /// Over any token store (the in-memory one in tests).
     pub fn new(tokens: T) -> Self {
         Self {
             tokens,
             clock: Box::new(SystemClock),
+            api_keys: true,
         }
     }
 
@@ -77,8 +95,15 @@ impl<T: TokenLookup> Authenticator<T> {
         self
     }
 
-    /// RFC 6750 §2.1: a valid access token (not a refresh token, not expired) that carries every
-    /// scope in `scopes`. One `GetItem`.
+    /// OAuth access tokens only: API keys are refused before any storage call (`/me`, the
+    /// OAuth userinfo for apps).
+    pub fn oauth_only(mut self) -> Self {
+        self.api_keys = false;
+        self
+    }
+
+    /// RFC 6750 §2.1: a valid access token (not a refresh token, not expired) or API key (not
+    /// revoked, not expired) that carries every scope in `scopes`. One `GetItem`.
     pub async fn authenticate(
         &self,
         req: &Request,
@@ -87,8 +112,20 @@ impl<T: TokenLookup> Authenticator<T> {
         let authorization = req
             .headers()
             .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        let principal = bearer::authenticate(&self.tokens, authorization, self.clock.now()).await?;
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let query = Params::from_urlencoded(req.uri().query().unwrap_or("").as_bytes());
+        if query.is_repeated(API_KEY_PARAM) {
+            return Err(OAuthError::invalid_request("apiKey is repeated").into());
+        }
+        let Some(presented) = bearer::credentials(authorization, query.get(API_KEY_PARAM))? else {
+            return Err(ResourceError::NoCredentials);
+        };
+        let presented = if self.api_keys {
+            presented
+        } else {
+            bearer::oauth_only(presented)?
+        };
+        let principal = bearer::authenticate(&self.tokens, presented, self.clock.now()).await?;
         for scope in scopes {
             principal.require_scope(scope)?;
         }
@@ -99,31 +136,64 @@ impl<T: TokenLookup> Authenticator<T> {
 /// Why a request was refused, as the resource-server response family: RFC 6750 §3 errors with a
 /// `WWW-Authenticate: Bearer` challenge, or 503 `temporarily_unavailable` when the store failed.
 #[derive(Debug)]
-pub struct ResourceError(pub EndpointError);
+pub enum ResourceError {
+    /// RFC 6750 §3.1: the request carried no credential at all. The challenge names no error.
+    NoCredentials,
+    /// Refused (401 `invalid_token`, 403 `insufficient_scope`, 400 `invalid_request`) or failed.
+    Refused(EndpointError),
+}
 
 impl std::error::Error for ResourceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
+        match self {
+            Self::NoCredentials => None,
+            Self::Refused(e) => Some(e),
+        }
     }
 }
 
 impl std::fmt::Display for ResourceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        match self {
+            Self::NoCredentials => f.write_str("no credentials"),
+            Self::Refused(e) => e.fmt(f),
+        }
     }
 }
 
 impl<E: Into<EndpointError>> From<E> for ResourceError {
     fn from(e: E) -> Self {
-        Self(e.into())
+        Self::Refused(e.into())
     }
 }
 
 impl ResourceError {
+    /// The error code a client sees (`None` for a request without credentials).
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::NoCredentials => None,
+            Self::Refused(e) => Some(e.public().code),
+        }
+    }
+
     /// The one mapping of this family (RFC 6750 §3, §3.1).
     pub fn into_response(self) -> Response<Body> {
-        self.0.log();
-        let public = self.0.public();
+        let e = match self {
+            Self::NoCredentials => {
+                let mut r = json(
+                    401,
+                    &serde_json::json!({"message": "authentication required: send Authorization: Bearer <token>"}),
+                );
+                r.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"portcullis\""),
+                );
+                return r;
+            }
+            Self::Refused(e) => e,
+        };
+        e.log();
+        let public = e.public();
         let status = public.code.http_status();
         let mut r = json(status, &error_body(&public));
         let challenge = match public.code {
@@ -172,7 +242,11 @@ pub fn json(status: u16, value: &impl serde::Serialize) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_core::api_keys::{new_api_key, ApiKeyRequest};
+    use portcullis_core::clock::OsEntropy;
     use portcullis_core::error::StoreError;
+    use portcullis_core::ports::{ApiKeyRegistry, MemoryStore};
+    use portcullis_core::scope::ScopeCatalog;
 
     /// RFC 6750 §3.1.
     #[test]
@@ -187,6 +261,93 @@ mod tests {
         let r = ResourceError::from(OAuthError::new(ErrorCode::InsufficientScope, "needs X"))
             .into_response();
         assert_eq!(r.status(), 403);
+    }
+
+    /// RFC 6750 §3.1: a request with no credential gets a challenge without an error code.
+    #[test]
+    fn no_credentials_is_401_with_a_bare_challenge() {
+        let r = ResourceError::NoCredentials.into_response();
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.headers().get(WWW_AUTHENTICATE).unwrap(),
+            "Bearer realm=\"portcullis\""
+        );
+    }
+
+    fn request(uri: &str, authorization: Option<&str>) -> Request {
+        let mut b = lambda_http::http::Request::builder().uri(uri);
+        if let Some(a) = authorization {
+            b = b.header("authorization", a);
+        }
+        b.body(Body::Empty).unwrap()
+    }
+
+    async fn world() -> (MemoryStore, String) {
+        let store = MemoryStore::new();
+        let k = new_api_key(
+            ApiKeyRequest {
+                sub: "u-api".into(),
+                scopes: vec!["READ_BOOKING".into()],
+                name: None,
+                expires_in: None,
+            },
+            &ScopeCatalog::default(),
+            &OsEntropy,
+            SystemClock.now(),
+        )
+        .unwrap();
+        store.create_api_key(&k.record).await.unwrap();
+        (store, k.key.secret().to_string())
+    }
+
+    #[tokio::test]
+    async fn an_api_key_is_accepted_in_the_header_and_in_the_query() {
+        let (store, key) = world().await;
+        let auth = Authenticator::new(store);
+        let header = request("https://api.example/b", Some(&format!("Bearer {key}")));
+        let p = auth.authenticate(&header, &["READ_BOOKING"]).await.unwrap();
+        assert_eq!((p.sub().as_str(), p.method), ("u-api", AuthMethod::ApiKey));
+        let query = request(&format!("https://api.example/b?apiKey={key}"), None);
+        let p = auth.authenticate(&query, &["READ_BOOKING"]).await.unwrap();
+        assert_eq!(p.method, AuthMethod::ApiKeyQuery);
+        assert_eq!(p.client_id, None);
+    }
+
+    #[tokio::test]
+    async fn refusals_map_to_rfc_6750_codes() {
+        let (store, key) = world().await;
+        let auth = Authenticator::new(store.clone());
+        let code = |r: Result<Principal, ResourceError>| r.unwrap_err().code();
+        let none = request("https://api.example/b", None);
+        assert_eq!(code(auth.authenticate(&none, &[]).await), None);
+        let twice = request(
+            &format!("https://api.example/b?apiKey={key}"),
+            Some(&format!("Bearer {key}")),
+        );
+        assert_eq!(
+            code(auth.authenticate(&twice, &[]).await),
+            Some(ErrorCode::InvalidRequest)
+        );
+        let scope = request("https://api.example/b", Some(&format!("Bearer {key}")));
+        assert_eq!(
+            code(auth.authenticate(&scope, &["READ_PROFILE"]).await),
+            Some(ErrorCode::InsufficientScope)
+        );
+        let oauth = Authenticator::new(store).oauth_only();
+        assert_eq!(
+            code(oauth.authenticate(&scope, &[]).await),
+            Some(ErrorCode::InvalidToken)
+        );
+    }
+
+    /// A product API's role needs exactly one action: GetItem on the tokens table.
+    #[test]
+    fn authenticate_needs_only_getitem_on_the_tokens_table() {
+        use portcullis_core::ports::{dynamodb_needs, Table};
+        assert_eq!(
+            dynamodb_needs(DYNAMODB),
+            vec![(Table::Tokens, None, vec!["dynamodb:GetItem"])]
+        );
     }
 
     #[test]

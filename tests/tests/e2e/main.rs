@@ -6,7 +6,10 @@
 //! - [`authorize`]: the authorization endpoint, its pages and the dev login;
 //! - [`token`]: the token endpoint, and the whole flow with each kind of client;
 //! - [`me`]: the resource endpoint;
+//! - [`bookings`]: API keys, `portcullis-resource` through the example `list-bookings`, and
+//!   `client disable`;
 //! - [`refresh`]: refresh tokens, at the token endpoint and Cal.com's `/refreshToken`;
+//! - [`revoke`], [`introspect`], [`metadata`]: RFC 7009, RFC 7662 and RFC 8414;
 //! - [`adapters`]: the DynamoDB adapters (`portcullis-aws`) on the real SDK path;
 //! - [`interop`]: other languages' OAuth client libraries.
 //!
@@ -16,8 +19,12 @@
 
 mod adapters;
 mod authorize;
+mod bookings;
 mod common;
 mod interop;
+mod introspect;
 mod me;
+mod metadata;
 mod refresh;
+mod revoke;
 mod token;

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod api_keys;
+
 /// A storage operation, for fault injection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -24,6 +26,13 @@ pub enum Op {
     Grant,
     RefreshRecord,
     Rotate,
+    ApiKey,
+    CreateApiKey,
+    ApiKeysOf,
+    RevokeApiKey,
+    DisableClient,
+    GrantsOfClient,
+    RevokeAccessToken,
 }
 
 #[derive(Default)]
@@ -32,6 +41,7 @@ struct Tables {
     codes: HashMap<String, CodeRecord>,
     tokens: HashMap<String, TokenRecord>,
     grants: HashMap<String, GrantRecord>,
+    api_keys: HashMap<String, crate::api_keys::ApiKeyRecord>,
     /// Operations to fail, each entry once.
     faults: Vec<Op>,
 }
@@ -228,6 +238,25 @@ impl GrantRevocation for MemoryStore {
         t.tokens.retain(|_, r| r.grant_id != *grant_id);
         t.grants.retain(|_, g| g.grant_id != *grant_id);
         Ok(before - t.tokens.len() - t.grants.len())
+    }
+}
+
+#[async_trait]
+impl AccessTokenRevocation for MemoryStore {
+    async fn revoke_access_token(
+        &self,
+        token_hash: &SecretHash,
+        client_id: &ClientId,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock(Op::RevokeAccessToken)?;
+        let ours = t
+            .tokens
+            .get(token_hash.as_str())
+            .is_some_and(|r| r.kind == ItemKind::Access && r.client_id == *client_id);
+        if ours {
+            t.tokens.remove(token_hash.as_str());
+        }
+        Ok(ours)
     }
 }
 

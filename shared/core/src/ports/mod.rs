@@ -13,8 +13,10 @@ use crate::pkce::CodeChallenge;
 use crate::secret::SecretHash;
 use async_trait::async_trait;
 
+mod api_keys;
 pub mod memory;
 
+pub use api_keys::*;
 pub use memory::{MemoryStore, Op};
 
 /// A table, by its role (the names are configuration).
@@ -215,6 +217,24 @@ impl Port for GrantRevocationPort {
             ],
         ),
     ];
+}
+
+/// tokens: DeleteItem (conditional). Used by revoke.
+#[async_trait]
+pub trait AccessTokenRevocation: Send + Sync {
+    /// RFC 7009 §2.1: deletes an access token, in one conditional write, only if the item is an
+    /// access token issued to `client_id`; whether it deleted one. Anything else (no such item,
+    /// another client's token, a refresh token) changes nothing.
+    async fn revoke_access_token(
+        &self,
+        token_hash: &SecretHash,
+        client_id: &ClientId,
+    ) -> Result<bool, StoreError>;
+}
+pub struct AccessTokenRevocationPort;
+impl Port for AccessTokenRevocationPort {
+    const DYNAMODB: &'static [DynamoAccess] =
+        &[DynamoAccess::table(Table::Tokens, &["dynamodb:DeleteItem"])];
 }
 
 /// How a refresh changes the presented refresh token.

@@ -5,7 +5,7 @@ use crate::respond::{Endpoint, ResourceError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::DynamoTokens;
-use portcullis_core::ports::{DynamoAccess, Port, TokenLookup, TokenLookupPort};
+use portcullis_core::ports::{ApiKeyLookup, DynamoAccess, Port, TokenLookup, TokenLookupPort};
 use portcullis_core::settings::ConfigError;
 use portcullis_resource::Authenticator;
 use serde::Serialize;
@@ -32,15 +32,16 @@ pub struct Profile {
 }
 
 impl MeEndpoint<DynamoTokens> {
-    /// Cold start: only `PORTCULLIS_TOKENS_TABLE`.
+    /// Cold start: only `PORTCULLIS_TOKENS_TABLE`. OAuth access tokens only: `/me` is the
+    /// userinfo endpoint for apps; API keys are for the product's own APIs.
     pub async fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
-            auth: Authenticator::from_env().await?,
+            auth: Authenticator::from_env().await?.oauth_only(),
         })
     }
 }
 
-impl<T: TokenLookup> Endpoint for MeEndpoint<T> {
+impl<T: TokenLookup + ApiKeyLookup> Endpoint for MeEndpoint<T> {
     type Error = ResourceError;
 
     async fn handle(&self, req: Request) -> Result<Response<Body>, ResourceError> {

@@ -3,8 +3,11 @@
 //! ports it uses, whose declared DynamoDB access is what its IAM policy must grant.
 pub mod authorize;
 pub mod dev_login;
+pub mod introspect;
 pub mod me;
+pub mod metadata;
 pub mod refresh;
+pub mod revoke;
 pub mod token;
 
 use portcullis_core::ports::{dynamodb_needs, DynamoAccess, Table};
@@ -66,5 +69,33 @@ mod tests {
             needs(me::DYNAMODB),
             vec![(Table::Tokens, None, vec!["dynamodb:GetItem"])]
         );
+        // RFC 7009: an access token is one conditional DeleteItem; a refresh token's grant is
+        // revoked as a replayed code's is.
+        assert_eq!(
+            needs(revoke::DYNAMODB),
+            vec![
+                (Table::Clients, None, vec!["dynamodb:GetItem"]),
+                (
+                    Table::Tokens,
+                    None,
+                    vec![
+                        "dynamodb:BatchWriteItem",
+                        "dynamodb:DeleteItem",
+                        "dynamodb:GetItem"
+                    ]
+                ),
+                (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
+            ]
+        );
+        // RFC 7662: reads only.
+        assert_eq!(
+            needs(introspect::DYNAMODB),
+            vec![
+                (Table::Clients, None, vec!["dynamodb:GetItem"]),
+                (Table::Tokens, None, vec!["dynamodb:GetItem"]),
+            ]
+        );
+        // RFC 8414: no table at all.
+        assert_eq!(needs(metadata::DYNAMODB), vec![]);
     }
 }

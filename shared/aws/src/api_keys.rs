@@ -1,0 +1,234 @@
+//! API keys in the tokens table (items of kind `api_key`, keyed by the key's hash; see
+//! `portcullis_core::api_keys`), and disabling a client (its item, then its grants through the
+//! `by_client` index).
+use crate::{build_err, classify, from_item, s, to_item, Item};
+use crate::{DynamoClients, DynamoTokens};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use portcullis_core::api_keys::{ApiKeyRecord, KEY_ID_PREFIX};
+use portcullis_core::error::StoreError;
+use portcullis_core::ids::{ClientId, GrantId, Subject};
+use portcullis_core::ports::{ApiKeyLookup, ApiKeyRegistry, ClientDisable, ClientGrants};
+use portcullis_core::secret::SecretHash;
+
+#[async_trait]
+impl ApiKeyLookup for DynamoTokens {
+    /// One strongly consistent GetItem: the same single read as an access token's.
+    async fn api_key(
+        &self,
+        key_hash: &SecretHash,
+        now: u64,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(key_hash.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        match out.item {
+            Some(item) if item.get("kind") == Some(&s("api_key")) => {
+                let rec: ApiKeyRecord = from_item(item)?;
+                Ok(rec.is_live(now).then_some(rec))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl DynamoTokens {
+    /// Every item key an index query returns (all pages).
+    async fn query_keys(
+        &self,
+        index: &str,
+        condition: &str,
+        values: &[(&str, &str)],
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .db
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(condition)
+                .set_exclusive_start_key(start.take());
+            for (k, v) in values {
+                q = q.expression_attribute_values(*k, s(v));
+            }
+            let out = q.send().await.map_err(classify)?;
+            found.extend(out.items().iter().cloned());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(found),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ApiKeyRegistry for DynamoTokens {
+    /// One conditional PutItem.
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.db
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(key)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// A Query of `by_user` (range key `grant_id` beginning with `ak_`: keys only, no grants or
+    /// tokens), then one BatchGetItem per 100 keys for the attributes the index does not project.
+    async fn api_keys_of(&self, sub: &Subject) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let found = self
+            .query_keys(
+                "by_user",
+                "user_sub = :u AND begins_with(grant_id, :p)",
+                &[(":u", sub.as_str()), (":p", KEY_ID_PREFIX)],
+            )
+            .await?;
+        let pks: Vec<String> = found
+            .iter()
+            .filter(|i| i.get("kind") == Some(&s("api_key")))
+            .filter_map(|i| match i.get("pk") {
+                Some(AttributeValue::S(pk)) => Some(pk.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut keys: Vec<ApiKeyRecord> = Vec::new();
+        for chunk in pks.chunks(100) {
+            let mut pending = Some(
+                chunk
+                    .iter()
+                    .fold(KeysAndAttributes::builder(), |b, pk| {
+                        b.keys(Item::from([("pk".to_string(), s(pk))]))
+                    })
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?,
+            );
+            // BatchGetItem may hand some keys back unprocessed; ask again a few times.
+            for attempt in 0..5u32 {
+                let Some(request) = pending.take() else {
+                    break;
+                };
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .db
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                if let Some(items) = out.responses.and_then(|mut r| r.remove(&self.table)) {
+                    for item in items {
+                        if item.get("kind") == Some(&s("api_key")) {
+                            keys.push(from_item(item)?);
+                        }
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut m| m.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+            }
+            if pending.is_some() {
+                return Err(StoreError::Unavailable(
+                    "listing API keys left unprocessed keys".into(),
+                ));
+            }
+        }
+        keys.sort_by(|a, b| (a.created_at, &a.grant_id).cmp(&(b.created_at, &b.grant_id)));
+        Ok(keys)
+    }
+
+    /// A Query of `by_grant` (the key's id is its `grant_id`), then a DeleteItem conditional on
+    /// the item being that key. The index is eventually consistent: a key created a moment ago
+    /// may not be found yet (`false`; retry).
+    async fn revoke_api_key(&self, id: &GrantId) -> Result<bool, StoreError> {
+        let found = self
+            .query_keys("by_grant", "grant_id = :g", &[(":g", id.as_str())])
+            .await?;
+        let mut revoked = false;
+        for item in found {
+            let Some(AttributeValue::S(pk)) = item.get("pk") else {
+                continue;
+            };
+            let res = self
+                .db
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .condition_expression("#kind = :k AND grant_id = :g")
+                .expression_attribute_names("#kind", "kind")
+                .expression_attribute_values(":k", s("api_key"))
+                .expression_attribute_values(":g", s(id.as_str()))
+                .send()
+                .await;
+            match res {
+                Ok(_) => revoked = true,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        Ok(revoked)
+    }
+}
+
+#[async_trait]
+impl ClientGrants for DynamoTokens {
+    /// Queries of `by_client` (all pages): the distinct grant ids.
+    async fn grants_of_client(&self, client_id: &ClientId) -> Result<Vec<GrantId>, StoreError> {
+        let found = self
+            .query_keys("by_client", "client_id = :c", &[(":c", client_id.as_str())])
+            .await?;
+        let mut ids: Vec<String> = found
+            .iter()
+            .filter_map(|i| match i.get("grant_id") {
+                Some(AttributeValue::S(g)) => Some(g.clone()),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids.into_iter().map(GrantId::new).collect())
+    }
+}
+
+#[async_trait]
+impl ClientDisable for DynamoClients {
+    /// One UpdateItem, conditional on the client existing.
+    async fn disable_client(&self, client_id: &ClientId) -> Result<bool, StoreError> {
+        let res = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("client_id", s(client_id.as_str()))
+            .condition_expression("attribute_exists(client_id)")
+            .update_expression("SET disabled = :true")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+}

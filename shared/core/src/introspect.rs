@@ -1,0 +1,333 @@
+//! Token introspection (RFC 7662), free of HTTP. Only an authenticated confidential client may
+//! ask (§2.1); it learns whether a token is active, and what it is, only for tokens issued to it,
+//! unless it is registered as a resource server ([`crate::model::Client::resource_server`]).
+//!
+//! DynamoDB calls: the client's GetItem (authentication), then at most one GetItem on the tokens
+//! table for the lookup, none for a string that is not shaped like one of our tokens.
+use crate::client_auth::{authenticate_registered, ClientCredentials};
+use crate::error::{EndpointError, OAuthError};
+use crate::ids::ClientId;
+use crate::model::{ItemKind, TokenRecord};
+use crate::params::Params;
+use crate::ports::{ClientLookup, TokenLookup};
+use crate::scope::join_scope;
+use crate::secret::{AccessToken, RefreshToken, SecretHash};
+use serde::Serialize;
+
+/// RFC 7662 §2.1 parameters, parsed: `token` (required); `token_type_hint` is accepted and not
+/// used, the prefix tells the type.
+#[derive(Debug, Clone)]
+pub struct IntrospectionRequest {
+    pub token: String,
+}
+
+impl IntrospectionRequest {
+    pub fn parse(params: &Params) -> Result<Self, OAuthError> {
+        if let Some(name) = params.repeated().first() {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter `{}` was sent more than once",
+                crate::error::echo(name)
+            )));
+        }
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        Ok(Self {
+            token: token.to_string(),
+        })
+    }
+}
+
+/// The `token_type` of an active refresh token. RFC 7662 §2.2 defines `token_type` by the access
+/// token types of RFC 6749 §7.1, which a refresh token has none of; this value (the RFC 7009
+/// `token_type_hint` name) tells it apart, so a resource server that requires `Bearer` refuses it.
+pub const REFRESH_TOKEN_TYPE: &str = "refresh_token";
+
+/// RFC 7662 §2.2 response. Inactive: only `"active": false`, whatever the reason (§2.2: the
+/// server should not say why).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// `Bearer` for an access token, [`REFRESH_TOKEN_TYPE`] for a refresh token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+}
+
+impl Introspection {
+    pub fn inactive() -> Self {
+        Self::default()
+    }
+
+    fn active(rec: TokenRecord, token_type: &'static str, exp: u64, issuer: &str) -> Self {
+        Self {
+            active: true,
+            scope: Some(join_scope(&rec.scopes)),
+            client_id: Some(rec.client_id),
+            username: rec.user.username,
+            sub: Some(rec.user_sub.into_string()),
+            token_type: Some(token_type),
+            exp: Some(exp),
+            iat: Some(rec.created_at),
+            iss: Some(issuer.to_string()),
+        }
+    }
+}
+
+/// RFC 7662 §2.1: the caller must be authorized; here it is a confidential client that
+/// authenticates as at the token endpoint. A public client cannot prove who it is (anyone may
+/// send its `client_id`), so it gets `invalid_client` (§4: the endpoint must not become a
+/// token-scanning oracle).
+///
+/// RFC 7662 §2.2: `active` is true only for a token that is currently valid: known, unexpired,
+/// not revoked, not a retired refresh token, within its grant's absolute end; and (§4) only for
+/// the client it was issued to, or for a client registered as a resource server. Anything else is
+/// `{"active": false}` with nothing more.
+pub async fn introspect<L, T>(
+    clients: &L,
+    tokens: &T,
+    creds: &ClientCredentials,
+    req: &IntrospectionRequest,
+    issuer: &str,
+    now: u64,
+) -> Result<Introspection, EndpointError>
+where
+    L: ClientLookup + ?Sized,
+    T: TokenLookup + ?Sized,
+{
+    let (_, client) = authenticate_registered(clients, creds).await?;
+    if client.public {
+        return Err(OAuthError::invalid_client(
+            "introspection needs a confidential client: a public client cannot authenticate",
+        )
+        .into());
+    }
+    let Some((hash, kind, token_type)) = classify(&req.token) else {
+        return Ok(Introspection::inactive());
+    };
+    let Some(rec) = tokens.token(&hash, now).await? else {
+        return Ok(Introspection::inactive());
+    };
+    if rec.kind != kind || rec.retired_at.is_some() {
+        return Ok(Introspection::inactive());
+    }
+    if rec.client_id != client.client_id && !client.resource_server {
+        return Ok(Introspection::inactive());
+    }
+    let exp = match rec.grant_expires_at {
+        Some(end) if kind == ItemKind::Refresh => rec.expires_at.min(end),
+        _ => rec.expires_at,
+    };
+    if exp <= now {
+        return Ok(Introspection::inactive());
+    }
+    Ok(Introspection::active(rec, token_type, exp, issuer))
+}
+
+/// The token's type by its prefix, with its hash; `None` for a string that is not shaped like a
+/// token we issue (no lookup needed).
+fn classify(token: &str) -> Option<(SecretHash, ItemKind, &'static str)> {
+    let access = AccessToken::new(token);
+    if access.is_well_formed() {
+        return Some((access.hash(), ItemKind::Access, "Bearer"));
+    }
+    let refresh = RefreshToken::new(token);
+    if refresh.is_well_formed() {
+        return Some((refresh.hash(), ItemKind::Refresh, REFRESH_TOKEN_TYPE));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, OsEntropy};
+    use crate::error::ErrorCode;
+    use crate::grants::TokenResponse;
+    use crate::secret::ClientSecret;
+    use crate::testkit::{client, World, ISSUER, SECRET};
+
+    const Q: &str = "client_id=c1&scope=READ_PROFILE%20READ_BOOKING";
+
+    fn creds(id: &str, secret: Option<&str>) -> ClientCredentials {
+        ClientCredentials {
+            client_id: Some(ClientId::new(id)),
+            secret: secret.map(ClientSecret::new),
+        }
+    }
+
+    fn world() -> World {
+        World::new()
+            .with(client("c1"))
+            .with(client("c2"))
+            .with(client("rs").resource_server())
+            .with(client("pub").public())
+    }
+
+    async fn issued(w: &World) -> TokenResponse {
+        let code = w.code(Q).await;
+        w.exchange(("c1", Some(SECRET)), &code, None, None)
+            .await
+            .unwrap()
+    }
+
+    async fn ask(w: &World, c: ClientCredentials, token: &str) -> Result<Introspection, ErrorCode> {
+        let req = IntrospectionRequest {
+            token: token.into(),
+        };
+        introspect(&w.store, &w.store, &c, &req, ISSUER, w.clock.now())
+            .await
+            .map_err(|e| e.public().code)
+    }
+
+    /// RFC 7662 §2.2: an active access token is described by its scope, client, user, type,
+    /// times and issuer. Two DynamoDB calls: the client, then the token.
+    #[tokio::test]
+    async fn an_active_access_token_is_described() {
+        let w = world();
+        let t = issued(&w).await;
+        w.store.reset_calls();
+        let i = ask(&w, creds("c1", Some(SECRET)), t.access_token.secret())
+            .await
+            .unwrap();
+        assert_eq!(w.store.calls(), 2);
+        let now = w.clock.now();
+        assert_eq!(
+            i,
+            Introspection {
+                active: true,
+                scope: Some("READ_PROFILE READ_BOOKING".into()),
+                client_id: Some(ClientId::new("c1")),
+                username: Some("ada".into()),
+                sub: Some("u1".into()),
+                token_type: Some("Bearer"),
+                exp: Some(now + 1800),
+                iat: Some(now),
+                iss: Some(ISSUER.into()),
+            }
+        );
+    }
+
+    /// RFC 7662 §2.2: a refresh token is described too, with its own `token_type`.
+    #[tokio::test]
+    async fn an_active_refresh_token_says_it_is_a_refresh_token() {
+        let w = world();
+        let t = issued(&w).await;
+        let i = ask(&w, creds("c1", Some(SECRET)), t.refresh_token.secret())
+            .await
+            .unwrap();
+        assert!(i.active);
+        assert_eq!(i.token_type, Some(REFRESH_TOKEN_TYPE));
+        assert_eq!(i.exp, Some(w.clock.now() + w.lifetimes.refresh_ttl));
+    }
+
+    /// RFC 7662 §2.2: expired, revoked, retired, unknown and malformed tokens are all
+    /// `{"active": false}`, and nothing else is said.
+    #[tokio::test]
+    async fn anything_not_currently_valid_is_inactive_and_nothing_more() {
+        let w = world();
+        let c = || creds("c1", Some(SECRET));
+        let t = issued(&w).await;
+        // Retired by a refresh.
+        let r = w
+            .refresh(("c1", Some(SECRET)), &t.refresh_token, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            ask(&w, c(), t.refresh_token.secret()).await,
+            Ok(Introspection::inactive())
+        );
+        // Unknown and malformed (no lookup for the malformed one).
+        let unknown = AccessToken::generate(&OsEntropy);
+        assert!(!ask(&w, c(), unknown.secret()).await.unwrap().active);
+        w.store.reset_calls();
+        assert!(!ask(&w, c(), "not a token").await.unwrap().active);
+        // An API key is no OAuth token: inactive here, with no lookup either.
+        let api_key = format!("pc_ak_{}", "A".repeat(43));
+        assert!(!ask(&w, c(), &api_key).await.unwrap().active);
+        assert_eq!(w.store.calls(), 2, "one client read each, no token read");
+        // Revoked (the grant).
+        use crate::ports::{GrantRevocation, TokenLookup};
+        let rec = w
+            .store
+            .token(&r.access_token.hash(), w.clock.now())
+            .await
+            .unwrap()
+            .unwrap();
+        w.store.revoke_grant(&rec.grant_id).await.unwrap();
+        assert!(!ask(&w, c(), r.access_token.secret()).await.unwrap().active);
+        // Expired.
+        let t = issued(&w).await;
+        w.clock.advance(1800);
+        let i = ask(&w, c(), t.access_token.secret()).await.unwrap();
+        assert_eq!(serde_json::to_string(&i).unwrap(), r#"{"active":false}"#);
+    }
+
+    /// RFC 7662 §4: a client learns nothing of another client's tokens; a resource server sees
+    /// them as they are.
+    #[tokio::test]
+    async fn another_clients_token_is_inactive_unless_the_caller_is_a_resource_server() {
+        let w = world();
+        let t = issued(&w).await;
+        let foreign = ask(&w, creds("c2", Some(SECRET)), t.access_token.secret())
+            .await
+            .unwrap();
+        assert_eq!(foreign, Introspection::inactive());
+        let rs = ask(&w, creds("rs", Some(SECRET)), t.access_token.secret())
+            .await
+            .unwrap();
+        assert!(rs.active);
+        assert_eq!(rs.client_id, Some(ClientId::new("c1")));
+    }
+
+    /// RFC 7662 §2.1: the caller must authenticate; a wrong secret, an unknown client and a
+    /// public client are `invalid_client`.
+    #[tokio::test]
+    async fn only_authenticated_confidential_clients_may_introspect() {
+        let w = world();
+        let t = issued(&w).await;
+        for c in [
+            creds("c1", Some("pc_cs_wrong")),
+            creds("c1", None),
+            creds("nobody", Some(SECRET)),
+            creds("pub", None),
+            ClientCredentials::default(),
+        ] {
+            assert_eq!(
+                ask(&w, c, t.access_token.secret()).await,
+                Err(ErrorCode::InvalidClient)
+            );
+        }
+    }
+
+    /// A grant's absolute end bounds its refresh token's `exp`, and past it the token is
+    /// inactive.
+    #[tokio::test]
+    async fn a_refresh_token_past_its_grants_end_is_inactive() {
+        let mut w = world();
+        w.lifetimes.grant_lifetime = Some(3600);
+        let t = issued(&w).await;
+        let i = ask(&w, creds("c1", Some(SECRET)), t.refresh_token.secret())
+            .await
+            .unwrap();
+        assert_eq!(i.exp, Some(w.clock.now() + 3600));
+        w.clock.advance(3600);
+        let i = ask(&w, creds("c1", Some(SECRET)), t.refresh_token.secret())
+            .await
+            .unwrap();
+        assert!(!i.active);
+    }
+}

@@ -1,0 +1,281 @@
+//! Token revocation (RFC 7009), free of HTTP. The client authenticates as at the token endpoint
+//! ([`crate::client_auth`]); then the token is classified by its prefix, never by the
+//! `token_type_hint` (a hint the client may get wrong, §2.1), and revoked only if it was issued to
+//! that client. Whatever the token is, a request that authenticates gets `200` (§2.2).
+//!
+//! DynamoDB calls: the client's GetItem, then for an access token one conditional DeleteItem
+//! (2 calls); for a refresh token one GetItem and, if it is the client's, the grant revocation
+//! (DeleteItem of the grant item, Query `by_grant`, BatchWriteItem); for anything else none.
+use crate::client_auth::{authenticate_registered, ClientCredentials};
+use crate::error::{EndpointError, OAuthError};
+use crate::model::ItemKind;
+use crate::params::Params;
+use crate::ports::{AccessTokenRevocation, ClientLookup, GrantRevocation, TokenLookup};
+use crate::secret::{AccessToken, RefreshToken};
+
+/// RFC 7009 §2.1 parameters, parsed.
+#[derive(Debug, Clone)]
+pub struct RevocationRequest {
+    /// The token as presented (it may be anything: it is looked up only if it has the shape of
+    /// one of ours).
+    pub token: String,
+}
+
+impl RevocationRequest {
+    /// RFC 7009 §2.1: `token` is required; `token_type_hint` is optional and only a hint, so it
+    /// is accepted whatever its value and not used (the prefix tells the type). Any parameter
+    /// sent twice is `invalid_request` (RFC 6749 §3.2).
+    pub fn parse(params: &Params) -> Result<Self, OAuthError> {
+        if let Some(name) = params.repeated().first() {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter `{}` was sent more than once",
+                crate::error::echo(name)
+            )));
+        }
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        Ok(Self {
+            token: token.to_string(),
+        })
+    }
+}
+
+/// What a revocation did (the response is the same `200` whatever it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The access token was the client's: it is gone.
+    AccessToken,
+    /// The refresh token was the client's: its grant and every token of it are gone.
+    Grant,
+    /// Unknown, expired, already revoked, malformed or another client's token: nothing changed.
+    Nothing,
+}
+
+/// RFC 7009 §2.1: the client authenticates first (an unknown client, a disabled one or a wrong
+/// secret is `invalid_client`; a public client sends only its `client_id`). Then:
+/// - an access token of this client is deleted (one conditional write on kind and client);
+/// - a refresh token of this client revokes its whole grant (§2.1: the server "SHOULD also
+///   invalidate all access tokens based on the same authorization grant"), which is what
+///   `revoke_grant` does for a replayed code;
+/// - anything else changes nothing and still succeeds (§2.2: invalid tokens do not cause an
+///   error; a token of another client is not revoked, and the answer does not say so).
+pub async fn revoke_token<L, T>(
+    clients: &L,
+    tokens: &T,
+    creds: &ClientCredentials,
+    req: &RevocationRequest,
+    now: u64,
+) -> Result<Revoked, EndpointError>
+where
+    L: ClientLookup + ?Sized,
+    T: AccessTokenRevocation + TokenLookup + GrantRevocation + ?Sized,
+{
+    let (client, _) = authenticate_registered(clients, creds).await?;
+    let access = AccessToken::new(req.token.as_str());
+    if access.is_well_formed() {
+        let gone = tokens
+            .revoke_access_token(&access.hash(), &client.client_id)
+            .await?;
+        return Ok(if gone {
+            Revoked::AccessToken
+        } else {
+            Revoked::Nothing
+        });
+    }
+    let refresh = RefreshToken::new(req.token.as_str());
+    if refresh.is_well_formed() {
+        // Only an active refresh token (a retired one, or one past its end, is already invalid).
+        let Some(rec) = tokens.token(&refresh.hash(), now).await? else {
+            return Ok(Revoked::Nothing);
+        };
+        if rec.kind != ItemKind::Refresh || rec.client_id != client.client_id {
+            return Ok(Revoked::Nothing);
+        }
+        tokens.revoke_grant(&rec.grant_id).await?;
+        return Ok(Revoked::Grant);
+    }
+    Ok(Revoked::Nothing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Clock;
+    use crate::error::ErrorCode;
+    use crate::grants::TokenResponse;
+    use crate::ids::ClientId;
+    use crate::ports::Op;
+    use crate::secret::ClientSecret;
+    use crate::testkit::{client, World, SECRET};
+
+    const Q: &str = "client_id=c1&scope=READ_PROFILE%20READ_BOOKING";
+    const Q2: &str = "client_id=c2&scope=READ_PROFILE";
+
+    fn creds(id: &str, secret: Option<&str>) -> ClientCredentials {
+        ClientCredentials {
+            client_id: Some(ClientId::new(id)),
+            secret: secret.map(ClientSecret::new),
+        }
+    }
+
+    fn req(token: &str) -> RevocationRequest {
+        RevocationRequest {
+            token: token.into(),
+        }
+    }
+
+    async fn issued(w: &World, q: &str, c: (&str, Option<&str>)) -> TokenResponse {
+        let code = w.code(q).await;
+        w.exchange(c, &code, None, None).await.unwrap()
+    }
+
+    fn world() -> World {
+        World::new().with(client("c1")).with(client("c2"))
+    }
+
+    async fn revoke(w: &World, c: ClientCredentials, token: &str) -> Result<Revoked, ErrorCode> {
+        revoke_token(&w.store, &w.store, &c, &req(token), w.clock.now())
+            .await
+            .map_err(|e| e.public().code)
+    }
+
+    /// RFC 7009 §2.1: revoking an access token invalidates it; the grant's refresh token lives
+    /// on. Two DynamoDB calls: the client's GetItem and one conditional DeleteItem.
+    #[tokio::test]
+    async fn revoking_an_access_token_deletes_only_that_token_in_two_calls() {
+        let w = world();
+        let t = issued(&w, Q, ("c1", Some(SECRET))).await;
+        w.store.reset_calls();
+        let r = revoke(&w, creds("c1", Some(SECRET)), t.access_token.secret()).await;
+        assert_eq!(r, Ok(Revoked::AccessToken));
+        assert_eq!(w.store.calls(), 2);
+        assert!(!w.is_live(&t.access_token.hash()).await);
+        assert!(w.is_live(&t.refresh_token.hash()).await);
+    }
+
+    /// RFC 7009 §2.1: revoking a refresh token revokes the grant, with its access tokens.
+    #[tokio::test]
+    async fn revoking_a_refresh_token_revokes_its_grant_and_access_tokens() {
+        let w = world();
+        let t = issued(&w, Q, ("c1", Some(SECRET))).await;
+        let r = revoke(&w, creds("c1", Some(SECRET)), t.refresh_token.secret()).await;
+        assert_eq!(r, Ok(Revoked::Grant));
+        assert!(!w.is_live(&t.access_token.hash()).await);
+        assert!(!w.is_live(&t.refresh_token.hash()).await);
+        assert_eq!(
+            w.refresh(("c1", Some(SECRET)), &t.refresh_token, None)
+                .await
+                .err(),
+            Some(ErrorCode::InvalidGrant)
+        );
+    }
+
+    /// RFC 7009 §2.1: the server checks the token was issued to the requesting client; another
+    /// client's token is not revoked, and the answer is the same success (§2.2).
+    #[tokio::test]
+    async fn another_clients_token_is_not_revoked_and_the_answer_is_success() {
+        let w = world();
+        let t = issued(&w, Q, ("c1", Some(SECRET))).await;
+        for token in [t.access_token.secret(), t.refresh_token.secret()] {
+            let r = revoke(&w, creds("c2", Some(SECRET)), token).await;
+            assert_eq!(r, Ok(Revoked::Nothing));
+        }
+        assert!(w.is_live(&t.access_token.hash()).await);
+        assert!(w.is_live(&t.refresh_token.hash()).await);
+    }
+
+    /// RFC 7009 §2.2: unknown, malformed, already revoked and expired tokens get success;
+    /// malformed ones cost no token lookup.
+    #[tokio::test]
+    async fn invalid_tokens_are_not_an_error() {
+        let w = world();
+        let t = issued(&w, Q, ("c1", Some(SECRET))).await;
+        let c = || creds("c1", Some(SECRET));
+        w.store.reset_calls();
+        assert_eq!(revoke(&w, c(), "garbage").await, Ok(Revoked::Nothing));
+        assert_eq!(w.store.calls(), 1, "only the client is read");
+        // An API key is not an OAuth token: revoked through the CLI, not here.
+        let api_key = format!("pc_ak_{}", "A".repeat(43));
+        assert_eq!(revoke(&w, c(), &api_key).await, Ok(Revoked::Nothing));
+        let unknown = AccessToken::generate(&crate::clock::OsEntropy);
+        assert_eq!(
+            revoke(&w, c(), unknown.secret()).await,
+            Ok(Revoked::Nothing)
+        );
+        let r = revoke(&w, c(), t.access_token.secret()).await;
+        assert_eq!(r, Ok(Revoked::AccessToken));
+        let again = revoke(&w, c(), t.access_token.secret()).await;
+        assert_eq!(again, Ok(Revoked::Nothing));
+        // Past its end (the table's TTL has not removed it yet): already invalid.
+        w.clock.advance(86_400 + 1);
+        let r = revoke(&w, c(), t.refresh_token.secret()).await;
+        assert_eq!(r, Ok(Revoked::Nothing));
+    }
+
+    /// RFC 7009 §2.1 (client authentication as at the token endpoint, RFC 6749 §2.3): a wrong
+    /// secret, an unknown or disabled client is `invalid_client`, and nothing is revoked.
+    #[tokio::test]
+    async fn a_client_that_fails_authentication_gets_invalid_client_and_revokes_nothing() {
+        let w = world().with(client("off").disabled());
+        let t = issued(&w, Q, ("c1", Some(SECRET))).await;
+        let token = t.access_token.secret();
+        for c in [
+            creds("c1", Some("pc_cs_wrong")),
+            creds("c1", None),
+            creds("nobody", Some(SECRET)),
+            creds("off", Some(SECRET)),
+            ClientCredentials::default(),
+        ] {
+            assert_eq!(revoke(&w, c, token).await, Err(ErrorCode::InvalidClient));
+        }
+        assert!(w.is_live(&t.access_token.hash()).await);
+    }
+
+    /// RFC 7009 §2.1: a public client identifies itself by `client_id` alone and may revoke its
+    /// own tokens.
+    #[tokio::test]
+    async fn a_public_client_revokes_its_own_tokens_with_its_client_id() {
+        let w = World::new().with(client("pub").public());
+        let code = w
+            .code(&format!(
+                "client_id=pub&scope=READ_PROFILE&code_challenge={}&code_challenge_method=S256",
+                crate::pkce::CodeChallenge::s256(crate::testkit::VERIFIER).as_str()
+            ))
+            .await;
+        let t = w
+            .exchange(("pub", None), &code, None, Some(crate::testkit::VERIFIER))
+            .await
+            .unwrap();
+        let r = revoke(&w, creds("pub", None), t.refresh_token.secret()).await;
+        assert_eq!(r, Ok(Revoked::Grant));
+        assert!(!w.is_live(&t.access_token.hash()).await);
+    }
+
+    /// RFC 7009 §2.1: the hint is only a hint; a wrong one does not stop the revocation.
+    #[test]
+    fn the_token_type_hint_is_accepted_and_not_trusted() {
+        let p = Params::from_urlencoded(b"token=pc_at_x&token_type_hint=refresh_token");
+        assert_eq!(RevocationRequest::parse(&p).unwrap().token, "pc_at_x");
+        let p = Params::from_urlencoded(b"token=t&token_type_hint=nonsense");
+        assert!(RevocationRequest::parse(&p).is_ok());
+        let p = Params::from_urlencoded(b"token_type_hint=access_token");
+        assert_eq!(
+            RevocationRequest::parse(&p).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        let p = Params::from_urlencoded(b"token=a&token=b");
+        assert!(RevocationRequest::parse(&p).is_err());
+    }
+
+    /// A storage fault is a 503-family error, not a silent success.
+    #[tokio::test]
+    async fn a_storage_fault_is_reported() {
+        let w = world();
+        let t = issued(&w, Q2, ("c2", Some(SECRET))).await;
+        w.store.fail_next(Op::RevokeAccessToken);
+        let r = revoke(&w, creds("c2", Some(SECRET)), t.access_token.secret()).await;
+        assert_eq!(r, Err(ErrorCode::TemporarilyUnavailable));
+        assert!(w.is_live(&t.access_token.hash()).await);
+    }
+}
