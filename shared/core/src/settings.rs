@@ -173,6 +173,17 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// Settings read from variables: from a lookup (a map in tests) or from the process environment.
+pub trait FromEnv: Sized {
+    /// Reads the settings through `get`; a missing or malformed variable is named in the error.
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError>;
+
+    /// Reads the settings from the process environment, once, at cold start.
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(process_env)
+    }
+}
+
 /// The three table names (the CLI's `init` creates all three).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
@@ -219,12 +230,8 @@ pub struct AuthorizeSettings {
     pub dev_login: bool,
 }
 
-impl AuthorizeSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(process_env)
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for AuthorizeSettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader::new(get);
         let issuer = r.required(env::ISSUER);
         let clients_table = r.required(env::CLIENTS_TABLE);
@@ -248,7 +255,9 @@ impl AuthorizeSettings {
             dev_login: r.flag(env::DEV_LOGIN),
         })
     }
+}
 
+impl AuthorizeSettings {
     /// The authorization endpoint's public URL.
     pub fn authorize_url(&self) -> String {
         format!("{}/auth/oauth2/authorize", self.issuer)
@@ -343,12 +352,8 @@ pub struct TokenSettings {
     pub lifetimes: Lifetimes,
 }
 
-impl TokenSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(process_env)
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for TokenSettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader::new(get);
         let clients_table = r.required(env::CLIENTS_TABLE);
         let codes_table = r.required(env::CODES_TABLE);
@@ -372,12 +377,8 @@ pub struct RefreshSettings {
     pub lifetimes: Lifetimes,
 }
 
-impl RefreshSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(process_env)
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for RefreshSettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader::new(get);
         let clients_table = r.required(env::CLIENTS_TABLE);
         let tokens_table = r.required(env::TOKENS_TABLE);
@@ -397,12 +398,8 @@ pub struct RevokeSettings {
     pub tokens_table: String,
 }
 
-impl RevokeSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(process_env)
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for RevokeSettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader::new(get);
         let clients_table = r.required(env::CLIENTS_TABLE);
         let tokens_table = r.required(env::TOKENS_TABLE);
@@ -423,12 +420,8 @@ pub struct IntrospectSettings {
     pub tokens_table: String,
 }
 
-impl IntrospectSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(process_env)
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for IntrospectSettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader::new(get);
         let issuer = r.required(env::ISSUER);
         let clients_table = r.required(env::CLIENTS_TABLE);
@@ -449,12 +442,8 @@ pub struct MetadataSettings {
     pub scopes: ScopeCatalog,
 }
 
-impl MetadataSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(process_env)
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for MetadataSettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader::new(get);
         let issuer = r.required(env::ISSUER);
         r.finish()?;
@@ -471,12 +460,8 @@ pub struct ResourceSettings {
     pub tokens_table: String,
 }
 
-impl ResourceSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(process_env)
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl FromEnv for ResourceSettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader::new(get);
         let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;

@@ -10,7 +10,7 @@ use portcullis_core::ports::MemoryStore;
 use portcullis_core::secret::ClientSecret;
 use portcullis_core::session::{sign_session, Session};
 use portcullis_core::settings::{
-    local_stack, AuthorizeSettings, IntrospectSettings, MetadataSettings, RefreshSettings,
+    local_stack, AuthorizeSettings, FromEnv, IntrospectSettings, MetadataSettings, RefreshSettings,
     TokenSettings,
 };
 use portcullis_core::testkit;

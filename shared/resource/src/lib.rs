@@ -41,7 +41,7 @@ use portcullis_core::params::Params;
 use portcullis_core::ports::{
     ApiKeyLookup, ApiKeyLookupPort, DynamoAccess, Port, TokenLookup, TokenLookupPort,
 };
-use portcullis_core::settings::{ConfigError, ResourceSettings};
+use portcullis_core::settings::{ConfigError, FromEnv, ResourceSettings};
 
 pub use portcullis_core::bearer::{AuthMethod, Principal};
 pub use portcullis_core::ids::{ClientId, Subject};

@@ -359,7 +359,7 @@ async fn client_ids_are_registered_once() {
 #[tokio::test]
 async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
     use aws_sdk_dynamodb::config::{Credentials, Region};
-    use portcullis_core::settings::{env, TokenSettings};
+    use portcullis_core::settings::{env, FromEnv, TokenSettings};
     use portcullis_lambda::endpoints::token::TokenEndpoint;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -10,7 +10,7 @@ use portcullis_core::ids::{ClientId, GrantId};
 use portcullis_core::model::{GrantRecord, Issuance, ItemKind, TokenRecord};
 use portcullis_core::ports::{ClientRegistry, TokenIssue, TokenLookup};
 use portcullis_core::secret::{AccessToken, ClientSecret, RefreshToken as Rt, SecretHash};
-use portcullis_core::settings::{Lifetimes, RefreshSettings};
+use portcullis_core::settings::{FromEnv, Lifetimes, RefreshSettings};
 use portcullis_core::testkit;
 use portcullis_e2e::browser::{no_redirect_client, Browser};
 use portcullis_e2e::{SerialMoto, Stack, Stores};

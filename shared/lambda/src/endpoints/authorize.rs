@@ -21,7 +21,7 @@ use portcullis_core::ports::{
 };
 use portcullis_core::redirect::redirect_with;
 use portcullis_core::session::{verify_session, Session};
-use portcullis_core::settings::{AuthorizeSettings, ConfigError};
+use portcullis_core::settings::{AuthorizeSettings, ConfigError, FromEnv};
 
 /// The storage ports `authorize` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[ClientLookupPort::DYNAMODB, CodeIssuePort::DYNAMODB];

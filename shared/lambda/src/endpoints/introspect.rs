@@ -12,7 +12,7 @@ use portcullis_core::introspect::{introspect, IntrospectionRequest};
 use portcullis_core::ports::{
     ClientLookup, ClientLookupPort, DynamoAccess, Port, TokenLookup, TokenLookupPort,
 };
-use portcullis_core::settings::{ConfigError, IntrospectSettings};
+use portcullis_core::settings::{ConfigError, FromEnv, IntrospectSettings};
 
 /// The storage ports `introspect` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[ClientLookupPort::DYNAMODB, TokenLookupPort::DYNAMODB];

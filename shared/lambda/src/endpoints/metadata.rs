@@ -7,7 +7,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_core::metadata::ServerMetadata;
 use portcullis_core::ports::DynamoAccess;
-use portcullis_core::settings::{ConfigError, MetadataSettings};
+use portcullis_core::settings::{ConfigError, FromEnv, MetadataSettings};
 
 /// The storage ports `metadata` uses: none.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[];

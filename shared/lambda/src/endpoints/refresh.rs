@@ -16,7 +16,7 @@ use portcullis_core::ports::{
     ClientLookup, ClientLookupPort, DynamoAccess, GrantRevocation, GrantRevocationPort, Port,
     RefreshRotation, RefreshRotationPort,
 };
-use portcullis_core::settings::{ConfigError, RefreshSettings};
+use portcullis_core::settings::{ConfigError, FromEnv, RefreshSettings};
 
 /// The storage ports `refresh` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[

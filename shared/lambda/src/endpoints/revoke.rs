@@ -14,7 +14,7 @@ use portcullis_core::ports::{
     GrantRevocation, GrantRevocationPort, Port, TokenLookup, TokenLookupPort,
 };
 use portcullis_core::revoke::{revoke_token, RevocationRequest};
-use portcullis_core::settings::{ConfigError, RevokeSettings};
+use portcullis_core::settings::{ConfigError, FromEnv, RevokeSettings};
 
 /// The storage ports `revoke` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[

@@ -12,7 +12,7 @@ use portcullis_core::ports::{
     ClientLookup, ClientLookupPort, CodeRedeem, CodeRedeemPort, DynamoAccess, GrantRevocation,
     GrantRevocationPort, Port, RefreshRotation, RefreshRotationPort, TokenIssue, TokenIssuePort,
 };
-use portcullis_core::settings::{ConfigError, TokenSettings};
+use portcullis_core::settings::{ConfigError, FromEnv, TokenSettings};
 
 /// The storage ports `token` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
