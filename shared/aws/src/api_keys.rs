@@ -19,22 +19,8 @@ impl ApiKeyLookup for DynamoTokens {
         key_hash: &SecretHash,
         now: u64,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let out = self
-            .db
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(key_hash.as_str()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        match out.item {
-            Some(item) if item.get("kind") == Some(&s("api_key")) => {
-                let rec: ApiKeyRecord = from_item(item)?;
-                Ok(rec.is_live(now).then_some(rec))
-            }
-            _ => Ok(None),
-        }
+        let rec: Option<ApiKeyRecord> = self.get_kind(key_hash.as_str(), "api_key").await?;
+        Ok(rec.filter(|r| r.is_live(now)))
     }
 }
 

@@ -220,39 +220,23 @@ impl RefreshRotation for DynamoTokens {
             Ok(_) => return Ok(RotateOutcome::Rotated),
             Err(e) => e,
         };
-        if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
-            e.as_service_error()
-        {
-            let reasons = tc.cancellation_reasons();
-            let failed = |part: RefreshPart| {
-                names.iter().zip(reasons).any(|(p, r)| {
-                    *p == part && r.code().is_some_and(|c| c == "ConditionalCheckFailed")
-                })
-            };
-            if failed(RefreshPart::ClientCheck) {
-                return Ok(RotateOutcome::ClientRejected);
-            }
-            if failed(RefreshPart::Grant) {
-                return Ok(RotateOutcome::GrantRevoked);
-            }
-            if failed(RefreshPart::OldRefresh) || failed(RefreshPart::SeenRefresh) {
-                return Ok(RotateOutcome::TokenChanged);
-            }
-            let conflict = reasons
-                .iter()
-                .filter_map(|r| r.code())
-                .any(|c| c == "TransactionConflict" || c == "ThrottlingError");
-            if conflict {
-                return Err(StoreError::Unavailable(Box::new(e)));
-            }
+        let failed = failed_parts(&e, &names);
+        if failed.contains(&RefreshPart::ClientCheck) {
+            return Ok(RotateOutcome::ClientRejected);
         }
-        Err(classify(e))
+        if failed.contains(&RefreshPart::Grant) {
+            return Ok(RotateOutcome::GrantRevoked);
+        }
+        if failed.contains(&RefreshPart::OldRefresh) || failed.contains(&RefreshPart::SeenRefresh) {
+            return Ok(RotateOutcome::TokenChanged);
+        }
+        Err(transaction_error(e))
     }
 }
 
 impl DynamoTokens {
     /// One strongly consistent GetItem by key, kept only if the item is of `kind`.
-    async fn get_kind<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn get_kind<T: serde::de::DeserializeOwned>(
         &self,
         pk: &str,
         kind: &str,
@@ -271,6 +255,42 @@ impl DynamoTokens {
             _ => Ok(None),
         }
     }
+}
+
+type TransactError = aws_sdk_dynamodb::error::SdkError<
+    TransactWriteItemsError,
+    aws_sdk_dynamodb::config::http::HttpResponse,
+>;
+
+/// The parts of a cancelled transaction whose condition failed. `parts` names the items in the
+/// order they were sent; a cancellation's reasons come back in that order and are read through
+/// the names, never by position.
+fn failed_parts<P: Copy>(e: &TransactError, parts: &[P]) -> Vec<P> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(tc)) => parts
+            .iter()
+            .zip(tc.cancellation_reasons())
+            .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+            .map(|(p, _)| *p)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A transaction failure that is not a failed condition: a conflict with another transaction or
+/// throttling inside it is worth a retry (503); anything else is classified as usual.
+fn transaction_error(e: TransactError) -> StoreError {
+    if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) = e.as_service_error() {
+        let conflict = tc
+            .cancellation_reasons()
+            .iter()
+            .filter_map(|r| r.code())
+            .any(|c| c == "TransactionConflict" || c == "ThrottlingError");
+        if conflict {
+            return StoreError::Unavailable(Box::new(e));
+        }
+    }
+    classify(e)
 }
 
 /// The parts of an issuance's transaction, by name: a cancellation's reasons come back in the
@@ -303,36 +323,19 @@ impl TokenIssue for DynamoTokens {
             .set_transact_items(Some(items))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(IssueOutcome::Issued),
-            Err(e) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
-                    e.as_service_error()
-                {
-                    let reasons = tc.cancellation_reasons();
-                    let failed = |part: Part| {
-                        parts.iter().zip(reasons).any(|(p, r)| {
-                            *p == part && r.code().is_some_and(|c| c == "ConditionalCheckFailed")
-                        })
-                    };
-                    if failed(Part::Grant) {
-                        // The grant's id is derived from the code: it was exchanged already.
-                        return Ok(IssueOutcome::AlreadyIssued);
-                    }
-                    if failed(Part::ClientCheck) {
-                        return Ok(IssueOutcome::ClientRejected);
-                    }
-                    let conflict = reasons
-                        .iter()
-                        .filter_map(|r| r.code())
-                        .any(|c| c == "TransactionConflict" || c == "ThrottlingError");
-                    if conflict {
-                        return Err(StoreError::Unavailable(Box::new(e)));
-                    }
-                }
-                Err(classify(e))
-            }
+        let e = match res {
+            Ok(_) => return Ok(IssueOutcome::Issued),
+            Err(e) => e,
+        };
+        let failed = failed_parts(&e, &parts);
+        if failed.contains(&Part::Grant) {
+            // The grant's id is derived from the code: it was exchanged already.
+            return Ok(IssueOutcome::AlreadyIssued);
         }
+        if failed.contains(&Part::ClientCheck) {
+            return Ok(IssueOutcome::ClientRejected);
+        }
+        Err(transaction_error(e))
     }
 }
 
