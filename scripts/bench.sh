@@ -9,6 +9,11 @@
 #   3. scripts/cpu.py: CPU per warm request of each release function binary on its happy path
 #      (every thread of the process), DynamoDB (moto) behind a keep-alive front. CPU_REQUESTS sets
 #      the number of measured requests (default 150).
+#   4. scripts/cost.py: cost per million requests of a code exchange, a refresh, a /me and an
+#      authorize GET and POST: DynamoDB calls and items counted by the meter on the real SDK client
+#      (PORTCULLIS_METER_FILE), capacity units by DynamoDB's rules, Lambda duration from the
+#      measured time, us-east-1 list prices (written in the script). COST_REQUESTS sets the number
+#      of measured flows (default 40).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
@@ -16,3 +21,4 @@ cargo bench -p portcullis-lambda --bench endpoints
 cargo build --release --bins
 .venv/bin/python scripts/coldstart.py
 .venv/bin/python scripts/cpu.py
+.venv/bin/python scripts/cost.py

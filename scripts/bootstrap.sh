@@ -2,6 +2,7 @@
 # Installs every tool the project's scripts need, idempotently:
 #   - a Python venv at .venv/ with the pinned packages of tools/requirements.txt
 #     (moto_server, cargo-lambda, cfn-lint); skipped when .venv/.requirements.sha256 matches;
+#   - checkov in .venv/checkov/, from tools/checkov-requirements.txt (its own stamp);
 #   - cargo-nextest, with `cargo install --locked` when it is missing.
 # Usage: scripts/bootstrap.sh   (also: make bootstrap)
 set -euo pipefail
@@ -70,8 +71,41 @@ else
   log ".venv is ready: $("$VENV/bin/python" -c 'import moto; print("moto", moto.__version__)' 2>/dev/null || echo moto), $("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null | head -n1 || echo cargo-lambda), $("$VENV/bin/cfn-lint" --version 2>/dev/null | head -n1 || echo cfn-lint)"
 fi
 
+# --- checkov, in a venv of its own (tools/checkov-requirements.txt says why) ----------------------
+CHECKOV_VENV="$VENV/checkov"
+CHECKOV_REQUIREMENTS="$ROOT/tools/checkov-requirements.txt"
+CHECKOV_STAMP="$CHECKOV_VENV/.requirements.sha256"
+checkov_want="$(sha256sum "$CHECKOV_REQUIREMENTS" | cut -d' ' -f1) $("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')"
+if [[ "$(cat "$CHECKOV_STAMP" 2>/dev/null || true)" == "$checkov_want" ]] && [[ -x "$CHECKOV_VENV/bin/checkov" ]]; then
+  :
+else
+  log "installing tools/checkov-requirements.txt into .venv/checkov/"
+  rm -f "$CHECKOV_STAMP"
+  [[ -x "$CHECKOV_VENV/bin/python" ]] || "$PYTHON" -m venv "$CHECKOV_VENV" || die "could not create the venv at .venv/checkov/"
+  PIP_NO_INPUT=1 "$CHECKOV_VENV/bin/python" -m pip install --disable-pip-version-check --quiet \
+    -r "$CHECKOV_REQUIREMENTS" || die "pip install -r tools/checkov-requirements.txt failed"
+  [[ -x "$CHECKOV_VENV/bin/checkov" ]] || die "the venv has no .venv/checkov/bin/checkov after installing"
+  printf '%s\n' "$checkov_want" >"$CHECKOV_STAMP"
+fi
+
 # Release the lock before a possibly long cargo install.
 exec 9>&-
+
+# --- chromium + chromedriver (the browser tests, tests/tests/e2e/browser.rs) ------------------------
+# Debian's `chromium` and `chromium-driver`, installed with apt-get when missing and running as
+# root; otherwise the reason is printed and the browser tests skip with the same reason.
+if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+  :
+elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+  log "chromium/chromedriver are missing; installing chromium and chromium-driver with apt-get"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq || log "apt-get update failed; trying the install anyway"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver \
+    || log "apt-get install chromium chromium-driver failed; the browser tests will skip"
+elif ! command -v apt-get >/dev/null 2>&1; then
+  log "chromium/chromedriver are missing and this is not a Debian-like system (no apt-get); install them yourself or the browser tests skip"
+else
+  log "chromium/chromedriver are missing and bootstrap is not running as root; run: sudo apt-get install chromium chromium-driver (the browser tests skip until then)"
+fi
 
 # --- cargo-nextest ---------------------------------------------------------------------------------
 if cargo nextest --version >/dev/null 2>&1; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test` (and CI): every check, in order, stopping at the first failure:
-#   bootstrap, rustfmt, clippy, cfn-lint, build, unit tests (nextest), doctests, end-to-end tests.
-# `scripts/test.sh --lint` (make lint) runs only rustfmt, clippy and cfn-lint.
+#   bootstrap, rustfmt, clippy, cfn-lint, checkov, build, unit tests (nextest), doctests, end-to-end tests.
+# `scripts/test.sh --lint` (make lint) runs only rustfmt, clippy, cfn-lint and checkov.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +26,8 @@ if [[ -n "${CI:-}" ]]; then
   export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
   export CARGO_TERM_PROGRESS_WHEN="${CARGO_TERM_PROGRESS_WHEN:-never}"
   NEXTEST_PROFILE=ci
+  # CI installs chromium (scripts/bootstrap.sh): the browser tests must run, not skip.
+  export PORTCULLIS_REQUIRE_BROWSER="${PORTCULLIS_REQUIRE_BROWSER:-1}"
 else
   NEXTEST_PROFILE=default
 fi
@@ -53,9 +55,12 @@ cargo clippy --version >/dev/null 2>&1 || { printf 'test.sh: error: clippy is mi
 step rustfmt cargo fmt --all -- --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step cfn-lint .venv/bin/cfn-lint infra/template.yaml
+# Offline (no check metadata download); skips are inline in the template, each with its reason.
+step checkov .venv/checkov/bin/checkov --file infra/template.yaml --framework cloudformation \
+  --quiet --compact --skip-download
 
 if ((lint_only)); then
-  printf '\ntest.sh: lint passed (rustfmt, clippy, cfn-lint)\n'
+  printf '\ntest.sh: lint passed (rustfmt, clippy, cfn-lint, checkov)\n'
   exit 0
 fi
 

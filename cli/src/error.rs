@@ -15,9 +15,17 @@ pub enum CliError {
     /// The environment does not describe a deployment: a variable is missing or malformed.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A flag's value is refused, before anything is sent to AWS.
+    /// A flag's value is refused, before anything is sent to AWS (exit code 2, like clap's
+    /// usage errors).
     #[error("{0}")]
     Invalid(String),
+    /// What the command names does not exist (a client id, a grant id).
+    #[error("{0}")]
+    NotFound(String),
+    /// The deployment cannot be reached as configured: no region, no credentials, no such
+    /// stack, a missing stack output, a missing table. `hint` says where it was looked for.
+    #[error("{message}")]
+    Target { message: String, hint: String },
     /// The SAM template cannot be read, or does not define what this version expects.
     #[error(transparent)]
     Template(#[from] TemplateError),
@@ -46,15 +54,39 @@ impl CliError {
     }
 
     /// What the operator can do about it, when that is known.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<&str> {
         match self {
             Self::Config(_) => Some(
-                "set the PORTCULLIS_* variables of your deployment, or pass --local for the local stack",
+                "set the PORTCULLIS_* variables of your deployment, pass --stack NAME, or pass --local for the local stack",
             ),
             Self::Template(TemplateError::Read { .. }) => {
                 Some("run it from the repository root, or pass --template")
             }
+            Self::Target { hint, .. } => Some(hint),
             _ => None,
+        }
+    }
+
+    /// The process's exit code: 2 for a refused flag value (as for clap's usage errors), 1 for
+    /// any other failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Invalid(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// A stable name for the kind of error, for scripts (`--json`'s `error`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "config",
+            Self::Invalid(_) => "invalid_argument",
+            Self::NotFound(_) => "not_found",
+            Self::Target { .. } => "target",
+            Self::Template(_) => "template",
+            Self::Aws { .. } => "aws",
+            Self::Runtime(_) => "runtime",
+            Self::Output(_) => "output",
         }
     }
 
@@ -67,6 +99,17 @@ impl CliError {
             s.push(')');
         }
         s
+    }
+
+    /// What `main` prints on stderr with `--json`: one line,
+    /// `{"error": code, "message": chain, "hint": hint-or-null}`.
+    pub fn json_report(&self) -> String {
+        serde_json::json!({
+            "error": self.code(),
+            "message": error_chain(self),
+            "hint": self.hint(),
+        })
+        .to_string()
     }
 }
 
@@ -119,7 +162,7 @@ mod tests {
         assert_eq!(
             e.report(),
             "error: configuration error: missing environment variables: PORTCULLIS_CLIENTS_TABLE\n\
-             (hint: set the PORTCULLIS_* variables of your deployment, or pass --local for the local stack)"
+             (hint: set the PORTCULLIS_* variables of your deployment, pass --stack NAME, or pass --local for the local stack)"
         );
     }
 
@@ -134,6 +177,33 @@ mod tests {
             "error: cannot read nowhere/template.yaml: not found\n\
              (hint: run it from the repository root, or pass --template)"
         );
+    }
+
+    #[test]
+    fn a_refused_flag_exits_2_and_other_failures_1() {
+        assert_eq!(CliError::Invalid("x".into()).exit_code(), 2);
+        assert_eq!(CliError::NotFound("x".into()).exit_code(), 1);
+        assert_eq!(CliError::from(ConfigError("x".into())).exit_code(), 1);
+        let e = CliError::aws("x", std::io::Error::other("y"));
+        assert_eq!(e.exit_code(), 1);
+    }
+
+    #[test]
+    fn the_json_report_is_one_line_with_code_message_and_hint() {
+        let e = CliError::Target {
+            message: "no AWS region".into(),
+            hint: "set AWS_REGION".into(),
+        };
+        let v: serde_json::Value = serde_json::from_str(&e.json_report()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error": "target", "message": "no AWS region", "hint": "set AWS_REGION"})
+        );
+        let e = CliError::NotFound("no client has the id c1".into());
+        let v: serde_json::Value = serde_json::from_str(&e.json_report()).unwrap();
+        assert_eq!(v["error"], "not_found");
+        assert_eq!(v["hint"], serde_json::Value::Null);
+        assert!(!e.json_report().contains('\n'));
     }
 
     #[test]

@@ -223,6 +223,95 @@ mod tests {
         assert_eq!(t.secrets, ["KeysSecret"]);
     }
 
+    /// What `portcullis init` creates is what the template defines, table by table: keys,
+    /// every global secondary index (keys and projection), the attribute types they need, TTL.
+    /// The parser reads no local secondary index or stream, so the template must have none.
+    #[test]
+    fn init_creates_every_key_index_and_ttl_the_template_defines() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+        let raw: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let parsed = load(&path).unwrap();
+        let keys = |v: &Value| -> Vec<(String, String)> {
+            list_of(v, "KeySchema")
+                .iter()
+                .map(|k| {
+                    (
+                        k["AttributeName"].as_str().unwrap().to_string(),
+                        k["KeyType"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        };
+        let of = |ks: &[KeySchemaElement]| -> Vec<(String, String)> {
+            ks.iter()
+                .map(|k| {
+                    (
+                        k.attribute_name().to_string(),
+                        k.key_type().as_str().to_string(),
+                    )
+                })
+                .collect()
+        };
+        let mut seen = 0;
+        for (id, res) in raw["Resources"].as_mapping().unwrap() {
+            if res["Type"].as_str() != Some("AWS::DynamoDB::Table") {
+                continue;
+            }
+            seen += 1;
+            let id = id.as_str().unwrap();
+            let p = &res["Properties"];
+            assert!(
+                p.get("LocalSecondaryIndexes").is_none(),
+                "{id}: init would not create it"
+            );
+            assert!(
+                p.get("StreamSpecification").is_none(),
+                "{id}: init would not create it"
+            );
+            let def = parsed.tables.iter().find(|t| t.logical_id == id).unwrap();
+            assert_eq!(of(&def.key_schema), keys(p), "{id}");
+            let want: Vec<_> = list_of(p, "GlobalSecondaryIndexes")
+                .iter()
+                .map(|g| {
+                    let proj = &g["Projection"];
+                    (
+                        g["IndexName"].as_str().unwrap().to_string(),
+                        keys(g),
+                        proj["ProjectionType"].as_str().unwrap_or("ALL").to_string(),
+                        list_of(proj, "NonKeyAttributes")
+                            .iter()
+                            .map(|a| a.as_str().unwrap().to_string())
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .collect();
+            let have: Vec<_> = def
+                .indexes
+                .iter()
+                .map(|g| {
+                    let proj = g.projection().unwrap();
+                    (
+                        g.index_name().to_string(),
+                        of(g.key_schema()),
+                        proj.projection_type().unwrap().as_str().to_string(),
+                        proj.non_key_attributes().to_vec(),
+                    )
+                })
+                .collect();
+            assert_eq!(have, want, "{id}");
+            // CreateTable needs a type for every key attribute, of the table and its indexes.
+            let typed: Vec<&str> = def.attributes.iter().map(|a| a.attribute_name()).collect();
+            for (name, _) in want.iter().flat_map(|w| w.1.iter()).chain(keys(p).iter()) {
+                assert!(typed.contains(&name.as_str()), "{id}: {name} has no type");
+            }
+            let ttl = &p["TimeToLiveSpecification"];
+            let want_ttl = (ttl["Enabled"].as_bool() == Some(true))
+                .then(|| ttl["AttributeName"].as_str().unwrap().to_string());
+            assert_eq!(def.ttl_attribute, want_ttl, "{id}");
+        }
+        assert_eq!(seen, parsed.tables.len());
+    }
+
     #[test]
     fn a_template_without_resources_is_an_error() {
         assert!(matches!(parse("Foo: 1"), Err(ParseError::NoResources)));

@@ -36,6 +36,17 @@ pub struct Stack {
     pub aws_endpoint: String,
 }
 
+impl Stores {
+    /// The adapters over `db`, on the tables `t`.
+    pub fn on(db: aws_sdk_dynamodb::Client, t: &TableNames) -> Self {
+        Self {
+            clients: DynamoClients::new(db.clone(), &t.clients),
+            codes: DynamoCodes::new(db.clone(), &t.codes),
+            tokens: DynamoTokens::with_clients(db, &t.tokens, &t.clients),
+        }
+    }
+}
+
 /// One DynamoDB adapter per table, on this stack's moto.
 pub struct Stores {
     pub clients: DynamoClients,
@@ -64,6 +75,11 @@ impl Drop for SerialMoto {
     }
 }
 
+/// Where the test stack's processes log.
+fn log_dir() -> PathBuf {
+    xtask::target_dir().join("e2e-logs")
+}
+
 impl Stack {
     /// The stack: started by the first test that asks, shared by all. When it cannot start,
     /// every test that needs it fails with the reason (and the stack is not tried again).
@@ -76,7 +92,7 @@ impl Stack {
     }
 
     fn start() -> Result<Stack, String> {
-        let options = Options::test(xtask::target_dir().join("e2e-logs")).map_err(|e| e.0)?;
+        let options = Options::test(log_dir()).map_err(|e| e.0)?;
         let inner = LocalStack::start(&options).map_err(|e| {
             format!(
                 "{e}\n(logs: {}; prerequisites: scripts/bootstrap.sh and cargo build --workspace --bins)",
@@ -101,9 +117,25 @@ impl Stack {
     }
 
     fn var(&self, name: &str) -> String {
+        self.env_var(name)
+    }
+
+    /// A variable of the stack's environment (what the functions see); panics if unset.
+    pub fn env_var(&self, name: &str) -> String {
         self.inner
             .env_var(name)
             .unwrap_or_else(|| panic!("{name} is not in the stack's environment"))
+    }
+
+    /// Everything the stack's processes have logged so far (`cargo lambda watch` with the
+    /// functions' output, and moto).
+    pub fn logs(&self) -> String {
+        let dir = log_dir();
+        ["watch.log", "moto.log"]
+            .iter()
+            .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// An SDK configuration pointing at this stack's moto (endpoint, region and credentials from
@@ -143,6 +175,13 @@ impl Stack {
     /// concurrently: neither the functions (tests in parallel register clients and issue tokens)
     /// nor another such test. DynamoDB itself has no such effect.
     pub async fn private_stores(&self, name: &str) -> Stores {
+        let t = self.private_tables(name);
+        self.stores_on(t).await
+    }
+
+    /// The tables of [`Self::private_stores`], created, for adapters built on a client of the
+    /// caller's own (with an interceptor, say: [`Stores::on`]).
+    pub fn private_tables(&self, name: &str) -> TableNames {
         let base = self.tables();
         let t = TableNames {
             clients: format!("{}-{name}", base.clients),
@@ -160,16 +199,11 @@ impl Stack {
                 &["init"],
             )
             .unwrap_or_else(|e| panic!("{e}"));
-        self.stores_on(t).await
+        t
     }
 
     async fn stores_on(&self, t: TableNames) -> Stores {
-        let db = portcullis_aws::sdk::dynamodb(&self.sdk().await);
-        Stores {
-            clients: DynamoClients::new(db.clone(), &t.clients),
-            codes: DynamoCodes::new(db.clone(), &t.codes),
-            tokens: DynamoTokens::issuing(db, &t.tokens, &t.clients),
-        }
+        Stores::on(portcullis_aws::sdk::dynamodb(&self.sdk().await), &t)
     }
 
     /// The DynamoDB adapters on a moto of their own that serves one request at a time, for a
@@ -236,7 +270,7 @@ impl Stack {
         moto.stores = Some(Stores {
             clients: DynamoClients::new(db.clone(), &t.clients),
             codes: DynamoCodes::new(db.clone(), &t.codes),
-            tokens: DynamoTokens::issuing(db, &t.tokens, &t.clients),
+            tokens: DynamoTokens::with_clients(db, &t.tokens, &t.clients),
         });
         moto
     }

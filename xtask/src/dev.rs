@@ -16,13 +16,37 @@ pub const DEMO_NAME: &str = "Demo app";
 pub const DEMO_SCOPES: &[&str] = &["READ_PROFILE", "READ_BOOKING"];
 /// A second redirect URI for the demo client: Postman's OAuth 2.0 helper.
 pub const POSTMAN_CALLBACK: &str = "https://oauth.pstmn.io/v1/callback";
+/// The demo app's (`examples/demo-app`, `make demo`) loopback listener port: `DEMO_PORT`, default
+/// 8976. `make dev` registers its callback; `make demo` listens there.
+pub const DEMO_PORT_VAR: &str = "DEMO_PORT";
+pub const DEFAULT_DEMO_PORT: u16 = 8976;
+/// The file `make dev` writes for `make demo`: the issuer, the demo client and the demo app's
+/// port (local moto credentials only; mode 0600).
+pub const DEMO_CLIENT_FILE: &str = "demo-client.json";
+
+/// The demo app's port, from `DEMO_PORT`.
+pub fn demo_port() -> Result<u16> {
+    match std::env::var(DEMO_PORT_VAR) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| error!("{DEMO_PORT_VAR} must be a port number, got `{v}`")),
+        _ => Ok(DEFAULT_DEMO_PORT),
+    }
+}
+
+/// The demo app's redirect URI for a port (RFC 8252 §7.3: loopback IP literal).
+pub fn demo_redirect_uri(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/callback")
+}
 
 /// Runs `make dev`; the exit code (that of `cargo lambda watch` when it ends by itself).
 pub fn run() -> Result<u8> {
     let options = Options::dev()?;
     let mut stack = LocalStack::start_aws(&options)?;
 
-    let redirect_uri = format!("{}/demo/callback", stack.issuer);
+    let demo_port = demo_port()?;
+    let redirect_uri = demo_redirect_uri(demo_port);
     eprintln!("dev: creating the demo client");
     let scopes = DEMO_SCOPES.join(",");
     let created = stack.cli_json(&[
@@ -68,6 +92,17 @@ pub fn run() -> Result<u8> {
         &[DEMO_USER],
     )?;
 
+    write_demo_client(
+        &options.log_dir.join(DEMO_CLIENT_FILE),
+        &serde_json::json!({
+            "issuer": stack.issuer,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "redirect_uri": redirect_uri,
+            "port": demo_port,
+        }),
+    )?;
+
     stack.start_functions()?;
 
     let info = info_text(&Info {
@@ -89,6 +124,20 @@ pub fn run() -> Result<u8> {
     );
     stack.stop();
     Ok(exit_code(status))
+}
+
+/// Writes the demo client file, readable by this user only.
+fn write_demo_client(path: &std::path::Path, v: &serde_json::Value) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| error!("cannot write {}: {e}", display(path)))?;
+    writeln!(file, "{v}").map_err(|e| error!("cannot write {}: {e}", display(path)))
 }
 
 fn exit_code(status: Option<ExitStatus>) -> u8 {
@@ -156,7 +205,11 @@ pub fn info_text(i: &Info<'_>) -> String {
    introspect: {introspect}
    metadata:  {metadata}
 
- 1. Open in a browser (dev login is on):
+ The whole flow in one minute: run `make demo` in another terminal, open the URL it prints,
+ sign in (dev login: any name; alice has bookings) and click Allow. It does every step below.
+
+ By hand:
+ 1. Start something that listens on {redirect_uri} (or `make demo`), then open (dev login is on):
    {authorize_url}
 
  2. After sign-in the browser lands on {redirect_uri}?code=...&state={state}
@@ -243,8 +296,8 @@ mod tests {
     #[test]
     fn urls_and_shell_words_are_quoted_only_where_needed() {
         assert_eq!(
-            urlencode("http://127.0.0.1:9000/demo/callback"),
-            "http%3A%2F%2F127.0.0.1%3A9000%2Fdemo%2Fcallback"
+            urlencode("http://127.0.0.1:8976/callback"),
+            "http%3A%2F%2F127.0.0.1%3A8976%2Fcallback"
         );
         assert_eq!(
             urlencode("READ_PROFILE READ_BOOKING"),
@@ -257,13 +310,30 @@ mod tests {
         assert_eq!(shell_quote("a b'c"), r"'a b'\''c'");
     }
 
+    /// RFC 8252 §7.3: the demo app's redirect is a loopback IP literal with its port.
+    #[test]
+    fn the_demo_client_is_registered_with_the_demo_apps_loopback_redirect() {
+        assert_eq!(
+            demo_redirect_uri(DEFAULT_DEMO_PORT),
+            "http://127.0.0.1:8976/callback"
+        );
+        assert!(info_text(&Info {
+            issuer: "http://127.0.0.1:9300",
+            client_id: "c1",
+            client_secret: "s",
+            redirect_uri: &demo_redirect_uri(8976),
+            state: "st",
+        })
+        .contains("make demo"));
+    }
+
     #[test]
     fn the_info_names_the_client_the_endpoints_and_a_complete_authorize_url() {
         let text = info_text(&Info {
             issuer: "http://127.0.0.1:9300",
             client_id: "c1",
             client_secret: "pc_cs_s",
-            redirect_uri: "http://127.0.0.1:9300/demo/callback",
+            redirect_uri: "http://127.0.0.1:8976/callback",
             state: "st",
         });
         assert!(text.contains("client_id:     c1\n"));
@@ -280,7 +350,7 @@ mod tests {
         );
         assert!(text.contains("client_secret: pc_cs_s\n"));
         assert!(text.contains(
-            "http://127.0.0.1:9300/auth/oauth2/authorize?client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A9300%2Fdemo%2Fcallback&response_type=code&scope=READ_PROFILE%20READ_BOOKING&state=st"
+            "http://127.0.0.1:9300/auth/oauth2/authorize?client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcallback&response_type=code&scope=READ_PROFILE%20READ_BOOKING&state=st"
         ));
         assert!(text.contains("-u c1:pc_cs_s"));
         assert!(text.contains("me:        http://127.0.0.1:9300/api/auth/oauth/me\n"));

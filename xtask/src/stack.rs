@@ -122,14 +122,23 @@ fn timeout_from_env(name: &str, default: u64) -> Result<Duration> {
     }
 }
 
+/// The tests' log level (unless `RUST_LOG` is set): debug for Portcullis and the AWS SDK, so
+/// that the leak test (`tests/tests/e2e/leaks.rs`) searches what an operator who turns debug
+/// logging on would see.
+pub const TEST_LOG: &str = "info,portcullis_core=debug,portcullis_aws=debug,portcullis_lambda=debug,\
+portcullis_resource=debug,aws_smithy_runtime=debug,aws_sdk_dynamodb=debug,aws_sdk_secretsmanager=debug";
+
 /// The environment of every process of the stack: the one list of local values
 /// ([`settings::local_stack`]) and what only the local stack sets: the dev login, the log level,
 /// no instance metadata lookups, no proxy for 127.0.0.1.
-pub fn stack_env(port: u16, aws_port: u16) -> Vec<(String, String)> {
+pub fn stack_env(port: u16, aws_port: u16, mode: Mode) -> Vec<(String, String)> {
     let rust_log = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "info".into());
+        .unwrap_or_else(|| match mode {
+            Mode::Dev => "info".into(),
+            Mode::Test => TEST_LOG.into(),
+        });
     let no_proxy = |name: &str| match std::env::var(name) {
         Ok(v) if !v.is_empty() => format!("127.0.0.1,localhost,{v}"),
         _ => "127.0.0.1,localhost".into(),
@@ -196,7 +205,7 @@ impl LocalStack {
             aws_port: options.aws_port,
             issuer: format!("http://127.0.0.1:{}", options.port),
             aws_endpoint: format!("http://127.0.0.1:{}", options.aws_port),
-            env: stack_env(options.port, options.aws_port),
+            env: stack_env(options.port, options.aws_port, options.mode),
             options: options.clone(),
             moto: None,
             watch: None,
@@ -262,6 +271,9 @@ impl LocalStack {
             "127.0.0.1",
             "--invoke-port",
             &port,
+            // API Gateway adds no CORS of its own (infra/template.yaml): the functions answer
+            // it themselves (portcullis_lambda::cors), and so they must locally too.
+            "--disable-cors",
         ];
         if !dev {
             args.push("--ignore-changes");

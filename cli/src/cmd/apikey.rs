@@ -15,10 +15,15 @@ use serde::{Serialize, Serializer};
 #[derive(Debug, clap::Subcommand)]
 pub enum ApiKeyCommand {
     /// Issue an API key to a user; prints the key once (never again).
+    #[command(
+        after_help = "Example:\n  portcullis apikey create --sub 'user|42' --scopes READ_BOOKING --name zapier --expires-in 7776000"
+    )]
     Create(CreateArgs),
     /// A user's API keys: ids, names, scopes and dates (never the keys).
+    #[command(after_help = "Example:\n  portcullis apikey list --sub 'user|42' --json")]
     List(ListArgs),
     /// Revoke an API key by its id (as `apikey list` shows it).
+    #[command(after_help = "Example:\n  portcullis apikey revoke ak_Xw3…")]
     Revoke(RevokeArgs),
 }
 
@@ -40,6 +45,7 @@ pub struct CreateArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
+    /// The user (the host application's user id, as in the session's `sub`).
     #[arg(long)]
     pub sub: String,
 }
@@ -171,10 +177,7 @@ pub fn check(
 }
 
 fn tokens(ctx: &Context) -> DynamoTokens {
-    DynamoTokens::new(
-        aws_sdk_dynamodb::Client::new(&ctx.sdk),
-        &ctx.config.tables.tokens,
-    )
+    DynamoTokens::new(ctx.db(), &ctx.config.tables.tokens)
 }
 
 /// `apikey create`: one PutItem.
@@ -183,7 +186,7 @@ pub async fn create(ctx: &Context, args: CreateArgs) -> Result<ApiKeyCreated, Cl
     tokens(ctx)
         .create_api_key(&record)
         .await
-        .map_err(|e| CliError::aws("storing the API key", e))?;
+        .map_err(|e| ctx.storage("storing the API key", &ctx.config.tables.tokens, e))?;
     Ok(ApiKeyCreated {
         api_key,
         info: record.into(),
@@ -195,7 +198,7 @@ pub async fn list(ctx: &Context, args: ListArgs) -> Result<ApiKeyList, CliError>
     let keys = tokens(ctx)
         .api_keys_of(&Subject::from(args.sub.trim()))
         .await
-        .map_err(|e| CliError::aws("listing the API keys", e))?;
+        .map_err(|e| ctx.storage("listing the API keys", &ctx.config.tables.tokens, e))?;
     Ok(ApiKeyList {
         api_keys: keys.into_iter().map(ApiKeyInfo::from).collect(),
     })
@@ -207,9 +210,9 @@ pub async fn revoke(ctx: &Context, args: RevokeArgs) -> Result<ApiKeyRevoked, Cl
     let found = tokens(ctx)
         .revoke_api_key(&id)
         .await
-        .map_err(|e| CliError::aws("revoking the API key", e))?;
+        .map_err(|e| ctx.storage("revoking the API key", &ctx.config.tables.tokens, e))?;
     if !found {
-        return Err(CliError::Invalid(format!(
+        return Err(CliError::NotFound(format!(
             "no API key has the id {id} (a key created within the last second may not be found yet: retry)"
         )));
     }

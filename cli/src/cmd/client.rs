@@ -1,13 +1,17 @@
-//! `client ...`: registered apps.
+//! `client ...`: registered apps, their whole lifecycle. Secrets are printed once, by `create`
+//! and `rotate-secret`, and never again: `list` and `show` print neither secrets nor hashes.
 use super::Context;
 use crate::error::CliError;
-use crate::output::{Fields, Render};
-use portcullis_aws::DynamoClients;
+use crate::output::{Fields, Render, Table};
+use crate::validate::{self, utc};
+use portcullis_aws::{DynamoClients, DynamoTokens};
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis_core::ids::{ClientId, RedirectUri};
-use portcullis_core::model::Client;
-use portcullis_core::ports::ClientRegistry;
-use portcullis_core::redirect::validate_registration;
+use portcullis_core::model::{Client, RetiringSecret};
+use portcullis_core::ports::{
+    ClientChange, ClientChanges, ClientDirectory, ClientGrants, ClientLookup, ClientRegistry,
+    ClientRemoval, ClientUpdate, GrantRevocation, SecretRotation,
+};
 use portcullis_core::scope::ScopeCatalog;
 use portcullis_core::secret::ClientSecret;
 use serde::{Serialize, Serializer};
@@ -15,15 +19,76 @@ use serde::{Serialize, Serializer};
 #[derive(Debug, clap::Subcommand)]
 pub enum ClientCommand {
     /// Register an app; prints its client id and (once, never again) its secret.
+    #[command(
+        after_help = "Example:\n  portcullis client create --name \"Zap App\" \\\n    --redirect-uri https://zap.example/oauth/callback --scopes READ_PROFILE,READ_BOOKING \\\n    --logo https://zap.example/logo.png"
+    )]
     Create(CreateArgs),
-    /// Disable an app: it can start no flow, and every token it holds is revoked.
+    /// Every registered app: id, name, kind, status (a Scan of the small clients table).
+    #[command(
+        after_help = "Example:\n  portcullis client list --json | jq -r '.clients[] | select(.disabled) | .client_id'"
+    )]
+    List,
+    /// One app as registered; how many secrets are live and until when (never the secrets).
+    #[command(after_help = "Example:\n  portcullis client show 0f3c9a2e41d84b7a9c1e5d6f7a8b9c0d")]
+    Show(IdArgs),
+    /// Change an app's name, logo, redirect URIs, scopes, trust or refresh mode (one write).
+    #[command(
+        after_help = "Example:\n  portcullis client update 0f3c9a2e41d84b7a9c1e5d6f7a8b9c0d \\\n    --redirect-uri https://zap.example/oauth/callback --redirect-uri https://zap.example/v2/callback"
+    )]
+    Update(UpdateArgs),
+    /// Issue a new secret (printed once); the old one keeps working for --keep-old-for.
+    #[command(
+        after_help = "Example:\n  portcullis client rotate-secret 0f3c9a2e41d84b7a9c1e5d6f7a8b9c0d --keep-old-for 24h\n  portcullis client rotate-secret 0f3c9a2e41d84b7a9c1e5d6f7a8b9c0d --keep-old-for 0   # leaked: end the old one now"
+    )]
+    RotateSecret(RotateArgs),
+    /// Switch an app off: it can start no flow, and every token it holds stops working.
+    #[command(
+        after_help = "Example:\n  portcullis client disable 0f3c9a2e41d84b7a9c1e5d6f7a8b9c0d"
+    )]
     Disable(DisableArgs),
+    /// Switch an app back on: new authorizations work again (revoked tokens stay revoked).
+    #[command(
+        after_help = "Example:\n  portcullis client enable 0f3c9a2e41d84b7a9c1e5d6f7a8b9c0d"
+    )]
+    Enable(IdArgs),
+    /// Remove an app: revokes all its grants and tokens, then deletes it.
+    #[command(
+        after_help = "Example:\n  portcullis client delete 0f3c9a2e41d84b7a9c1e5d6f7a8b9c0d"
+    )]
+    Delete(IdArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IdArgs {
+    /// The client id.
+    pub client_id: String,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct DisableArgs {
     /// The client id.
     pub client_id: String,
+}
+
+/// A client id as typed: trimmed, not empty.
+fn client_id(id: &str) -> Result<ClientId, CliError> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(CliError::Invalid("the client id must not be empty".into()));
+    }
+    Ok(ClientId::from(id))
+}
+
+fn not_found(id: &ClientId) -> CliError {
+    CliError::NotFound(format!("no client has the id {id}"))
+}
+
+fn clients(ctx: &Context) -> DynamoClients {
+    DynamoClients::new(ctx.db(), &ctx.config.tables.clients)
+}
+
+fn tokens(ctx: &Context) -> DynamoTokens {
+    DynamoTokens::new(ctx.db(), &ctx.config.tables.tokens)
 }
 
 /// What `client disable` did.
@@ -44,16 +109,14 @@ impl Render for ClientDisabled {
 }
 
 /// `client disable`: an UpdateItem on the client, then (twice) a Query of `by_client` and the
-/// revocation of each grant (`portcullis_core::admin::disable_client`).
+/// revocation of each grant (`portcullis_core::admin::disable_client`). Tokens the sweep misses
+/// (issued within the index's lag) are refused at use: the server checks the client there.
 pub async fn disable(ctx: &Context, args: DisableArgs) -> Result<ClientDisabled, CliError> {
-    let client_id = ClientId::from(args.client_id.trim());
-    let db = aws_sdk_dynamodb::Client::new(&ctx.sdk);
-    let clients = DynamoClients::new(db.clone(), &ctx.config.tables.clients);
-    let tokens = portcullis_aws::DynamoTokens::new(db, &ctx.config.tables.tokens);
-    let done = portcullis_core::admin::disable_client(&clients, &tokens, &client_id)
+    let client_id = client_id(&args.client_id)?;
+    let done = portcullis_core::admin::disable_client(&clients(ctx), &tokens(ctx), &client_id)
         .await
-        .map_err(|e| CliError::aws("disabling the client", e))?
-        .ok_or_else(|| CliError::Invalid(format!("no client has the id {client_id}")))?;
+        .map_err(|e| ctx.storage("disabling the client", &ctx.config.tables.clients, e))?
+        .ok_or_else(|| not_found(&client_id))?;
     Ok(ClientDisabled {
         client_id,
         grants_revoked: done.grants_revoked,
@@ -78,6 +141,11 @@ pub struct CreateArgs {
     /// A first-party app that skips the consent page.
     #[arg(long)]
     pub trusted: bool,
+    /// Let this confidential client authorize without PKCE (apps written for Cal.com's
+    /// contract send no `code_challenge`). By default every client must use PKCE
+    /// (RFC 9700 §2.1.1); public clients always must.
+    #[arg(long = "pkce-optional")]
+    pub pkce_optional: bool,
     /// Legacy refresh mode, for integrations written against Cal.com's first version that keep
     /// one refresh token forever: a refresh returns the same refresh token (its expiry still
     /// slides). Confidential clients only; public clients always rotate (RFC 9700 §4.14.2).
@@ -104,6 +172,8 @@ pub struct ClientCreated {
     pub scopes: Vec<String>,
     pub public: bool,
     pub trusted: bool,
+    /// `true` for a client registered with `--pkce-optional`.
+    pub pkce_optional: bool,
     /// `false` for a legacy client (`--no-refresh-rotation`).
     pub refresh_rotation: bool,
 }
@@ -147,18 +217,26 @@ pub struct Registration {
     pub scopes: Vec<String>,
     pub public: bool,
     pub trusted: bool,
+    pub pkce_optional: bool,
     pub refresh_rotation: bool,
     pub resource_server: bool,
 }
 
-/// The longest `--name`, in characters.
-pub const MAX_NAME_CHARS: usize = 100;
-
 /// Checks `client create`'s flags against the configured scopes.
 pub fn check(args: CreateArgs, catalog: &ScopeCatalog) -> Result<Registration, CliError> {
+    if args.public && args.trusted {
+        return Err(CliError::Invalid(
+            "--trusted is for confidential clients only: anyone can present a public client's id, so it must always get the user's consent (RFC 8252 §8.6)".into(),
+        ));
+    }
     if args.public && args.resource_server {
         return Err(CliError::Invalid(
             "--resource-server is for confidential clients only: introspection needs client authentication (RFC 7662 §2.1)".into(),
+        ));
+    }
+    if args.public && args.pkce_optional {
+        return Err(CliError::Invalid(
+            "--pkce-optional is for confidential clients only: a public client must always use PKCE (RFC 9700 §2.1.1, OAuth 2.1 §4.1.1)".into(),
         ));
     }
     if args.public && args.no_refresh_rotation {
@@ -166,59 +244,42 @@ pub fn check(args: CreateArgs, catalog: &ScopeCatalog) -> Result<Registration, C
             "--no-refresh-rotation is for confidential clients only: a public client's refresh tokens always rotate (RFC 9700 §4.14.2)".into(),
         ));
     }
-    let name = args.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(CliError::Invalid(format!(
-            "--name must be 1 to {MAX_NAME_CHARS} characters"
-        )));
-    }
-    for uri in &args.redirect_uris {
-        validate_registration(uri).map_err(|e| CliError::Invalid(format!("--redirect-uri {e}")))?;
-    }
-    if let Some(logo) = &args.logo {
-        if !logo.starts_with("https://") || url::Url::parse(logo).is_err() {
-            return Err(CliError::Invalid(format!(
-                "--logo `{logo}` must be an https URL"
-            )));
-        }
-    }
-    let scopes: Vec<String> = if args.scopes.is_empty() {
-        catalog.names().map(str::to_string).collect()
-    } else {
-        let mut s: Vec<String> = Vec::new();
-        for scope in args
-            .scopes
-            .iter()
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-        {
-            if !catalog.contains(scope) {
-                let known: Vec<&str> = catalog.names().collect();
-                return Err(CliError::Invalid(format!(
-                    "--scopes: unknown scope `{scope}` (configured: {})",
-                    known.join(", ")
-                )));
-            }
-            if !s.iter().any(|x| x == scope) {
-                s.push(scope.to_string());
-            }
-        }
-        s
-    };
+    let name = validate::name(&args.name)?;
+    let redirect_uris = validate::redirect_uris(&args.redirect_uris)?;
+    let logo_uri = args.logo.as_deref().map(validate::logo).transpose()?;
+    let scopes = scopes(&args.scopes, catalog)?;
     Ok(Registration {
         name,
-        redirect_uris: args
-            .redirect_uris
-            .iter()
-            .map(|u| RedirectUri::from(u.as_str()))
-            .collect(),
-        logo_uri: args.logo,
+        redirect_uris,
+        logo_uri,
         scopes,
         public: args.public,
         trusted: args.trusted,
+        pkce_optional: args.pkce_optional,
         refresh_rotation: !args.no_refresh_rotation,
         resource_server: args.resource_server,
     })
+}
+
+/// `--scopes`: each one configured; repeats dropped, order kept; none given means all.
+pub fn scopes(given: &[String], catalog: &ScopeCatalog) -> Result<Vec<String>, CliError> {
+    if given.iter().all(|s| s.trim().is_empty()) {
+        return Ok(catalog.names().map(str::to_string).collect());
+    }
+    let mut s: Vec<String> = Vec::new();
+    for scope in given.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        if !catalog.contains(scope) {
+            let known: Vec<&str> = catalog.names().collect();
+            return Err(CliError::Invalid(format!(
+                "--scopes: unknown scope `{scope}` (configured: {})",
+                known.join(", ")
+            )));
+        }
+        if !s.iter().any(|x| x == scope) {
+            s.push(scope.to_string());
+        }
+    }
+    Ok(s)
 }
 
 /// The client to store (a fresh id; for a confidential client, the hash of a fresh secret) and
@@ -245,8 +306,13 @@ pub fn new_client(
         scopes: reg.scopes,
         public: reg.public,
         trusted: reg.trusted,
+        pkce_optional: reg.pkce_optional,
         disabled: false,
         secret_hashes: secret.iter().map(ClientSecret::hash).collect(),
+        secret_retiring: None,
+        auth_failures: 0,
+        auth_window_end: None,
+        locked_until: None,
         refresh_rotation: reg.refresh_rotation,
         resource_server: reg.resource_server,
         created_at: now,
@@ -258,14 +324,10 @@ pub fn new_client(
 pub async fn create(ctx: &Context, args: CreateArgs) -> Result<ClientCreated, CliError> {
     let reg = check(args, &ctx.config.scopes)?;
     let (client, secret) = new_client(reg, &OsEntropy, SystemClock.now());
-    let store = DynamoClients::new(
-        aws_sdk_dynamodb::Client::new(&ctx.sdk),
-        &ctx.config.tables.clients,
-    );
-    store
+    clients(ctx)
         .create_client(&client)
         .await
-        .map_err(|e| CliError::aws("registering the client", e))?;
+        .map_err(|e| ctx.storage("registering the client", &ctx.config.tables.clients, e))?;
     Ok(ClientCreated {
         client_id: client.client_id,
         client_secret: secret,
@@ -274,8 +336,447 @@ pub async fn create(ctx: &Context, args: CreateArgs) -> Result<ClientCreated, Cl
         scopes: client.scopes,
         public: client.public,
         trusted: client.trusted,
+        pkce_optional: client.pkce_optional,
         refresh_rotation: client.refresh_rotation,
     })
+}
+
+/// How many of a client's secrets work at `now`, and until when the retiring one does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretStatus {
+    pub live: usize,
+    /// The old secret of a rotation still in its overlap: it stops working then.
+    pub retiring_until: Option<u64>,
+}
+
+impl SecretStatus {
+    /// A retiring secret whose `until` has passed is listed but dead (the server checks it at
+    /// use), so it is not counted.
+    pub fn of(client: &Client, now: u64) -> Self {
+        let retiring = client
+            .secret_retiring
+            .as_ref()
+            .filter(|r| client.secret_hashes.contains(&r.hash));
+        let dead = retiring.is_some_and(|r| r.until <= now);
+        Self {
+            live: client.secret_hashes.len() - usize::from(dead),
+            retiring_until: retiring.filter(|_| !dead).map(|r| r.until),
+        }
+    }
+
+    fn text(&self, public: bool) -> String {
+        match (public, self.retiring_until) {
+            (true, _) => "none (public client, uses PKCE)".into(),
+            (false, None) => self.live.to_string(),
+            (false, Some(until)) => {
+                format!("{} (the old one works until {})", self.live, utc(until))
+            }
+        }
+    }
+}
+
+/// A client as `show`, `list` and `update` print it: never a secret or a hash.
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    pub client_id: ClientId,
+    pub name: String,
+    pub logo_uri: Option<String>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub scopes: Vec<String>,
+    pub public: bool,
+    pub trusted: bool,
+    pub pkce_optional: bool,
+    pub disabled: bool,
+    pub refresh_rotation: bool,
+    pub resource_server: bool,
+    pub created_at: u64,
+    pub secrets: SecretStatus,
+}
+
+impl ClientView {
+    pub fn of(c: Client, now: u64) -> Self {
+        let secrets = SecretStatus::of(&c, now);
+        Self {
+            client_id: c.client_id,
+            name: c.name,
+            logo_uri: c.logo_uri,
+            redirect_uris: c.redirect_uris,
+            scopes: c.scopes,
+            public: c.public,
+            trusted: c.trusted,
+            pkce_optional: c.pkce_optional,
+            disabled: c.disabled,
+            refresh_rotation: c.refresh_rotation,
+            resource_server: c.resource_server,
+            created_at: c.created_at,
+            secrets,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.public {
+            "public"
+        } else {
+            "confidential"
+        }
+    }
+
+    fn status(&self) -> &'static str {
+        if self.disabled {
+            "disabled"
+        } else {
+            "enabled"
+        }
+    }
+}
+
+impl Render for ClientView {
+    fn text(&self) -> String {
+        let uris: Vec<&str> = self.redirect_uris.iter().map(|u| u.as_str()).collect();
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        Fields::new()
+            .field("client_id", self.client_id.as_str())
+            .field("name", &self.name)
+            .field("status", self.status())
+            .field("kind", self.kind())
+            .field("secrets", self.secrets.text(self.public))
+            .field("redirect_uris", uris.join(" "))
+            .field("scopes", self.scopes.join(" "))
+            .field("logo", self.logo_uri.clone().unwrap_or_else(|| "-".into()))
+            .field("trusted", yes(self.trusted))
+            .field(
+                "pkce",
+                if self.pkce_optional {
+                    "optional"
+                } else {
+                    "required"
+                },
+            )
+            .field("refresh_rotation", yes(self.refresh_rotation))
+            .field("resource_server", yes(self.resource_server))
+            .field("created", utc(self.created_at))
+            .render()
+    }
+}
+
+/// `client list`: `{"clients": [...]}`, oldest first.
+#[derive(Debug, Serialize)]
+pub struct ClientList {
+    pub clients: Vec<ClientView>,
+}
+
+impl Render for ClientList {
+    fn text(&self) -> String {
+        if self.clients.is_empty() {
+            return "no clients".into();
+        }
+        self.clients
+            .iter()
+            .fold(
+                Table::new(&["CLIENT_ID", "NAME", "KIND", "STATUS", "SECRETS", "CREATED"]),
+                |t, c| {
+                    t.row([
+                        c.client_id.to_string(),
+                        c.name.clone(),
+                        c.kind().into(),
+                        c.status().into(),
+                        if c.public {
+                            "-".into()
+                        } else {
+                            c.secrets.live.to_string()
+                        },
+                        utc(c.created_at),
+                    ])
+                },
+            )
+            .render()
+    }
+}
+
+/// `client list`: a Scan of the clients table (every page).
+pub async fn list(ctx: &Context) -> Result<ClientList, CliError> {
+    let mut all = clients(ctx)
+        .list_clients()
+        .await
+        .map_err(|e| ctx.storage("listing the clients", &ctx.config.tables.clients, e))?;
+    all.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
+    let now = SystemClock.now();
+    Ok(ClientList {
+        clients: all.into_iter().map(|c| ClientView::of(c, now)).collect(),
+    })
+}
+
+/// `client show`: one GetItem.
+pub async fn show(ctx: &Context, args: IdArgs) -> Result<ClientView, CliError> {
+    let id = client_id(&args.client_id)?;
+    let client = clients(ctx)
+        .client(&id)
+        .await
+        .map_err(|e| ctx.storage("reading the client", &ctx.config.tables.clients, e))?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(ClientView::of(client, SystemClock.now()))
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("change").required(true).multiple(true)))]
+pub struct UpdateArgs {
+    /// The client id.
+    pub client_id: String,
+    /// A new name, shown on the consent page.
+    #[arg(long, group = "change")]
+    pub name: Option<String>,
+    /// A new https logo URL.
+    #[arg(long, group = "change", conflicts_with = "no_logo")]
+    pub logo: Option<String>,
+    /// Remove the logo.
+    #[arg(long = "no-logo", group = "change")]
+    pub no_logo: bool,
+    /// The redirect URIs (repeat for more): they replace the registered list.
+    #[arg(long = "redirect-uri", group = "change")]
+    pub redirect_uris: Vec<String>,
+    /// The scopes it may request, comma-separated: they replace the registered list. Tokens
+    /// already issued keep their scopes.
+    #[arg(long, value_delimiter = ',', group = "change")]
+    pub scopes: Vec<String>,
+    /// Whether it skips the consent page (confidential clients only).
+    #[arg(long, group = "change", value_name = "true|false")]
+    pub trusted: Option<bool>,
+    /// Whether it may authorize without PKCE (`true`: confidential clients only).
+    #[arg(long = "pkce-optional", group = "change", value_name = "true|false")]
+    pub pkce_optional: Option<bool>,
+    /// Whether each refresh replaces the refresh token (`false`: legacy mode, confidential
+    /// clients only).
+    #[arg(long = "refresh-rotation", group = "change", value_name = "true|false")]
+    pub refresh_rotation: Option<bool>,
+}
+
+/// Checks `client update`'s flags with the same rules as `create`.
+pub fn check_update(args: &UpdateArgs, catalog: &ScopeCatalog) -> Result<ClientChanges, CliError> {
+    let changes = ClientChanges {
+        name: args.name.as_deref().map(validate::name).transpose()?,
+        logo_uri: match (&args.logo, args.no_logo) {
+            (Some(l), _) => Some(Some(validate::logo(l)?)),
+            (None, true) => Some(None),
+            (None, false) => None,
+        },
+        redirect_uris: (!args.redirect_uris.is_empty())
+            .then(|| validate::redirect_uris(&args.redirect_uris))
+            .transpose()?,
+        scopes: if args.scopes.iter().all(|s| s.trim().is_empty()) {
+            None
+        } else {
+            Some(scopes(&args.scopes, catalog)?)
+        },
+        trusted: args.trusted,
+        pkce_optional: args.pkce_optional,
+        refresh_rotation: args.refresh_rotation,
+    };
+    if changes.is_empty() {
+        return Err(CliError::Invalid(
+            "nothing to change: give --name, --logo, --no-logo, --redirect-uri, --scopes, --trusted, --pkce-optional or --refresh-rotation".into(),
+        ));
+    }
+    Ok(changes)
+}
+
+fn changed(id: &ClientId, change: ClientChange, what: &str) -> Result<Client, CliError> {
+    match change {
+        ClientChange::Done(c) => Ok(*c),
+        ClientChange::NotFound => Err(not_found(id)),
+        ClientChange::Public => Err(CliError::Invalid(format!(
+            "client {id} is public: {what} is for confidential clients only (RFC 8252 §8.6, RFC 9700 §4.14.2)"
+        ))),
+        ClientChange::Changed => Err(CliError::Aws {
+            what: format!("client {id} was changed by someone else meanwhile; nothing was written"),
+            source: "retry the command".into(),
+        }),
+    }
+}
+
+/// `client update`: one conditional UpdateItem (a GetItem too, only when it is refused, to say
+/// why).
+pub async fn update(ctx: &Context, args: UpdateArgs) -> Result<ClientView, CliError> {
+    let id = client_id(&args.client_id)?;
+    let changes = check_update(&args, &ctx.config.scopes)?;
+    let change = clients(ctx)
+        .update_client(&id, &changes)
+        .await
+        .map_err(|e| ctx.storage("updating the client", &ctx.config.tables.clients, e))?;
+    let client = changed(
+        &id,
+        change,
+        "--trusted true, --pkce-optional true or --refresh-rotation false",
+    )?;
+    Ok(ClientView::of(client, SystemClock.now()))
+}
+
+/// `client enable`: one conditional UpdateItem.
+pub async fn enable(ctx: &Context, args: IdArgs) -> Result<ClientView, CliError> {
+    let id = client_id(&args.client_id)?;
+    let change = clients(ctx)
+        .enable_client(&id)
+        .await
+        .map_err(|e| ctx.storage("enabling the client", &ctx.config.tables.clients, e))?;
+    Ok(ClientView::of(
+        changed(&id, change, "enabling")?,
+        SystemClock.now(),
+    ))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RotateArgs {
+    /// The client id.
+    pub client_id: String,
+    /// How long the old secret keeps working, so the integration can be updated without
+    /// downtime: `24h`, `90m`, `3600s`, `2d`; `0` ends it now (a leaked secret).
+    #[arg(long = "keep-old-for", default_value = "24h", value_parser = validate::duration, value_name = "DURATION")]
+    pub keep_old_for: u64,
+}
+
+/// The rotation to write, from the client as read: the new hash first; the current secret kept
+/// until `now + keep` (if `keep > 0`); any older retiring secret dropped, so at most two are
+/// live.
+pub fn plan_rotation(
+    client: &Client,
+    new: &ClientSecret,
+    keep: u64,
+    now: u64,
+) -> Result<SecretRotation, CliError> {
+    if client.public {
+        return Err(CliError::Invalid(format!(
+            "client {} is public: it has no secret to rotate",
+            client.client_id
+        )));
+    }
+    let retiring = client.secret_retiring.as_ref().map(|r| &r.hash);
+    let current = client
+        .secret_hashes
+        .iter()
+        .find(|h| retiring.is_none_or(|r| r != *h));
+    let new_hash = new.hash();
+    Ok(match current.filter(|_| keep > 0) {
+        Some(current) => SecretRotation {
+            expected: client.secret_hashes.clone(),
+            secret_hashes: vec![new_hash, current.clone()],
+            retiring: Some(RetiringSecret {
+                hash: current.clone(),
+                until: now.saturating_add(keep),
+            }),
+        },
+        None => SecretRotation {
+            expected: client.secret_hashes.clone(),
+            secret_hashes: vec![new_hash],
+            retiring: None,
+        },
+    })
+}
+
+/// What `client rotate-secret` did: the new secret (shown this once) and the old one's end.
+#[derive(Debug, Serialize)]
+pub struct SecretRotated {
+    pub client_id: ClientId,
+    #[serde(serialize_with = "reveal_one")]
+    pub client_secret: ClientSecret,
+    /// When the previous secret stops working; `null` when it stopped at once.
+    pub old_secret_until: Option<u64>,
+}
+
+fn reveal_one<S: Serializer>(secret: &ClientSecret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.secret())
+}
+
+impl Render for SecretRotated {
+    fn text(&self) -> String {
+        let old = match self.old_secret_until {
+            Some(t) => format!("works until {}", utc(t)),
+            None => "no longer works".into(),
+        };
+        let mut text = Fields::new()
+            .field("client_id", self.client_id.as_str())
+            .field("client_secret", self.client_secret.secret())
+            .field("old secret", old)
+            .render();
+        text.push_str(
+            "\nThe secret is shown only now: it is stored as a hash and cannot be shown again.",
+        );
+        text
+    }
+}
+
+/// `client rotate-secret`: one GetItem, then one UpdateItem conditional on the secrets being as
+/// read (a concurrent rotation makes it fail, changing nothing).
+pub async fn rotate_secret(ctx: &Context, args: RotateArgs) -> Result<SecretRotated, CliError> {
+    let id = client_id(&args.client_id)?;
+    let store = clients(ctx);
+    let table = &ctx.config.tables.clients;
+    let client = store
+        .client(&id)
+        .await
+        .map_err(|e| ctx.storage("reading the client", table, e))?
+        .ok_or_else(|| not_found(&id))?;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let plan = plan_rotation(&client, &secret, args.keep_old_for, SystemClock.now())?;
+    let change = store
+        .rotate_secret(&id, &plan)
+        .await
+        .map_err(|e| ctx.storage("rotating the secret", table, e))?;
+    changed(&id, change, "a secret")?;
+    Ok(SecretRotated {
+        client_id: id,
+        client_secret: secret,
+        old_secret_until: plan.retiring.map(|r| r.until),
+    })
+}
+
+/// What `client delete` did.
+#[derive(Debug, Serialize)]
+pub struct ClientDeleted {
+    pub client_id: ClientId,
+    pub grants_revoked: usize,
+    pub items_deleted: usize,
+}
+
+impl Render for ClientDeleted {
+    fn text(&self) -> String {
+        format!(
+            "deleted client {}; revoked {} grant(s) and {} item(s)",
+            self.client_id, self.grants_revoked, self.items_deleted
+        )
+    }
+}
+
+/// `client delete`: disables the client first (so it can issue nothing new while its grants go),
+/// revokes every grant `by_client` names (twice, for the index's lag), then one conditional
+/// DeleteItem.
+pub async fn delete(ctx: &Context, args: IdArgs) -> Result<ClientDeleted, CliError> {
+    let id = client_id(&args.client_id)?;
+    let store = clients(ctx);
+    let tokens = tokens(ctx);
+    let done = revoke_all(&store, &tokens, &id)
+        .await
+        .map_err(|e| ctx.storage("revoking the client's grants", &ctx.config.tables.tokens, e))?
+        .ok_or_else(|| not_found(&id))?;
+    if !store
+        .delete_client(&id)
+        .await
+        .map_err(|e| ctx.storage("deleting the client", &ctx.config.tables.clients, e))?
+    {
+        return Err(not_found(&id));
+    }
+    Ok(ClientDeleted {
+        client_id: id,
+        grants_revoked: done.grants_revoked,
+        items_deleted: done.items_deleted,
+    })
+}
+
+/// Disable, then revoke every grant (`portcullis_core::admin::disable_client`).
+async fn revoke_all(
+    clients: &DynamoClients,
+    tokens: &(impl ClientGrants + GrantRevocation),
+    id: &ClientId,
+) -> Result<Option<portcullis_core::admin::Disabled>, portcullis_core::error::StoreError> {
+    portcullis_core::admin::disable_client(clients, tokens, id).await
 }
 
 #[cfg(test)]
@@ -292,10 +793,26 @@ mod tests {
             logo: None,
             public: false,
             trusted: false,
+            pkce_optional: false,
             no_refresh_rotation: false,
             resource_server: false,
             scopes: Vec::new(),
         }
+    }
+
+    /// RFC 9700 §2.1.1: PKCE is required unless a confidential client is registered with
+    /// `--pkce-optional`; a public client cannot be.
+    #[test]
+    fn pkce_is_required_by_default_and_optional_only_for_confidential_clients() {
+        let a = args("Zap App", &["https://a.example/cb"]);
+        assert!(!check(a, &catalog()).unwrap().pkce_optional);
+        let mut a = args("Zap App", &["https://a.example/cb"]);
+        a.pkce_optional = true;
+        assert!(check(a, &catalog()).unwrap().pkce_optional);
+        let mut a = args("Zap App", &["https://a.example/cb"]);
+        a.pkce_optional = true;
+        a.public = true;
+        assert!(invalid(check(a, &catalog())).contains("--pkce-optional is for confidential"));
     }
 
     /// RFC 7662 §2.1: introspection needs an authenticated caller, so only a confidential client
@@ -460,10 +977,170 @@ mod tests {
 
         let mut a = ok("a");
         a.public = true;
-        a.trusted = true;
         let (client, secret) = new_client(check(a, &catalog()).unwrap(), &OsEntropy, 7);
         assert!(secret.is_none() && client.secret_hashes.is_empty());
-        assert!(client.public && client.trusted);
+        assert!(client.public && !client.trusted && client.secret_retiring.is_none());
+    }
+
+    /// RFC 8252 §8.6: a public client can be impersonated, so it always gets the consent page.
+    #[test]
+    fn a_public_client_cannot_be_trusted() {
+        let mut a = ok("a");
+        a.public = true;
+        a.trusted = true;
+        assert!(invalid(check(a, &catalog())).contains("--trusted is for confidential clients"));
+        let mut a = ok("a");
+        a.trusted = true;
+        assert!(check(a, &catalog()).unwrap().trusted);
+    }
+
+    #[test]
+    fn create_checks_the_redirect_uri_count_and_kinds() {
+        let many: Vec<String> = (0..11).map(|i| format!("https://a.example/{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(invalid(check(args("a", &many), &catalog())).contains("1 to 10"));
+        for bad in [
+            "https://u@a.example/cb",
+            "https://a.example/cb?code=1",
+            "myapp:/cb",
+        ] {
+            assert!(invalid(check(args("a", &[bad]), &catalog())).contains(bad));
+        }
+    }
+
+    fn confidential(hashes: &[&str], retiring: Option<(&str, u64)>) -> Client {
+        let (mut c, _) = new_client(check(ok("a"), &catalog()).unwrap(), &OsEntropy, 1);
+        c.secret_hashes = hashes.iter().map(|h| SecretHash::of(h)).collect();
+        c.secret_retiring = retiring.map(|(h, until)| RetiringSecret {
+            hash: SecretHash::of(h),
+            until,
+        });
+        c
+    }
+
+    /// Rotation keeps the current secret for the overlap, the new one first; at most two live.
+    #[test]
+    fn rotation_puts_the_new_secret_first_and_keeps_the_old_one_for_the_overlap() {
+        let c = confidential(&["s1"], None);
+        let new = ClientSecret::new("pc_cs_new");
+        let plan = plan_rotation(&c, &new, 3600, 1000).unwrap();
+        assert_eq!(plan.expected, c.secret_hashes);
+        assert_eq!(plan.secret_hashes, [new.hash(), SecretHash::of("s1")]);
+        assert_eq!(
+            plan.retiring,
+            Some(RetiringSecret {
+                hash: SecretHash::of("s1"),
+                until: 4600
+            })
+        );
+    }
+
+    /// `--keep-old-for 0` (a leaked secret): the old one stops at once.
+    #[test]
+    fn rotation_with_no_overlap_drops_the_old_secret() {
+        let c = confidential(&["s1"], None);
+        let new = ClientSecret::new("pc_cs_new");
+        let plan = plan_rotation(&c, &new, 0, 1000).unwrap();
+        assert_eq!(plan.secret_hashes, [new.hash()]);
+        assert_eq!(plan.retiring, None);
+    }
+
+    /// A rotation during an overlap drops the older retiring secret: at most two are live.
+    #[test]
+    fn rotating_again_during_an_overlap_drops_the_oldest_secret() {
+        let c = confidential(&["s2", "s1"], Some(("s1", 5000)));
+        let new = ClientSecret::new("pc_cs_s3");
+        let plan = plan_rotation(&c, &new, 60, 1000).unwrap();
+        assert_eq!(plan.secret_hashes, [new.hash(), SecretHash::of("s2")]);
+        assert_eq!(plan.retiring.unwrap().hash, SecretHash::of("s2"));
+        assert_eq!(plan.expected, [SecretHash::of("s2"), SecretHash::of("s1")]);
+    }
+
+    #[test]
+    fn a_public_client_has_no_secret_to_rotate() {
+        let mut a = ok("a");
+        a.public = true;
+        let (c, _) = new_client(check(a, &catalog()).unwrap(), &OsEntropy, 1);
+        let e = plan_rotation(&c, &ClientSecret::new("pc_cs_x"), 60, 1).unwrap_err();
+        assert!(e.to_string().contains("public"), "{e}");
+    }
+
+    #[test]
+    fn show_counts_live_secrets_and_the_overlap_end_never_hashes() {
+        let c = confidential(&["s2", "s1"], Some(("s1", 5000)));
+        assert_eq!(
+            SecretStatus::of(&c, 4999),
+            SecretStatus {
+                live: 2,
+                retiring_until: Some(5000)
+            }
+        );
+        // Past the overlap the old hash is still listed but dead.
+        assert_eq!(
+            SecretStatus::of(&c, 5000),
+            SecretStatus {
+                live: 1,
+                retiring_until: None
+            }
+        );
+        let hash = SecretHash::of("s2").as_str().to_string();
+        let view = ClientView::of(c, 10);
+        for json in [true, false] {
+            let out = render(&view, json).unwrap();
+            assert!(!out.contains(&hash), "{out}");
+        }
+        let text = render(&view, false).unwrap();
+        assert!(
+            text.contains("secrets:          2 (the old one works until 1970-01-01T01:23:20Z)"),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&render(&view, true).unwrap()).unwrap();
+        assert_eq!(
+            v["secrets"],
+            serde_json::json!({"live": 2, "retiring_until": 5000})
+        );
+        assert!(v.get("secret_hashes").is_none());
+    }
+
+    fn update_args() -> UpdateArgs {
+        UpdateArgs {
+            client_id: "c1".into(),
+            name: None,
+            logo: None,
+            no_logo: false,
+            redirect_uris: Vec::new(),
+            scopes: Vec::new(),
+            trusted: None,
+            pkce_optional: None,
+            refresh_rotation: None,
+        }
+    }
+
+    #[test]
+    fn update_checks_its_flags_like_create() {
+        let mut a = update_args();
+        assert!(check_update(&a, &catalog()).is_err());
+        a.redirect_uris = vec!["http://app.example/cb".into()];
+        assert!(check_update(&a, &catalog())
+            .unwrap_err()
+            .to_string()
+            .contains("not loopback"));
+        a.redirect_uris = vec!["https://app.example/cb".into()];
+        a.no_logo = true;
+        a.trusted = Some(false);
+        let c = check_update(&a, &catalog()).unwrap();
+        assert_eq!(
+            c.redirect_uris.unwrap()[0].as_str(),
+            "https://app.example/cb"
+        );
+        assert_eq!(c.logo_uri, Some(None));
+        assert_eq!((c.trusted, c.name, c.scopes), (Some(false), None, None));
+        let mut a = update_args();
+        a.scopes = vec!["NOPE".into()];
+        assert!(check_update(&a, &catalog()).is_err());
+        let mut a = update_args();
+        a.logo = Some("http://x.example/l.png".into());
+        assert!(check_update(&a, &catalog()).is_err());
     }
 
     fn created(secret: Option<&str>) -> ClientCreated {
@@ -475,6 +1152,7 @@ mod tests {
             scopes: vec!["READ_PROFILE".into()],
             public: secret.is_none(),
             trusted: false,
+            pkce_optional: false,
             refresh_rotation: true,
         }
     }
@@ -493,6 +1171,7 @@ mod tests {
                 "scopes": ["READ_PROFILE"],
                 "public": false,
                 "trusted": false,
+                "pkce_optional": false,
                 "refresh_rotation": true,
             })
         );
@@ -500,7 +1179,7 @@ mod tests {
             serde_json::from_str(&render(&created(None), true).unwrap()).unwrap();
         assert_eq!(v["client_secret"], serde_json::Value::Null);
         assert_eq!(v["public"], true);
-        assert_eq!(v.as_object().unwrap().len(), 8);
+        assert_eq!(v.as_object().unwrap().len(), 9);
     }
 
     #[test]

@@ -5,12 +5,16 @@
 //! A new command: its flags and function in its group's module (a new module for a new group),
 //! a variant in `main`'s `Command`, and one dispatch line in `main::run`.
 use crate::error::CliError;
+use crate::target::{
+    outputs_to_vars, require_credentials, require_region, stack_outputs, storage_error, Target,
+};
 use portcullis_core::scope::ScopeCatalog;
 use portcullis_core::settings::{self, env as vars, ConfigError, Reader, TableNames};
 
 pub mod apikey;
 pub mod client;
 pub mod env;
+pub mod grants;
 pub mod init;
 pub mod session;
 
@@ -47,18 +51,66 @@ impl CliConfig {
     }
 }
 
-/// What the commands that call AWS need: the configuration and the SDK's.
+/// What the commands that call AWS need: the target, its configuration and the SDK's.
 pub struct Context {
+    pub target: Target,
     pub config: CliConfig,
     pub sdk: aws_config::SdkConfig,
+    pub region: Option<String>,
 }
 
 impl Context {
-    /// Reads the configuration (failing before any AWS set-up) and loads the SDK's.
-    pub async fn load() -> Result<Self, CliError> {
-        let config = CliConfig::from_env()?;
+    /// Reads the configuration and loads the SDK's. The local stack and the environment are
+    /// read first (failing before any AWS set-up); a deployed stage's region and credentials are
+    /// checked before the first call; `--stack` reads the stack's outputs (DescribeStacks), which
+    /// win over the environment.
+    pub async fn load(target: &Target) -> Result<Self, CliError> {
+        let config = match target {
+            Target::Stack(_) => None,
+            _ => Some(CliConfig::from_env()?),
+        };
         let sdk = portcullis_aws::sdk::load_sdk_config().await;
-        Ok(Self { config, sdk })
+        let region = if target.is_local() {
+            sdk.region().map(|r| r.to_string())
+        } else {
+            let region = require_region(&sdk)?;
+            require_credentials(&sdk).await?;
+            Some(region)
+        };
+        let config = match (config, target) {
+            (Some(c), _) => c,
+            (None, Target::Stack(name)) => {
+                let region = region.as_deref().unwrap_or_default();
+                let vars = outputs_to_vars(name, &stack_outputs(&sdk, name, region).await?)?;
+                CliConfig::from_lookup(|k| {
+                    vars.iter()
+                        .find(|(n, _)| *n == k)
+                        .map(|(_, v)| v.clone())
+                        .or_else(|| settings::process_env(k))
+                })?
+            }
+            (None, _) => CliConfig::from_env()?,
+        };
+        Ok(Self {
+            target: target.clone(),
+            config,
+            sdk,
+            region,
+        })
+    }
+
+    /// A storage failure while doing `what` on `table` (see [`crate::target::storage_error`]).
+    pub fn storage(
+        &self,
+        what: &str,
+        table: &str,
+        e: portcullis_core::error::StoreError,
+    ) -> CliError {
+        storage_error(what, table, &self.target, self.region.as_deref(), e)
+    }
+
+    pub fn db(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
     }
 }
 

@@ -26,6 +26,9 @@ pub struct SessionArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     pub ttl: u64,
+    /// Allow it against a deployed stage (it forges a user's session there).
+    #[arg(long = "allow-production")]
+    pub allow_production: bool,
 }
 
 /// A signed session: `{"session", "cookie", "expires_at"}`; as text, the token alone.
@@ -103,6 +106,7 @@ mod tests {
             email: None,
             name: Some("Ada Lovelace".into()),
             ttl: 60,
+            allow_production: false,
         }
     }
 

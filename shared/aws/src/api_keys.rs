@@ -1,10 +1,10 @@
 //! API keys in the tokens table (items of kind `api_key`, keyed by the key's hash; see
 //! `portcullis_core::api_keys`), and disabling a client (its item, then its grants through the
 //! `by_client` index).
-use crate::{build_err, classify, from_item, s, to_item, Item};
+use crate::{applied, classify, s, to_item, Item};
 use crate::{DynamoClients, DynamoTokens};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use portcullis_core::api_keys::{ApiKeyRecord, KEY_ID_PREFIX};
 use portcullis_core::error::StoreError;
 use portcullis_core::ids::{ClientId, GrantId, Subject};
@@ -88,51 +88,7 @@ impl ApiKeyRegistry for DynamoTokens {
                 _ => None,
             })
             .collect();
-        let mut keys: Vec<ApiKeyRecord> = Vec::new();
-        for chunk in pks.chunks(100) {
-            let mut pending = Some(
-                chunk
-                    .iter()
-                    .fold(KeysAndAttributes::builder(), |b, pk| {
-                        b.keys(Item::from([("pk".to_string(), s(pk))]))
-                    })
-                    .consistent_read(true)
-                    .build()
-                    .map_err(build_err)?,
-            );
-            // BatchGetItem may hand some keys back unprocessed; ask again a few times.
-            for attempt in 0..5u32 {
-                let Some(request) = pending.take() else {
-                    break;
-                };
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-                }
-                let out = self
-                    .db
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                if let Some(items) = out.responses.and_then(|mut r| r.remove(&self.table)) {
-                    for item in items {
-                        if item.get("kind") == Some(&s("api_key")) {
-                            keys.push(from_item(item)?);
-                        }
-                    }
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut m| m.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
-            }
-            if pending.is_some() {
-                return Err(StoreError::Unavailable(
-                    "listing API keys left unprocessed keys".into(),
-                ));
-            }
-        }
+        let mut keys: Vec<ApiKeyRecord> = self.batch_get_kind(&pks, "api_key", "API keys").await?;
         keys.sort_by(|a, b| (a.created_at, &a.grant_id).cmp(&(b.created_at, &b.grant_id)));
         Ok(keys)
     }
@@ -206,15 +162,6 @@ impl ClientDisable for DynamoClients {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify(e)),
-        }
+        applied(res)
     }
 }

@@ -39,48 +39,51 @@ impl CodeIssue for DynamoCodes {
 
 #[async_trait]
 impl CodeRedeem for DynamoCodes {
-    /// One conditional DeleteItem returning the old item: never read-then-delete, so two
-    /// concurrent redemptions cannot both succeed (Cal.com's weakness 1). The condition also
-    /// authenticates the presenter against the code's client snapshot (a public client by its
-    /// PKCE verifier), so a request with the wrong credentials changes nothing. Only when the condition fails is the item read.
+    /// One conditional UpdateItem marking the code consumed and returning it: never
+    /// read-then-write, so two concurrent redemptions cannot both succeed (Cal.com's weakness 1).
+    /// The condition also authenticates the presenter against the code's client snapshot (a
+    /// public client by its PKCE verifier), so a request with the wrong credentials changes
+    /// nothing. Only when the condition fails is the item read. The item stays until its TTL.
     async fn consume_code(
         &self,
         code_hash: &SecretHash,
         now: u64,
         presenter: Presenter<'_>,
     ) -> Result<Consumed, StoreError> {
-        const LIVE: &str = "attribute_exists(pk) AND expires_at > :now AND client_id = :cid";
-        let mut delete = self
+        const LIVE: &str = "attribute_exists(pk) AND attribute_not_exists(consumed_at) \
+                            AND expires_at > :now AND client_id = :cid";
+        let mut consume = self
             .db
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .key("pk", s(code_hash.as_str()))
+            .update_expression("SET consumed_at = :now")
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":cid", s(presenter.client_id.as_str()))
-            .return_values(ReturnValue::AllOld);
-        delete = match presenter.secret_hash {
-            Some(h) => delete
+            .return_values(ReturnValue::AllNew);
+        consume = match presenter.secret_hash {
+            Some(h) => consume
                 .condition_expression(format!("{LIVE} AND contains(client_secret_hashes, :h)"))
                 .expression_attribute_values(":h", s(h.as_str())),
             // A public client: its proof is the PKCE verifier, whose S256 must be the code's
             // challenge (the challenge is not secret; the verifier is).
             None => match presenter.pkce {
-                Some(c) => delete
+                Some(c) => consume
                     .condition_expression(format!(
                         "{LIVE} AND client_public = :true AND code_challenge = :cc"
                     ))
                     .expression_attribute_values(":cc", s(c.as_str())),
-                None => delete.condition_expression(format!(
+                None => consume.condition_expression(format!(
                     "{LIVE} AND client_public = :true AND attribute_not_exists(code_challenge)"
                 )),
             }
             .expression_attribute_values(":true", AttributeValue::Bool(true)),
         };
-        match delete.send().await {
+        match consume.send().await {
             Ok(out) => match out.attributes {
                 Some(item) => Ok(Consumed::Now(from_item(item)?)),
                 None => Err(StoreError::Failed(
-                    "consume_code: the delete returned no item".into(),
+                    "consume_code: the update returned no item".into(),
                 )),
             },
             Err(e)
@@ -97,27 +100,6 @@ impl CodeRedeem for DynamoCodes {
                     .await
                     .map_err(classify)?;
                 Ok(Consumed::Refused(out.item.map(from_item).transpose()?))
-            }
-            Err(e) => Err(classify(e)),
-        }
-    }
-
-    async fn restore_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
-        let res = self
-            .db
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(code)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
             }
             Err(e) => Err(classify(e)),
         }

@@ -6,9 +6,11 @@
 //! TTL deletes items late.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod api_keys;
 pub mod clients;
 pub mod codes;
+pub mod metering;
 pub mod sdk;
 #[cfg(feature = "secrets")]
 pub mod secrets;
@@ -58,6 +60,24 @@ where
         StoreError::Unavailable(boxed)
     } else {
         StoreError::Failed(boxed)
+    }
+}
+
+/// Whether a call failed on its condition expression (nothing was written).
+pub(crate) fn condition_failed<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// A conditional write's outcome: `Ok(true)` when applied, `Ok(false)` when its condition
+/// failed, and any other failure classified.
+pub(crate) fn applied<O, E>(res: Result<O, SdkError<E, HttpResponse>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(classify(e)),
     }
 }
 

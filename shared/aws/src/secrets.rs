@@ -1,4 +1,8 @@
-//! The Secrets Manager key source (feature `secrets`): the keys are one JSON secret.
+//! The Secrets Manager key source (feature `secrets`): the keys are one JSON secret,
+//! `{"session_key", "csrf_key"?, "previous_session_key"?, "previous_csrf_key"?}`, parsed by
+//! [`Keys::from_secret_json`] (the previous keys verify during a rotation; see docs/security.md,
+//! "Key rotation"). The caller's [`portcullis_core::keys::KeyCache`] decides when to read it
+//! again and backs off when a read fails.
 use async_trait::async_trait;
 use portcullis_core::error::KeyError;
 use portcullis_core::keys::{KeySource, Keys};

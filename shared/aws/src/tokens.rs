@@ -1,22 +1,23 @@
 //! The tokens table: access and refresh tokens (by hash) and grant records (`grant#<id>`), with
 //! the `by_grant` index for revocation.
-use crate::{build_err, Item};
+use crate::{applied, build_err, Item};
 use crate::{classify, from_item, n, s, to_item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, ReturnValue, TransactWriteItem,
-    Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue,
+    TransactWriteItem, Update, WriteRequest,
 };
 use portcullis_core::client_auth::AuthenticatedClient;
 use portcullis_core::error::StoreError;
 use portcullis_core::ids::{ClientId, GrantId};
 use portcullis_core::model::{GrantRecord, Issuance, ItemKind, TokenRecord};
 use portcullis_core::ports::{
-    AccessTokenRevocation, GrantRevocation, IssueOutcome, RefreshRotation, RotateOutcome, Rotation,
-    RotationKind, TokenIssue, TokenLookup,
+    AccessTokenLookup, AccessTokenRevocation, GrantRevocation, IssueOutcome, RefreshRotation,
+    RotateOutcome, Rotation, RotationKind, TokenIssue, TokenLookup,
 };
-use portcullis_core::secret::SecretHash;
+use portcullis_core::secret::{AccessToken, SecretHash};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub struct DynamoTokens {
@@ -36,8 +37,9 @@ impl DynamoTokens {
         }
     }
 
-    /// For issuing tokens too: issuance checks the client item in the same transaction.
-    pub fn issuing(
+    /// With the clients table: issuing and refreshing check the client item in the same
+    /// transaction, and [`AccessTokenLookup`] reads it beside the token.
+    pub fn with_clients(
         db: aws_sdk_dynamodb::Client,
         table: impl Into<String>,
         clients_table: impl Into<String>,
@@ -50,24 +52,43 @@ impl DynamoTokens {
 }
 
 impl DynamoTokens {
-    /// The transaction part that checks the client: it exists, is enabled and, for a
-    /// confidential client, still has the secret that authenticated the request.
-    fn client_check(&self, client: &AuthenticatedClient) -> Result<TransactWriteItem, StoreError> {
-        let Some(clients_table) = &self.clients_table else {
-            return Err(StoreError::Failed(
-                "this tokens adapter was built without the clients table (DynamoTokens::issuing)"
+    fn clients_table(&self) -> Result<&str, StoreError> {
+        self.clients_table.as_deref().ok_or_else(|| {
+            StoreError::Failed(
+                "this tokens adapter was built without the clients table (DynamoTokens::with_clients)"
                     .into(),
-            ));
-        };
+            )
+        })
+    }
+
+    /// The transaction part that checks the client at `now`: it exists, is enabled and, for a
+    /// confidential client, still has the secret that authenticated the request, not past a
+    /// rotation's overlap ([`portcullis_core::model::Client::secret_is_live`]).
+    fn client_check(
+        &self,
+        client: &AuthenticatedClient,
+        now: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let clients_table = self.clients_table()?;
+        // Exists, enabled, and not locked by failed authentications (OAuth 2.1 §2.4.1).
+        const STANDING: &str = "attribute_exists(client_id) AND disabled = :false \
+             AND (attribute_not_exists(locked_until) OR locked_until <= :now)";
         let mut check = ConditionCheck::builder()
             .table_name(clients_table)
             .key("client_id", s(client.client_id.as_str()))
-            .expression_attribute_values(":false", AttributeValue::Bool(false));
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", n(now));
         check = match &client.secret_hash {
             Some(h) => check
-                .condition_expression("attribute_exists(client_id) AND disabled = :false AND contains(secret_hashes, :h)")
+                .condition_expression(format!(
+                    "{STANDING} AND contains(secret_hashes, :h) \
+                     AND (attribute_not_exists(secret_retiring) OR secret_retiring.#hash <> :h \
+                     OR secret_retiring.#until > :now)"
+                ))
+                .expression_attribute_names("#hash", "hash")
+                .expression_attribute_names("#until", "until")
                 .expression_attribute_values(":h", s(h.as_str())),
-            None => check.condition_expression("attribute_exists(client_id) AND disabled = :false"),
+            None => check.condition_expression(STANDING),
         };
         Ok(TransactWriteItem::builder()
             .condition_check(check.build().map_err(build_err)?)
@@ -192,13 +213,18 @@ impl RefreshRotation for DynamoTokens {
         }
         parts.push((
             RefreshPart::ClientCheck,
-            self.client_check(&r.client_check)?,
+            self.client_check(&r.client_check, r.now)?,
         ));
         let grant = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&GrantRecord::key(&r.grant_id)))
-            .condition_expression("attribute_exists(pk)")
-            .update_expression("SET latest_access = :la, latest_refresh = :lr, expires_at = :end")
+            // A revoked grant is a tombstone: its refresh fails here.
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(revoked_at)")
+            .update_expression(
+                "SET previous_access = latest_access, latest_access = :la, latest_refresh = :lr, \
+                 expires_at = :end, refreshed_at = :now",
+            )
+            .expression_attribute_values(":now", n(r.now))
             .expression_attribute_values(":la", s(r.access.pk.as_str()))
             .expression_attribute_values(":lr", s(next_refresh.as_str()))
             .expression_attribute_values(":end", n(r.grant_expires_at))
@@ -235,6 +261,62 @@ impl RefreshRotation for DynamoTokens {
 }
 
 impl DynamoTokens {
+    /// Items by key, kept only if of `kind`: one consistent BatchGetItem per 100 keys, keys the
+    /// store hands back unprocessed asked for again a few times (`what` names them in the
+    /// error when some stay unprocessed).
+    pub(crate) async fn batch_get_kind<T: serde::de::DeserializeOwned>(
+        &self,
+        pks: &[String],
+        kind: &str,
+        what: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut found: Vec<T> = Vec::new();
+        for chunk in pks.chunks(100) {
+            let mut pending = Some(
+                chunk
+                    .iter()
+                    .fold(KeysAndAttributes::builder(), |b, pk| {
+                        b.keys(Item::from([("pk".to_string(), s(pk))]))
+                    })
+                    .consistent_read(true)
+                    .build()
+                    .map_err(build_err)?,
+            );
+            for attempt in 0..5u32 {
+                let Some(request) = pending.take() else {
+                    break;
+                };
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .db
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                if let Some(items) = out.responses.and_then(|mut r| r.remove(&self.table)) {
+                    for item in items {
+                        if item.get("kind") == Some(&s(kind)) {
+                            found.push(from_item(item)?);
+                        }
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut m| m.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+            }
+            if pending.is_some() {
+                return Err(StoreError::Unavailable(
+                    format!("reading {what} left unprocessed keys").into(),
+                ));
+            }
+        }
+        Ok(found)
+    }
+
     /// One strongly consistent GetItem by key, kept only if the item is of `kind`.
     pub(crate) async fn get_kind<T: serde::de::DeserializeOwned>(
         &self,
@@ -308,7 +390,7 @@ impl TokenIssue for DynamoTokens {
     /// One TransactWriteItems: the grant, both tokens, and a ConditionCheck on the client item.
     async fn issue_tokens(&self, i: &Issuance) -> Result<IssueOutcome, StoreError> {
         let put = |item: Item| self.put(item);
-        let check = self.client_check(&i.client_check)?;
+        let check = self.client_check(&i.client_check, i.grant.created_at)?;
         let (parts, items): (Vec<Part>, Vec<TransactWriteItem>) = [
             (Part::Grant, put(to_item(&i.grant)?)?),
             (Part::Access, put(to_item(&i.access)?)?),
@@ -371,6 +453,87 @@ impl TokenLookup for DynamoTokens {
 }
 
 #[async_trait]
+impl AccessTokenLookup for DynamoTokens {
+    /// One BatchGetItem, strongly consistent: the token's item and its client's item (only the
+    /// attributes the check needs).
+    async fn access_token(
+        &self,
+        token: &AccessToken,
+        now: u64,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let Some(client_id) = token.client_id() else {
+            return Ok(None);
+        };
+        let clients_table = self.clients_table()?;
+        let token_keys = KeysAndAttributes::builder()
+            .keys(HashMap::from([(
+                "pk".to_string(),
+                s(token.hash().as_str()),
+            )]))
+            .consistent_read(true)
+            .build()
+            .map_err(build_err)?;
+        let client_keys = KeysAndAttributes::builder()
+            .keys(HashMap::from([(
+                "client_id".to_string(),
+                s(client_id.as_str()),
+            )]))
+            .consistent_read(true)
+            .projection_expression("client_id, disabled")
+            .build()
+            .map_err(build_err)?;
+        let mut request = HashMap::from([
+            (self.table.clone(), token_keys),
+            (clients_table.to_string(), client_keys),
+        ]);
+        let mut found: HashMap<String, Vec<Item>> = HashMap::new();
+        // BatchGetItem may hand keys back unprocessed (throttling): ask again, briefly.
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+            let out = self
+                .db
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(classify)?;
+            for (table, items) in out.responses.unwrap_or_default() {
+                found.entry(table).or_default().extend(items);
+            }
+            request = out.unprocessed_keys.unwrap_or_default();
+            if request.is_empty() {
+                break;
+            }
+        }
+        if !request.is_empty() {
+            return Err(StoreError::Unavailable(
+                "the token lookup left keys unprocessed".into(),
+            ));
+        }
+        let client_ok = found
+            .remove(clients_table)
+            .and_then(|items| items.into_iter().next())
+            .is_some_and(|c| c.get("disabled") != Some(&AttributeValue::Bool(true)));
+        let Some(item) = found
+            .remove(&self.table)
+            .and_then(|items| items.into_iter().next())
+        else {
+            return Ok(None);
+        };
+        if !client_ok || item.get("kind") != Some(&s("access")) {
+            return Ok(None);
+        }
+        let rec: TokenRecord = from_item(item)?;
+        Ok(
+            (rec.client_id == client_id && rec.expires_at > now && rec.retired_at.is_none())
+                .then_some(rec),
+        )
+    }
+}
+
+#[async_trait]
 impl AccessTokenRevocation for DynamoTokens {
     /// One DeleteItem, conditional on the item being an access token of `client_id`.
     async fn revoke_access_token(
@@ -383,22 +546,13 @@ impl AccessTokenRevocation for DynamoTokens {
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(token_hash.as_str()))
-            .condition_expression("#kind = :access AND client_id = :client")
+            .condition_expression("#kind = :access AND token_client = :client")
             .expression_attribute_names("#kind", "kind")
             .expression_attribute_values(":access", s("access"))
             .expression_attribute_values(":client", s(client_id.as_str()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify(e)),
-        }
+        applied(res)
     }
 }
 
@@ -409,23 +563,42 @@ impl GrantRevocation for DynamoTokens {
     }
 
     async fn revoke_grant(&self, grant_id: &GrantId) -> Result<usize, StoreError> {
-        // The grant item first: from here on every refresh of this grant fails its condition,
-        // and the item names the newest pair, which the index may not show yet.
+        // The grant item first, made a tombstone: from here on every refresh of this grant and
+        // any racing exchange for it fail their conditions, and the old item names the newest
+        // tokens, which the index may not show yet.
         let grant_key = GrantRecord::key(grant_id);
-        let old = self
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let res = self
             .db
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .key("pk", s(&grant_key))
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(revoked_at)")
+            .update_expression(
+                "SET revoked_at = :now REMOVE latest_access, latest_refresh, previous_access",
+            )
+            .expression_attribute_values(":now", n(now))
             .return_values(ReturnValue::AllOld)
             .send()
-            .await
-            .map_err(classify)?;
+            .await;
+        let old = match res {
+            Ok(out) => out.attributes,
+            // No such grant, or revoked already: its tokens are still swept below.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                None
+            }
+            Err(e) => return Err(classify(e)),
+        };
         let mut keys: Vec<String> = Vec::new();
         let mut deleted = 0;
-        if let Some(item) = old.attributes {
+        if let Some(item) = old {
             deleted += 1;
-            for name in ["latest_access", "latest_refresh"] {
+            for name in ["latest_access", "latest_refresh", "previous_access"] {
                 if let Some(AttributeValue::S(pk)) = item.get(name) {
                     keys.push(pk.clone());
                 }

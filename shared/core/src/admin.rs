@@ -40,8 +40,12 @@ pub async fn disable_client(
     };
     for _pass in 0..2 {
         for grant in tokens.grants_of_client(client_id).await? {
-            done.items_deleted += tokens.revoke_grant(&grant).await?;
-            done.grants_revoked += 1;
+            // A grant revoked already (its tombstone is still listed) counts nothing.
+            let gone = tokens.revoke_grant(&grant).await?;
+            if gone > 0 {
+                done.items_deleted += gone;
+                done.grants_revoked += 1;
+            }
         }
     }
     Ok(Some(done))
@@ -87,6 +91,36 @@ mod tests {
         assert!(refused.is_err());
         let accepted = authenticate(&w.store, Presented::AccessToken(theirs), now).await;
         assert!(accepted.is_ok());
+    }
+
+    /// Issue 8: disabling takes effect at use, not through the sweep (which finds grants
+    /// through an index that lags): with only the client's flag set, its live access token is
+    /// already refused, in the same one read.
+    #[tokio::test]
+    async fn a_disabled_clients_access_token_is_refused_at_use_without_the_sweep() {
+        use crate::ports::ClientDisable;
+        let w = World::new().with(client("c-off"));
+        let token = access_token(&w, "c-off").await;
+        let now = w.clock.now();
+        assert!(
+            authenticate(&w.store, Presented::AccessToken(token.clone()), now)
+                .await
+                .is_ok()
+        );
+        assert!(
+            ClientDisable::disable_client(&w.store, &ClientId::from("c-off"))
+                .await
+                .unwrap()
+        );
+        assert!(w.is_live(&token.hash()).await, "the sweep did not run");
+        w.store.reset_calls();
+        let refused = authenticate(&w.store, Presented::AccessToken(token), now).await;
+        assert!(refused.is_err());
+        assert_eq!(
+            w.store.calls(),
+            1,
+            "one read: the token and its client together"
+        );
     }
 
     #[tokio::test]

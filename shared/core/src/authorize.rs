@@ -157,7 +157,15 @@ pub async fn validate_request(
     let Some(client_id) = p.client_id.as_deref() else {
         return Err(AuthorizeError::page("The request has no client_id."));
     };
-    let client = match clients.client(&ClientId::from(client_id)).await? {
+    // Issue 10: an id that cannot be a client's (too long for a DynamoDB key, odd characters)
+    // is refused without a storage call.
+    let client_id = ClientId::from(client_id);
+    let found = if client_id.is_well_formed() {
+        clients.client(&client_id).await?
+    } else {
+        None
+    };
+    let client = match found {
         Some(c) if !c.disabled => c,
         _ => {
             return Err(AuthorizeError::page(
@@ -211,11 +219,15 @@ pub async fn validate_request(
         p.code_challenge_method.as_deref(),
     )
     .map_err(back)?;
-    // OAuth 2.1 §4.1.1, RFC 9700 §2.1.1: a public client must use PKCE.
-    if client.public && code_challenge.is_none() {
-        return Err(back(OAuthError::invalid_request(
-            "public clients must send code_challenge with code_challenge_method=S256",
-        )));
+    // OAuth 2.1 §4.1.1, RFC 9700 §2.1.1: every client uses PKCE, a confidential one too unless
+    // it was registered with PKCE optional (a public client never is).
+    if code_challenge.is_none() && (client.public || !client.pkce_optional) {
+        return Err(back(OAuthError::invalid_request(if client.public {
+            "public clients must send code_challenge with code_challenge_method=S256"
+        } else {
+            "this client must send code_challenge with code_challenge_method=S256 (PKCE, RFC 7636); \
+             an operator can register it with PKCE optional"
+        })));
     }
     Ok(AuthorizationRequest {
         client,
@@ -257,6 +269,7 @@ pub async fn issue_code(
         client_refresh_rotation: req.client.refresh_rotation,
         created_at: now,
         expires_at: now + ctx.code_ttl,
+        consumed_at: None,
     };
     codes.put_code(&record).await?;
     let mut params = vec![("code", code.secret())];
@@ -412,6 +425,31 @@ mod tests {
         assert!(l.contains("error=invalid_request"), "{l}");
     }
 
+    /// RFC 9700 §2.1.1: a confidential client needs PKCE too unless it was registered with PKCE
+    /// optional; with a challenge it is accepted either way. A client item written before the
+    /// setting existed requires PKCE.
+    #[tokio::test]
+    async fn a_confidential_client_needs_pkce_unless_registered_with_pkce_optional() {
+        let q = "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb";
+        let strict = store(testkit::client("c1").pkce_required().build());
+        let l = redirect_of(validate(&strict, q).await);
+        assert!(l.contains("error=invalid_request"), "{l}");
+        let challenge = CodeChallenge::s256(testkit::VERIFIER);
+        let with_pkce = format!(
+            "{q}&code_challenge={}&code_challenge_method=S256",
+            challenge.as_str()
+        );
+        assert!(validate(&strict, &with_pkce).await.is_ok());
+        let lax = store(client(false));
+        assert!(validate(&lax, q).await.is_ok());
+        let legacy: crate::model::Client = serde_json::from_value(serde_json::json!({
+            "client_id": "c1", "name": "App", "redirect_uris": ["https://app.example/cb"],
+            "scopes": ["READ_PROFILE"], "created_at": 0
+        }))
+        .unwrap();
+        assert!(!legacy.pkce_optional, "absent means PKCE required");
+    }
+
     /// RFC 6749 §3.1: parameters must not be repeated.
     #[tokio::test]
     async fn repeated_parameters_are_invalid_request() {
@@ -478,5 +516,19 @@ mod tests {
             l.ends_with("&state=st&iss=https%3A%2F%2Fauth.example"),
             "{l}"
         );
+    }
+
+    /// Issue 10: a `client_id` longer than a DynamoDB key may be, or with odd characters, gets
+    /// the unknown-client page without a storage call.
+    #[tokio::test]
+    async fn a_malformed_client_id_is_refused_without_a_storage_call() {
+        let s = store(client(false));
+        s.reset_calls();
+        let long = "c".repeat(3000);
+        for id in [long.as_str(), "c1%00", "c.1"] {
+            let q = format!("client_id={id}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb");
+            assert!(validate(&s, &q).await.is_err(), "{id}");
+        }
+        assert_eq!(s.calls(), 0);
     }
 }

@@ -3,8 +3,8 @@
 use crate::api_keys::ApiKeyRecord;
 use crate::error::{EndpointError, ErrorCode, OAuthError};
 use crate::ids::{ClientId, GrantId, Subject};
-use crate::model::{ItemKind, UserInfo};
-use crate::ports::{ApiKeyLookup, TokenLookup};
+use crate::model::UserInfo;
+use crate::ports::{AccessTokenLookup, ApiKeyLookup};
 use crate::secret::{AccessToken, ApiKey};
 
 /// How a request authenticated.
@@ -131,13 +131,13 @@ fn bearer_value(h: &str) -> Result<&str, OAuthError> {
     Ok(token)
 }
 
-/// Validates a presented credential with one storage read (none for a malformed one):
+/// Validates a presented credential with one storage request (none for a malformed one):
 /// - an access token: known, not expired, an access token (not a refresh token: Cal.com's
-///   weakness 3). Tokens of a disabled client are gone: disabling revokes them
-///   ([`crate::admin::disable_client`]).
+///   weakness 3), and its client exists and is enabled — read in the same request as the token
+///   ([`AccessTokenLookup`]), so disabling a client stops its tokens at once.
 /// - an API key: known, not expired, not revoked.
 pub async fn authenticate(
-    store: &(impl TokenLookup + ApiKeyLookup + ?Sized),
+    store: &(impl AccessTokenLookup + ApiKeyLookup + ?Sized),
     presented: Presented,
     now: u64,
 ) -> Result<Principal, EndpointError> {
@@ -149,10 +149,7 @@ pub async fn authenticate(
             if !token.is_well_formed() {
                 return Err(invalid().into());
             }
-            let rec = store.token(&token.hash(), now).await?.ok_or_else(invalid)?;
-            if rec.kind != ItemKind::Access {
-                return Err(invalid().into());
-            }
+            let rec = store.access_token(&token, now).await?.ok_or_else(invalid)?;
             Ok(Principal {
                 user: rec.user,
                 client_id: Some(rec.client_id),

@@ -9,7 +9,7 @@ use crate::error::{EndpointError, OAuthError};
 use crate::ids::ClientId;
 use crate::model::Client;
 use crate::params::Params;
-use crate::ports::ClientLookup;
+use crate::ports::{AuthFailures, ClientLookup, LockoutPolicy};
 use crate::secret::{ClientSecret, SecretHash};
 
 /// Who the client says it is, from HTTP Basic or the body (RFC 6749 §2.3.1).
@@ -67,6 +67,10 @@ pub struct RegisteredClient<'a> {
     pub public: bool,
     /// Hashes of the current secrets: more than one during a rotation's overlap.
     pub secret_hashes: &'a [SecretHash],
+    /// A listed secret whose rotation overlap has ended: it no longer authenticates. A snapshot
+    /// (a code's, a refresh token's) leaves this `None`; the write that follows re-checks the
+    /// client item, where the overlap's end is enforced ([`Client::secret_is_live`]).
+    pub retired: Option<&'a SecretHash>,
 }
 
 /// A client that proved who it is.
@@ -111,6 +115,7 @@ pub fn authenticate(
         })?;
         Some(
             matching_secret(registered.secret_hashes, secret)
+                .filter(|h| registered.retired != Some(h))
                 .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?,
         )
     };
@@ -126,6 +131,7 @@ pub fn authenticate(
 pub async fn authenticate_registered(
     clients: &(impl ClientLookup + ?Sized),
     creds: &ClientCredentials,
+    now: u64,
 ) -> Result<(AuthenticatedClient, Client), EndpointError> {
     let Some(client_id) = creds.client_id.as_ref() else {
         return Err(OAuthError::invalid_client(
@@ -133,13 +139,90 @@ pub async fn authenticate_registered(
         )
         .into());
     };
+    // Issue 10: an id that cannot be a client's is refused without a storage call.
+    if !client_id.is_well_formed() {
+        return Err(OAuthError::invalid_client("client authentication failed").into());
+    }
     let client = clients
         .client(client_id)
         .await?
         .filter(|c| !c.disabled)
         .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
-    let authenticated = authenticate(creds, client.registered())?;
+    // OAuth 2.1 §2.4.1: a locked client is refused before its secret is looked at.
+    if let Some(retry_after) = client.locked_for(now) {
+        return Err(EndpointError::Locked {
+            client_id: client.client_id.clone(),
+            retry_after,
+        });
+    }
+    let authenticated = authenticate(creds, client.registered(now))?;
     Ok((authenticated, client))
+}
+
+/// OAuth 2.1 §2.4.1, on a failure path where the client was authenticated against a snapshot
+/// (a code's, a refresh token's) or a write's condition on the client item refused it: one read
+/// of the client item says whether it is locked, which answers 429 whatever the presented
+/// secret was (a correct guess during a lockout is not told apart from a wrong one).
+/// Otherwise `refusal` stands.
+pub async fn refusal_or_lockout(
+    clients: &(impl ClientLookup + ?Sized),
+    client_id: &ClientId,
+    now: u64,
+    refusal: OAuthError,
+) -> EndpointError {
+    if !client_id.is_well_formed() {
+        return refusal.into();
+    }
+    match clients.client(client_id).await {
+        Ok(Some(c)) => match c.locked_for(now) {
+            Some(retry_after) => EndpointError::Locked {
+                client_id: c.client_id,
+                retry_after,
+            },
+            None => refusal.into(),
+        },
+        Ok(None) => refusal.into(),
+        Err(e) => e.into(),
+    }
+}
+
+/// OAuth 2.1 §2.4.1: after a request that ended in `invalid_client` with a `client_id` and a
+/// secret presented, counts a failed authentication of that client (failure path only: the
+/// success path makes no extra call). A storage fault while counting is logged; the answer
+/// stays the request's own.
+pub async fn count_failure<T>(
+    store: &(impl AuthFailures + ?Sized),
+    creds: &ClientCredentials,
+    result: &Result<T, EndpointError>,
+    policy: LockoutPolicy,
+    now: u64,
+) {
+    let Err(EndpointError::OAuth(e)) = result else {
+        return;
+    };
+    let (Some(client_id), true) = (creds.client_id.as_ref(), creds.secret.is_some()) else {
+        return;
+    };
+    if e.code != crate::error::ErrorCode::InvalidClient || !client_id.is_well_formed() {
+        return;
+    }
+    match store.record_auth_failure(client_id, now, policy).await {
+        Ok(Some(until)) => tracing::warn!(
+            client_id = %client_id,
+            locked_until = until,
+            security_event = "client_locked",
+            "client locked after {} failed authentications",
+            policy.max
+        ),
+        Ok(None) => tracing::info!(
+            client_id = %client_id,
+            security_event = "client_auth_failed",
+            "failed client authentication counted"
+        ),
+        Err(err) => {
+            tracing::warn!(client_id = %client_id, error = %err, "could not count a failed client authentication")
+        }
+    }
 }
 
 /// RFC 6749 §3.2.1, §4.1.3: the grant presented cannot be used by this request, but the client
@@ -149,8 +232,9 @@ pub async fn refuse_grant(
     clients: &(impl ClientLookup + ?Sized),
     creds: &ClientCredentials,
     grant_error: OAuthError,
+    now: u64,
 ) -> EndpointError {
-    match authenticate_registered(clients, creds).await {
+    match authenticate_registered(clients, creds, now).await {
         Ok(_) => grant_error.into(),
         Err(e) => e,
     }
@@ -205,6 +289,7 @@ mod tests {
             client_id: &id,
             public: false,
             secret_hashes: &hashes,
+            retired: None,
         };
         let creds = |secret: Option<&str>| ClientCredentials {
             client_id: Some(id.clone()),
@@ -225,6 +310,7 @@ mod tests {
             client_id: &id,
             public: true,
             secret_hashes: &[],
+            retired: None,
         };
         assert_eq!(
             authenticate(&creds(None), public).unwrap().secret_hash,
@@ -242,5 +328,48 @@ mod tests {
             code(authenticate(&other, public)),
             Some(ErrorCode::InvalidGrant)
         );
+    }
+
+    /// Rotation overlap (`portcullis client rotate-secret --keep-old-for`): the old secret
+    /// authenticates until the overlap ends and not after; the new one throughout.
+    #[test]
+    fn a_retiring_secret_works_until_its_overlap_ends() {
+        use crate::model::RetiringSecret;
+        use crate::testkit::client;
+        let mut c = client("c1").build();
+        let (old, new) = (ClientSecret::new("old"), ClientSecret::new("new"));
+        c.secret_hashes = vec![new.hash(), old.hash()];
+        c.secret_retiring = Some(RetiringSecret {
+            hash: old.hash(),
+            until: 100,
+        });
+        let creds = |s: &ClientSecret| ClientCredentials {
+            client_id: Some(c.client_id.clone()),
+            secret: Some(s.clone()),
+        };
+        assert!(authenticate(&creds(&old), c.registered(99)).is_ok());
+        assert!(c.secret_is_live(&old.hash(), 99));
+        let err = authenticate(&creds(&old), c.registered(100)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidClient);
+        assert!(!c.secret_is_live(&old.hash(), 100));
+        assert!(authenticate(&creds(&new), c.registered(100)).is_ok());
+        assert!(c.secret_is_live(&new.hash(), 1_000_000));
+    }
+
+    /// Issue 10: a presented `client_id` that cannot be a client's is `invalid_client` without
+    /// a storage call.
+    #[tokio::test]
+    async fn a_malformed_client_id_is_refused_without_a_storage_call() {
+        let store = crate::ports::MemoryStore::new();
+        store.reset_calls();
+        let creds = ClientCredentials {
+            client_id: Some(ClientId::new("x".repeat(5000))),
+            secret: Some(ClientSecret::new("s")),
+        };
+        let r = authenticate_registered(&store, &creds, 0).await;
+        assert!(
+            matches!(r, Err(EndpointError::OAuth(ref e)) if e.code == ErrorCode::InvalidClient)
+        );
+        assert_eq!(store.calls(), 0);
     }
 }

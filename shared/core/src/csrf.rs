@@ -78,6 +78,19 @@ pub fn verify_csrf(
     }
 }
 
+/// Checks a token against each of `keys` (the current CSRF key, then the previous one during a
+/// rotation, so a consent page opened just before it can still be submitted).
+pub fn verify_csrf_with<'k>(
+    keys: impl IntoIterator<Item = &'k Key>,
+    binding: &CsrfBinding<'_>,
+    token: &str,
+    now: u64,
+    max_age: u64,
+) -> bool {
+    keys.into_iter()
+        .any(|k| verify_csrf(k, binding, token, now, max_age))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +147,27 @@ mod tests {
             &Key::new(b"k2".to_vec()),
             &binding(),
             &t,
+            1000,
+            600
+        ));
+    }
+
+    /// Rotation: a form signed with the previous CSRF key is accepted, one signed with neither
+    /// key is not.
+    #[test]
+    fn csrf_token_signed_with_the_previous_key_verifies_during_a_rotation() {
+        let (cur, prev) = (
+            Key::new(b"current".to_vec()),
+            Key::new(b"previous".to_vec()),
+        );
+        let t = issue_csrf(&prev, &binding(), 1000);
+        assert!(verify_csrf_with([&cur, &prev], &binding(), &t, 1000, 600));
+        assert!(!verify_csrf_with([&cur], &binding(), &t, 1000, 600));
+        let other = issue_csrf(&Key::new(b"neither".to_vec()), &binding(), 1000);
+        assert!(!verify_csrf_with(
+            [&cur, &prev],
+            &binding(),
+            &other,
             1000,
             600
         ));

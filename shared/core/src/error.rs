@@ -73,14 +73,13 @@ impl OAuthError {
     /// anything else (a quote, a backslash, a control or non-ASCII character echoed from the
     /// request) becomes `?`.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        let allowed = |c: char| matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E');
         let d = description.into();
-        let description = if d.chars().all(allowed) {
+        let description = if d.chars().all(description_char) {
             d
         } else {
             Cow::Owned(
                 d.chars()
-                    .map(|c| if allowed(c) { c } else { '?' })
+                    .map(|c| if description_char(c) { c } else { '?' })
                     .collect(),
             )
         };
@@ -150,6 +149,17 @@ pub enum EndpointError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// A request body over the size limit: `invalid_request`, answered with 413 (RFC 9110
+    /// §15.5.14) rather than 400, so a client can tell "too big" from "wrong".
+    #[error("{0}")]
+    PayloadTooLarge(OAuthError),
+    /// OAuth 2.1 §2.4.1: the client failed to authenticate too often; it is refused without its
+    /// secret being looked at for `retry_after` more seconds: 429 with `Retry-After`.
+    #[error("client {client_id} is locked after failed authentications")]
+    Locked {
+        client_id: crate::ids::ClientId,
+        retry_after: u64,
+    },
 }
 
 impl From<OAuthError> for EndpointError {
@@ -163,7 +173,10 @@ impl EndpointError {
     /// worth a retry, `server_error` for the rest. Nothing internal leaks.
     pub fn public(&self) -> OAuthError {
         match self {
-            Self::OAuth(e) => e.clone(),
+            Self::OAuth(e) | Self::PayloadTooLarge(e) => e.clone(),
+            Self::Locked { retry_after, .. } => OAuthError::invalid_client(format!(
+                "too many failed client authentications: try again in {retry_after} seconds"
+            )),
             Self::Store(StoreError::Unavailable(_)) | Self::Keys(KeyError::Unavailable(_)) => {
                 OAuthError::unavailable()
             }
@@ -172,21 +185,72 @@ impl EndpointError {
     }
 }
 
-/// The most of a request's value an error description repeats back.
+/// The most of a request's value (a parameter name or value, a content type) an error
+/// description repeats back, in characters, before the [`ECHO_ELLIPSIS`].
 pub const ECHO_MAX: usize = 64;
 
-/// A request value as an error description may quote it: at most [`ECHO_MAX`] characters.
+/// What stands for the rest of a value cut by [`echo`] (ASCII: RFC 6749 §5.2 limits
+/// `error_description` to printable ASCII).
+pub const ECHO_ELLIPSIS: &str = "...";
+
+/// The longest an echo can be: [`ECHO_MAX`] characters and the ellipsis.
+pub const ECHO_LIMIT: usize = ECHO_MAX + ECHO_ELLIPSIS.len();
+
+/// A request value as an error description may quote it, the one place every echo goes through:
+/// at most [`ECHO_MAX`] characters then [`ECHO_ELLIPSIS`], so no description grows with the
+/// input; control characters, quotes, backslashes and non-ASCII become `?` (RFC 6749 §5.2's
+/// `error_description` character set, and nothing that could forge a log line or a header).
 pub fn echo(value: &str) -> String {
-    value.chars().take(ECHO_MAX).collect()
+    let mut out: String = value
+        .chars()
+        .take(ECHO_MAX)
+        .map(|c| if description_char(c) { c } else { '?' })
+        .collect();
+    if value.chars().nth(ECHO_MAX).is_some() {
+        out.push_str(ECHO_ELLIPSIS);
+    }
+    out
+}
+
+/// RFC 6749 §5.2: `error_description` is limited to %x20-21 / %x23-5B / %x5D-7E.
+fn description_char(c: char) -> bool {
+    matches!(c, '\x20'..='\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')
 }
 
 impl EndpointError {
+    /// The HTTP status of this error's response: the OAuth code's (RFC 6749 §5.2, RFC 6750
+    /// §3.1), 413 for a body over the limit.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::PayloadTooLarge(_) => 413,
+            Self::Locked { .. } => 429,
+            _ => self.public().code.http_status(),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for the `Retry-After` of a 429.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Locked { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// Logs what the client is not told. Never the request's secrets: only the error chain.
     pub fn log(&self) {
         match self {
-            Self::OAuth(o) => {
+            Self::OAuth(o) | Self::PayloadTooLarge(o) => {
                 tracing::info!(error = %o.code, description = %o.description, "request refused")
             }
+            Self::Locked {
+                client_id,
+                retry_after,
+            } => tracing::warn!(
+                client_id = %client_id,
+                retry_after,
+                security_event = "client_locked",
+                "client authentication refused: locked after failed authentications"
+            ),
             Self::Store(StoreError::Unavailable(src)) | Self::Keys(KeyError::Unavailable(src)) => {
                 tracing::warn!(error = %self, cause = %error_chain(src.as_ref()), "dependency unavailable")
             }
@@ -224,5 +288,36 @@ mod tests {
         assert_eq!(e.description, "unknown scope `a?b?c??`");
         let plain = OAuthError::invalid_request("code is required");
         assert!(matches!(plain.description, Cow::Borrowed(_)));
+    }
+
+    /// No description grows with the input: an echo is capped, with an ellipsis.
+    #[test]
+    fn an_echo_of_a_100_kb_parameter_name_is_capped_with_an_ellipsis() {
+        let name = "n".repeat(100 * 1024);
+        let e = OAuthError::invalid_request(format!("parameter `{}` is repeated", echo(&name)));
+        assert!(e.description.len() < 120, "{}", e.description.len());
+        assert!(e
+            .description
+            .contains(&format!("{}...`", "n".repeat(ECHO_MAX))));
+        assert_eq!(echo("short"), "short");
+        assert_eq!(echo(&"x".repeat(ECHO_MAX)), "x".repeat(ECHO_MAX));
+        assert_eq!(echo(&"x".repeat(ECHO_MAX + 1)).len(), ECHO_LIMIT);
+    }
+
+    /// RFC 6749 §5.2: control characters (a forged log line, a header split) are not echoed.
+    #[test]
+    fn an_echo_replaces_control_characters() {
+        assert_eq!(echo("a\r\nSet-Cookie: x\u{0}\u{7f}"), "a??Set-Cookie: x??");
+        assert_eq!(echo("\u{e9}\"\\"), "???");
+    }
+
+    /// RFC 9110 §15.5.14: a body over the limit is 413, still `invalid_request`.
+    #[test]
+    fn a_body_over_the_limit_is_413_invalid_request() {
+        let e = EndpointError::PayloadTooLarge(OAuthError::invalid_request("too large"));
+        assert_eq!(e.http_status(), 413);
+        assert_eq!(e.public().code, ErrorCode::InvalidRequest);
+        let plain = EndpointError::from(OAuthError::invalid_request("x"));
+        assert_eq!(plain.http_status(), 400);
     }
 }

@@ -75,6 +75,30 @@ id_newtype!(
     /// A registered client's identifier (RFC 6749 §2.2).
     ClientId
 );
+impl ClientId {
+    /// The longest client id accepted: far below DynamoDB's 2,048-byte key limit, so a
+    /// malformed id never reaches the store.
+    pub const MAX_LEN: usize = 64;
+
+    /// Whether this can be a registered client's id: 1 to [`Self::MAX_LEN`] characters of
+    /// `[A-Za-z0-9_-]` (the CLI issues 32 hex digits). Anything else is refused without a
+    /// storage call. No `.`: an access token names its client before a dot.
+    pub fn is_well_formed(&self) -> bool {
+        !self.0.is_empty()
+            && self.0.len() <= Self::MAX_LEN
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+}
+
+impl Subject {
+    /// The longest user id accepted from a session, in bytes: well below DynamoDB's 2,048-byte
+    /// key limit (it keys the `by_user` index).
+    pub const MAX_LEN: usize = 256;
+}
+
 id_newtype!(
     /// One consent: every token descended from it names it.
     GrantId
@@ -91,6 +115,20 @@ id_newtype!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 10: an identifier is checked for shape before it keys any storage call (DynamoDB
+    /// refuses keys over 2,048 bytes with a ValidationException, which would be a 500).
+    #[test]
+    fn client_ids_have_a_shape_checked_before_any_storage_call() {
+        assert!(ClientId::new("0123456789abcdef0123456789abcdef").is_well_formed());
+        assert!(ClientId::new("c-off_1").is_well_formed());
+        for bad in ["", "a.b", "a b", "é", "a/b"] {
+            assert!(!ClientId::new(bad).is_well_formed(), "{bad:?}");
+        }
+        assert!(ClientId::new("a".repeat(64)).is_well_formed());
+        assert!(!ClientId::new("a".repeat(65)).is_well_formed());
+        assert!(!ClientId::new("a".repeat(3000)).is_well_formed());
+    }
 
     #[test]
     fn identifiers_serialise_as_plain_strings_and_compare_with_str() {

@@ -9,7 +9,7 @@ use crate::error::{EndpointError, OAuthError};
 use crate::ids::ClientId;
 use crate::model::{ItemKind, TokenRecord};
 use crate::params::Params;
-use crate::ports::{ClientLookup, TokenLookup};
+use crate::ports::{AccessTokenLookup, ClientLookup, TokenLookup};
 use crate::scope::join_scope;
 use crate::secret::{AccessToken, RefreshToken, SecretHash};
 use serde::Serialize;
@@ -106,9 +106,9 @@ pub async fn introspect<L, T>(
 ) -> Result<Introspection, EndpointError>
 where
     L: ClientLookup + ?Sized,
-    T: TokenLookup + ?Sized,
+    T: TokenLookup + AccessTokenLookup + ?Sized,
 {
-    let (_, client) = authenticate_registered(clients, creds).await?;
+    let (_, client) = authenticate_registered(clients, creds, now).await?;
     if client.public {
         return Err(OAuthError::invalid_client(
             "introspection needs a confidential client: a public client cannot authenticate",
@@ -118,14 +118,35 @@ where
     let Some((hash, kind, token_type)) = classify(&req.token) else {
         return Ok(Introspection::inactive());
     };
-    let Some(rec) = tokens.token(&hash, now).await? else {
+    let rec = if kind == ItemKind::Access {
+        // The token and its client's standing in one request: a disabled client's tokens are
+        // inactive at once.
+        tokens
+            .access_token(&AccessToken::new(req.token.as_str()), now)
+            .await?
+    } else {
+        tokens.token(&hash, now).await?
+    };
+    let Some(rec) = rec else {
         return Ok(Introspection::inactive());
     };
     if rec.kind != kind || rec.retired_at.is_some() {
         return Ok(Introspection::inactive());
     }
-    if rec.client_id != client.client_id && !client.resource_server {
-        return Ok(Introspection::inactive());
+    if rec.client_id != client.client_id {
+        if !client.resource_server {
+            return Ok(Introspection::inactive());
+        }
+        // A resource server asking about another client's refresh token (rare): that client
+        // must still be enabled. Access tokens were checked in their own read.
+        if kind == ItemKind::Refresh
+            && clients
+                .client(&rec.client_id)
+                .await?
+                .is_none_or(|c| c.disabled)
+        {
+            return Ok(Introspection::inactive());
+        }
     }
     let exp = match rec.grant_expires_at {
         Some(end) if kind == ItemKind::Refresh => rec.expires_at.min(end),
@@ -251,7 +272,7 @@ mod tests {
             Ok(Introspection::inactive())
         );
         // Unknown and malformed (no lookup for the malformed one).
-        let unknown = AccessToken::generate(&OsEntropy);
+        let unknown = AccessToken::generate_for(&ClientId::new("c1"), &OsEntropy);
         assert!(!ask(&w, c(), unknown.secret()).await.unwrap().active);
         w.store.reset_calls();
         assert!(!ask(&w, c(), "not a token").await.unwrap().active);

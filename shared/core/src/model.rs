@@ -25,23 +25,52 @@ pub struct Client {
     /// A first-party client whose requests need no consent page.
     #[serde(default)]
     pub trusted: bool,
+    /// RFC 9700 §2.1.1: every client must use PKCE unless registered with
+    /// `portcullis client create --pkce-optional` (confidential clients only: Cal.com-contract
+    /// apps that send no `code_challenge`). Absent means `false`: PKCE required.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pkce_optional: bool,
     /// A disabled client can neither start nor finish a flow.
     #[serde(default)]
     pub disabled: bool,
-    /// Hashes of the current secrets: more than one during a rotation's overlap.
+    /// Hashes of the current secrets: two during a rotation's overlap (the new one first), one
+    /// otherwise; none for a public client.
     #[serde(default)]
     pub secret_hashes: Vec<SecretHash>,
+    /// During a rotation's overlap (`portcullis client rotate-secret --keep-old-for`): the old
+    /// secret, still listed in `secret_hashes`, and when it stops working. Checked at use (see
+    /// [`Client::registered`] and the issuing writes' client check), so nothing has to sweep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_retiring: Option<RetiringSecret>,
     /// RFC 9700 §4.14.2: each refresh replaces the refresh token. `false` only for confidential
     /// clients registered with `--no-refresh-rotation` (Cal.com's first version kept one refresh
     /// token forever). Items written before this field existed rotate.
     #[serde(default = "yes")]
     pub refresh_rotation: bool,
+    /// OAuth 2.1 §2.4.1 brute-force protection: failed authentications counted in the current
+    /// window (written only on failure: [`crate::ports::AuthFailures`]) and its end.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub auth_failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_window_end: Option<u64>,
+    /// Set when the failures reach the limit: until then every authentication of this client is
+    /// refused with 429 without its secret being looked at, checked wherever the client item is
+    /// read or named in a write's condition, so the success path pays nothing for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<u64>,
     /// A resource server (RFC 7662 §4): at the introspection endpoint it sees every client's
     /// tokens as they are, where any other client sees only its own as active. Set by
     /// `portcullis client create --resource-server`; items written before the field are not.
     #[serde(default, skip_serializing_if = "is_false")]
     pub resource_server: bool,
     pub created_at: u64,
+}
+
+/// A secret on its way out: it authenticates until `until` (epoch seconds), then no more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiringSecret {
+    pub hash: SecretHash,
+    pub until: u64,
 }
 
 fn yes() -> bool {
@@ -52,14 +81,42 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
 impl Client {
-    /// What authenticating this client needs ([`crate::client_auth::authenticate`]).
-    pub fn registered(&self) -> RegisteredClient<'_> {
+    /// What authenticating this client at `now` needs ([`crate::client_auth::authenticate`]):
+    /// a retiring secret whose overlap has ended no longer counts.
+    pub fn registered(&self, now: u64) -> RegisteredClient<'_> {
         RegisteredClient {
             client_id: &self.client_id,
             public: self.public,
             secret_hashes: &self.secret_hashes,
+            retired: self
+                .secret_retiring
+                .as_ref()
+                .filter(|r| r.until <= now)
+                .map(|r| &r.hash),
         }
+    }
+
+    /// Seconds until this client may authenticate again, when failed authentications have
+    /// locked it at `now` (OAuth 2.1 §2.4.1).
+    pub fn locked_for(&self, now: u64) -> Option<u64> {
+        self.locked_until
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+
+    /// Whether the secret with this hash authenticates at `now`: it is listed, and is not a
+    /// retiring secret past its overlap. The storage adapters' client checks say the same.
+    pub fn secret_is_live(&self, hash: &SecretHash, now: u64) -> bool {
+        self.secret_hashes.contains(hash)
+            && !self
+                .secret_retiring
+                .as_ref()
+                .is_some_and(|r| r.hash == *hash && r.until <= now)
     }
 }
 
@@ -97,6 +154,13 @@ pub struct CodeRecord {
     pub client_refresh_rotation: bool,
     pub created_at: u64,
     pub expires_at: u64,
+    /// When the code was consumed. A consumed code is marked, not deleted (it goes at its TTL):
+    /// if the exchange that consumed it issued nothing (the function gave up on a slow store,
+    /// and the write landed later), its own client can still redeem it once, within its
+    /// lifetime ([`crate::grants::code`]). Whether tokens were issued is the grant item's
+    /// existence (its id is derived from the code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumed_at: Option<u64>,
 }
 
 impl CodeRecord {
@@ -112,6 +176,7 @@ impl CodeRecord {
             client_id: &self.client_id,
             public: self.client_public,
             secret_hashes: &self.client_secret_hashes,
+            retired: None,
         }
     }
 }
@@ -145,7 +210,13 @@ pub struct TokenRecord {
     pub pk: SecretHash,
     pub kind: ItemKind,
     pub grant_id: GrantId,
+    /// Stored as `token_client` and `token_user`, not under the `by_client` and `by_user` index
+    /// keys: only grant items (and API keys) are listed by client and by user, and an item
+    /// without an index's key is not written to that index, which saves two index writes per
+    /// token (`make bench`'s cost table). Items written before read back through the aliases.
+    #[serde(rename = "token_client", alias = "client_id")]
     pub client_id: ClientId,
+    #[serde(rename = "token_user", alias = "user_sub")]
     pub user_sub: Subject,
     pub user: UserInfo,
     pub scopes: Vec<String>,
@@ -220,6 +291,7 @@ impl TokenRecord {
             client_id: &self.client_id,
             public: self.client_public,
             secret_hashes: &self.client_secret_hashes,
+            retired: None,
         }
     }
 }
@@ -243,6 +315,19 @@ pub struct GrantRecord {
     pub latest_access: Option<SecretHash>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_refresh: Option<SecretHash>,
+    /// The access token the newest refresh replaced: the two newest access tokens are named here,
+    /// so revocation deletes them by key even before the `by_grant` index shows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_access: Option<SecretHash>,
+    /// When the grant was last refreshed (`portcullis grants list`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshed_at: Option<u64>,
+    /// A revoked grant stays as a tombstone until its TTL: a racing exchange for the same grant
+    /// id (derived from the code) fails its `attribute_not_exists` condition, and a racing
+    /// refresh fails its condition on the grant, so nothing written after a revocation
+    /// survives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<u64>,
     /// What the replay rules need once the code is gone (RFC 6749 §4.1.2): a replay of the code
     /// revokes this grant only until `replay_until` (the code's end plus a margin), only by
     /// this grant's client and, for a public client, only with a verifier for this challenge.

@@ -71,7 +71,7 @@ where
     L: ClientLookup + ?Sized,
     T: AccessTokenRevocation + TokenLookup + GrantRevocation + ?Sized,
 {
-    let (client, _) = authenticate_registered(clients, creds).await?;
+    let (client, _) = authenticate_registered(clients, creds, now).await?;
     let access = AccessToken::new(req.token.as_str());
     if access.is_well_formed() {
         let gone = tokens
@@ -198,7 +198,7 @@ mod tests {
         // An API key is not an OAuth token: revoked through the CLI, not here.
         let api_key = format!("pc_ak_{}", "A".repeat(43));
         assert_eq!(revoke(&w, c(), &api_key).await, Ok(Revoked::Nothing));
-        let unknown = AccessToken::generate(&crate::clock::OsEntropy);
+        let unknown = AccessToken::generate_for(&ClientId::new("c1"), &crate::clock::OsEntropy);
         assert_eq!(
             revoke(&w, c(), unknown.secret()).await,
             Ok(Revoked::Nothing)

@@ -59,9 +59,26 @@ struct Claims {
     name: Option<String>,
 }
 
-/// Verifies a session JWT: HS256 only, signature checked in constant time, `sub` and `exp`
-/// required (RFC 7519 §4.1.4: expired means `exp` ≤ now), `nbf` honoured when present.
+/// The default clock-skew leeway on `exp` and `nbf`, seconds (`PORTCULLIS_CLOCK_SKEW_LEEWAY`).
+pub const DEFAULT_LEEWAY: u64 = 30;
+
+/// Verifies a session JWT with one key and no leeway: see [`verify_session_with`].
 pub fn verify_session(token: &str, key: &Key, now: u64) -> Result<Session, SessionError> {
+    verify_session_with(token, [key], now, 0)
+}
+
+/// Verifies a session JWT: HS256 only, signature checked in constant time against each of
+/// `keys` in turn (the current key, then the previous one during a rotation: a session signed
+/// before the rotation stays valid), `sub` and `exp` required (RFC 7519 §4.1.4: expired means
+/// `exp` ≤ now), `nbf` honoured when present (§4.1.5). Both allow `leeway` seconds of clock skew
+/// between the host application and this server ("Implementers MAY provide for some small
+/// leeway, usually no more than a few minutes, to account for clock skew").
+pub fn verify_session_with<'k>(
+    token: &str,
+    keys: impl IntoIterator<Item = &'k Key>,
+    now: u64,
+    leeway: u64,
+) -> Result<Session, SessionError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(SessionError::Malformed);
     }
@@ -82,24 +99,34 @@ pub fn verify_session(token: &str, key: &Key, now: u64) -> Result<Session, Sessi
     let sig = URL_SAFE_NO_PAD
         .decode(s)
         .map_err(|_| SessionError::Malformed)?;
-    let mut mac =
-        HmacSha256::new_from_slice(key.bytes()).map_err(|_| SessionError::BadSignature)?;
-    mac.update(h.as_bytes());
-    mac.update(b".");
-    mac.update(p.as_bytes());
-    mac.verify_slice(&sig)
-        .map_err(|_| SessionError::BadSignature)?;
+    let signed_by = |key: &Key| {
+        HmacSha256::new_from_slice(key.bytes()).is_ok_and(|mut mac| {
+            mac.update(h.as_bytes());
+            mac.update(b".");
+            mac.update(p.as_bytes());
+            mac.verify_slice(&sig).is_ok()
+        })
+    };
+    if !keys.into_iter().any(signed_by) {
+        return Err(SessionError::BadSignature);
+    }
 
     let claims: Claims = decode_json(p)?;
-    if claims.sub.is_empty() || !claims.exp.is_finite() || claims.exp < 0.0 {
+    // A `sub` becomes a DynamoDB index key (`by_user`): longer than [`Subject::MAX_LEN`] it is
+    // refused here rather than by DynamoDB's 2,048-byte key limit later (a 500).
+    if claims.sub.is_empty()
+        || claims.sub.len() > crate::ids::Subject::MAX_LEN
+        || !claims.exp.is_finite()
+        || claims.exp < 0.0
+    {
         return Err(SessionError::Malformed);
     }
     let exp = claims.exp as u64;
-    if exp <= now {
+    if exp.saturating_add(leeway) <= now {
         return Err(SessionError::Expired);
     }
     if let Some(nbf) = claims.nbf {
-        if nbf.is_finite() && nbf as u64 > now {
+        if nbf.is_finite() && nbf as u64 > now.saturating_add(leeway) {
             return Err(SessionError::NotYetValid);
         }
     }
@@ -215,10 +242,13 @@ mod tests {
 
     #[test]
     fn sub_and_exp_are_required() {
+        // Issue 10: a `sub` too long for a DynamoDB key is refused here, not by DynamoDB.
+        let long_sub = format!(r#"{{"sub":"{}","exp":2000}}"#, "u".repeat(257));
         for payload in [
             r#"{"exp":2000}"#,
             r#"{"sub":"u"}"#,
             r#"{"sub":"","exp":2000}"#,
+            long_sub.as_str(),
         ] {
             let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
             let p = URL_SAFE_NO_PAD.encode(payload.as_bytes());
@@ -246,5 +276,48 @@ mod tests {
         ] {
             assert!(verify_session(junk, &key(), 1000).is_err());
         }
+    }
+
+    /// Rotation: a session signed with the previous key verifies; one signed with neither the
+    /// current nor the previous key does not.
+    #[test]
+    fn a_session_signed_with_the_previous_key_verifies_during_a_rotation() {
+        let previous = Key::new(b"previous-session-key-with-enough-bytes".to_vec());
+        let t = sign_session(&session(2000), &previous);
+        assert_eq!(
+            verify_session_with(t.secret(), [&key(), &previous], 1000, 0),
+            Ok(session(2000))
+        );
+        assert_eq!(
+            verify_session_with(t.secret(), [&key()], 1000, 0),
+            Err(SessionError::BadSignature)
+        );
+        let other = sign_session(&session(2000), &Key::new(b"neither".to_vec()));
+        assert_eq!(
+            verify_session_with(other.secret(), [&key(), &previous], 1000, 0),
+            Err(SessionError::BadSignature)
+        );
+    }
+
+    /// RFC 7519 §4.1.4, §4.1.5: a small leeway for clock skew on `exp` and `nbf`, no more.
+    #[test]
+    fn exp_and_nbf_allow_the_clock_skew_leeway_and_no_more() {
+        let t = sign_session(&session(1000), &key());
+        assert!(verify_session_with(t.secret(), [&key()], 1029, 30).is_ok());
+        assert_eq!(
+            verify_session_with(t.secret(), [&key()], 1030, 30),
+            Err(SessionError::Expired)
+        );
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
+        let p = URL_SAFE_NO_PAD.encode(br#"{"sub":"u","exp":5000,"nbf":1030}"#);
+        let mut mac = HmacSha256::new_from_slice(key().bytes()).unwrap();
+        mac.update(format!("{h}.{p}").as_bytes());
+        let s = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let token = format!("{h}.{p}.{s}");
+        assert!(verify_session_with(&token, [&key()], 1000, 30).is_ok());
+        assert_eq!(
+            verify_session_with(&token, [&key()], 999, 30),
+            Err(SessionError::NotYetValid)
+        );
     }
 }

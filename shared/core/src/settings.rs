@@ -3,6 +3,7 @@
 //! with a message naming the variable. The variable names and the local stack's values live
 //! here, once ([`env`], [`local_stack`]): the functions, the CLI, the tests, the bench and the
 //! local stack all read them from this module.
+pub use crate::ports::LockoutPolicy;
 use crate::scope::{ScopeCatalog, ScopeDef};
 use url::Url;
 
@@ -26,7 +27,16 @@ pub mod env {
     pub const REFRESH_GRACE_RETRIES: &str = "PORTCULLIS_REFRESH_GRACE_RETRIES";
     pub const KEY_CACHE_TTL: &str = "PORTCULLIS_KEY_CACHE_TTL";
     pub const CONSENT_TTL: &str = "PORTCULLIS_CONSENT_TTL";
+    pub const CLOCK_SKEW_LEEWAY: &str = "PORTCULLIS_CLOCK_SKEW_LEEWAY";
+    pub const AUTH_FAILURE_LIMIT: &str = "PORTCULLIS_AUTH_FAILURE_LIMIT";
+    /// Origins allowed to call the JSON endpoints cross-origin (never the authorization one).
+    pub const CORS_ORIGINS: &str = "PORTCULLIS_CORS_ORIGINS";
+    pub const AUTH_FAILURE_WINDOW: &str = "PORTCULLIS_AUTH_FAILURE_WINDOW";
     pub const DEV_LOGIN: &str = "DEV_LOGIN";
+    /// The pages: the product's name, and its privacy policy and terms (footer links).
+    pub const PRODUCT_NAME: &str = "PORTCULLIS_PRODUCT_NAME";
+    pub const PRIVACY_URL: &str = "PORTCULLIS_PRIVACY_URL";
+    pub const TERMS_URL: &str = "PORTCULLIS_TERMS_URL";
     /// The local stack's ports (scripts and the CLI's `--local`).
     pub const PORT: &str = "PORTCULLIS_PORT";
     pub const AWS_PORT: &str = "PORTCULLIS_AWS_PORT";
@@ -36,8 +46,52 @@ pub mod env {
 pub const LOCAL_PORT: u16 = 9000;
 /// Default port of moto in the local stack.
 pub const LOCAL_AWS_PORT: u16 = 5000;
+/// The origin the local stack allows cross-origin calls from (`PORTCULLIS_CORS_ORIGINS`).
+pub const LOCAL_CORS_ORIGIN: &str = "http://127.0.0.1:8976";
 /// The path of the dev login form in the local stack.
 pub const DEV_LOGIN_PATH: &str = "/auth/dev-login";
+
+/// One environment variable: its name, its default (`None`: required, or unset means off) and
+/// what it means. [`ENV_VARS`] lists every one; a test checks the README's configuration table
+/// against it, and that every name in [`env`] is listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvVar {
+    pub name: &'static str,
+    /// The default, as the README shows it; `None` when the variable is required.
+    pub default: Option<&'static str>,
+    pub meaning: &'static str,
+}
+
+/// Every environment variable Portcullis reads, with its default and meaning.
+pub const ENV_VARS: &[EnvVar] = &[
+    EnvVar { name: env::ISSUER, default: None, meaning: "Public base URL of the server (RFC 8414 `issuer`, RFC 9207 `iss`), no trailing slash" },
+    EnvVar { name: env::CLIENTS_TABLE, default: None, meaning: "DynamoDB table of registered clients" },
+    EnvVar { name: env::CODES_TABLE, default: None, meaning: "DynamoDB table of authorization codes" },
+    EnvVar { name: env::TOKENS_TABLE, default: None, meaning: "DynamoDB table of tokens, grants and API keys" },
+    EnvVar { name: env::BOOKINGS_TABLE, default: None, meaning: "The example `list-bookings` function's own table (not Portcullis's)" },
+    EnvVar { name: env::SECRET_ID, default: None, meaning: "Secrets Manager secret holding the token, CSRF and session keys" },
+    EnvVar { name: env::LOGIN_URL, default: None, meaning: "The host application's login page; users without a session go there with `return_to`" },
+    EnvVar { name: env::SESSION_COOKIE, default: Some("session"), meaning: "Name of the host application's session cookie" },
+    EnvVar { name: env::SCOPES, default: Some("READ_BOOKING, READ_PROFILE"), meaning: "Scope catalog: JSON array of `{\"name\", \"description\"}`; the description is the consent page's sentence" },
+    EnvVar { name: env::CODE_TTL, default: Some("600"), meaning: "Authorization code lifetime, seconds" },
+    EnvVar { name: env::ACCESS_TOKEN_TTL, default: Some("1800"), meaning: "Access token lifetime, seconds" },
+    EnvVar { name: env::REFRESH_TOKEN_TTL, default: Some("2592000"), meaning: "Refresh token lifetime without use, seconds (30 days)" },
+    EnvVar { name: env::GRANT_LIFETIME, default: Some("none"), meaning: "Optional absolute end of a grant from the code exchange, seconds" },
+    EnvVar { name: env::REFRESH_GRACE, default: Some("0"), meaning: "Grace window for a retried refresh, 0 (off) to 300 seconds" },
+    EnvVar { name: env::REFRESH_GRACE_RETRIES, default: Some("1"), meaning: "Retries one retired refresh token may have inside the grace window" },
+    EnvVar { name: env::KEY_CACHE_TTL, default: Some("300"), meaning: "How long keys read from Secrets Manager are cached, seconds" },
+    EnvVar { name: env::CONSENT_TTL, default: Some("900"), meaning: "How long a consent page may stay open before its form is refused, seconds" },
+    EnvVar { name: env::AUTH_FAILURE_LIMIT, default: Some("10"), meaning: "Failed client authentications within the window that lock a client (OAuth 2.1 §2.4.1); locked clients get 429" },
+    EnvVar { name: env::AUTH_FAILURE_WINDOW, default: Some("300"), meaning: "The window failed client authentications are counted in, and how long a lockout lasts, seconds" },
+    EnvVar { name: env::CLOCK_SKEW_LEEWAY, default: Some("30"), meaning: "Clock skew allowed on the session's `exp` and `nbf`, seconds (0 allowed)" },
+    EnvVar { name: env::DEV_LOGIN, default: Some("off"), meaning: "Local development only: `true` or `1` serves a login form that signs in anyone" },
+    EnvVar { name: env::CORS_ORIGINS, default: Some("none"), meaning: "Comma-separated origins of browser-based public clients allowed to call the JSON endpoints cross-origin (never the authorization endpoint)" },
+    EnvVar { name: env::PRODUCT_NAME, default: Some(DEFAULT_PRODUCT_NAME), meaning: "The product's name on the consent, login and error pages" },
+    EnvVar { name: env::PRIVACY_URL, default: Some("none"), meaning: "Privacy policy link in the pages' footer (http(s) URL)" },
+    EnvVar { name: env::TERMS_URL, default: Some("none"), meaning: "Terms of service link in the pages' footer (http(s) URL)" },
+    EnvVar { name: env::PORT, default: Some("9000"), meaning: "Local stack only: port of the HTTP entry (`cargo lambda watch`) on 127.0.0.1" },
+    EnvVar { name: env::AWS_PORT, default: Some("5000"), meaning: "Local stack only: port of moto (DynamoDB, Secrets Manager) on 127.0.0.1" },
+];
 
 /// The local stack's environment for the given ports: every function setting, and the AWS SDK's
 /// endpoint, region and credentials pointing at moto. `make dev`, the CLI's `--local`, the
@@ -54,6 +108,8 @@ pub fn local_stack(port: u16, aws_port: u16) -> Vec<(&'static str, String)> {
         (env::BOOKINGS_TABLE, "portcullis-bookings".into()),
         (env::SECRET_ID, "portcullis-keys".into()),
         (env::LOGIN_URL, format!("{issuer}{DEV_LOGIN_PATH}")),
+        // A browser app on the demo app's port may call the JSON endpoints (`make dev`).
+        (env::CORS_ORIGINS, LOCAL_CORS_ORIGIN.into()),
         ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{aws_port}")),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
@@ -119,6 +175,16 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         }
     }
 
+    /// OAuth 2.1 §2.4.1: `PORTCULLIS_AUTH_FAILURE_LIMIT` failures (default 10) within
+    /// `PORTCULLIS_AUTH_FAILURE_WINDOW` seconds (default 300) lock a client that long.
+    pub fn lockout(&self) -> Result<LockoutPolicy, ConfigError> {
+        let window = self.seconds(env::AUTH_FAILURE_WINDOW, 300)?;
+        let max = self.seconds(env::AUTH_FAILURE_LIMIT, 10)?;
+        let max = u32::try_from(max)
+            .map_err(|_| ConfigError(format!("{} is too large", env::AUTH_FAILURE_LIMIT)))?;
+        Ok(LockoutPolicy { max, window })
+    }
+
     /// A positive number of seconds.
     pub fn seconds(&self, name: &str, default: u64) -> Result<u64, ConfigError> {
         match self.optional(name) {
@@ -145,6 +211,22 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(ConfigError(format!(
                 "{} must have no query or fragment (RFC 8414 §2)",
+                env::ISSUER
+            )));
+        }
+        // RFC 8414 §2: the issuer "is a case-sensitive URL that uses the "https" scheme"; plain
+        // http only on a loopback host (the local stack).
+        let loopback = match parsed.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if parsed.host().is_none()
+            || !(parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback))
+        {
+            return Err(ConfigError(format!(
+                "{} `{issuer}` must be an https URL (RFC 8414 §2); http only on a loopback host",
                 env::ISSUER
             )));
         }
@@ -226,8 +308,44 @@ pub struct AuthorizeSettings {
     pub key_cache_ttl: u64,
     /// How long a consent page may stay open before its form is refused.
     pub consent_ttl: u64,
+    /// Clock skew allowed on the session's `exp` and `nbf` (RFC 7519 §4.1.4), seconds.
+    pub clock_skew_leeway: u64,
     /// Local development only: serve a login form at `login_url`.
     pub dev_login: bool,
+    /// The pages' words and links.
+    pub pages: PageSettings,
+}
+
+/// What the authorize function's pages show about the product: its name, and the footer links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageSettings {
+    pub product_name: String,
+    pub privacy_url: Option<String>,
+    pub terms_url: Option<String>,
+}
+
+/// The default of `PORTCULLIS_PRODUCT_NAME`.
+pub const DEFAULT_PRODUCT_NAME: &str = "Portcullis";
+
+impl PageSettings {
+    fn read<F: Fn(&str) -> Option<String>>(r: &Reader<F>) -> Result<Self, ConfigError> {
+        let link = |name: &str| match r.optional(name) {
+            None => Ok(None),
+            Some(v) => match Url::parse(&v) {
+                Ok(u) if matches!(u.scheme(), "https" | "http") => Ok(Some(v)),
+                _ => Err(ConfigError(format!(
+                    "{name} must be an absolute http(s) URL, got `{v}`"
+                ))),
+            },
+        };
+        Ok(Self {
+            product_name: r
+                .optional(env::PRODUCT_NAME)
+                .unwrap_or_else(|| DEFAULT_PRODUCT_NAME.into()),
+            privacy_url: link(env::PRIVACY_URL)?,
+            terms_url: link(env::TERMS_URL)?,
+        })
+    }
 }
 
 impl FromEnv for AuthorizeSettings {
@@ -241,8 +359,11 @@ impl FromEnv for AuthorizeSettings {
         r.finish()?;
         Url::parse(&login_url)
             .map_err(|e| ConfigError(format!("{} `{login_url}`: {e}", env::LOGIN_URL)))?;
+        let issuer = r.issuer(issuer)?;
+        let dev_login = r.flag(env::DEV_LOGIN);
+        refuse_dev_login_off_loopback(dev_login, &issuer)?;
         Ok(Self {
-            issuer: r.issuer(issuer)?,
+            issuer,
             clients_table,
             codes_table,
             secret_id,
@@ -252,9 +373,39 @@ impl FromEnv for AuthorizeSettings {
             code_ttl: r.seconds(env::CODE_TTL, 600)?,
             key_cache_ttl: r.seconds(env::KEY_CACHE_TTL, 300)?,
             consent_ttl: r.seconds(env::CONSENT_TTL, 900)?,
-            dev_login: r.flag(env::DEV_LOGIN),
+            clock_skew_leeway: match r.optional(env::CLOCK_SKEW_LEEWAY) {
+                None => 30,
+                Some(v) => v.parse::<u64>().ok().filter(|n| *n <= 300).ok_or_else(|| {
+                    ConfigError(format!(
+                        "{} must be 0 to 300 seconds, got `{v}`",
+                        env::CLOCK_SKEW_LEEWAY
+                    ))
+                })?,
+            },
+            dev_login,
+            pages: PageSettings::read(&r)?,
         })
     }
+}
+
+/// `DEV_LOGIN=true` signs anyone in as anyone, so it is refused unless the issuer is a loopback
+/// URL (`localhost`, `127.0.0.0/8`, `[::1]`): a deployed function with it set does not start.
+fn refuse_dev_login_off_loopback(dev_login: bool, issuer: &str) -> Result<(), ConfigError> {
+    let loopback = Url::parse(issuer).ok().is_some_and(|u| match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    });
+    if dev_login && !loopback {
+        return Err(ConfigError(format!(
+            "{} is set, but {} `{issuer}` is not a loopback URL: the dev login is for local \
+             development only",
+            env::DEV_LOGIN,
+            env::ISSUER
+        )));
+    }
+    Ok(())
 }
 
 impl AuthorizeSettings {
@@ -350,6 +501,8 @@ pub struct TokenSettings {
     pub codes_table: String,
     pub tokens_table: String,
     pub lifetimes: Lifetimes,
+    /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
+    pub lockout: LockoutPolicy,
 }
 
 impl FromEnv for TokenSettings {
@@ -360,6 +513,7 @@ impl FromEnv for TokenSettings {
         let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;
         Ok(Self {
+            lockout: r.lockout()?,
             clients_table,
             codes_table,
             tokens_table,
@@ -375,6 +529,8 @@ pub struct RefreshSettings {
     pub clients_table: String,
     pub tokens_table: String,
     pub lifetimes: Lifetimes,
+    /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
+    pub lockout: LockoutPolicy,
 }
 
 impl FromEnv for RefreshSettings {
@@ -384,6 +540,7 @@ impl FromEnv for RefreshSettings {
         let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;
         Ok(Self {
+            lockout: r.lockout()?,
             clients_table,
             tokens_table,
             lifetimes: Lifetimes::read(&r)?,
@@ -396,6 +553,8 @@ impl FromEnv for RefreshSettings {
 pub struct RevokeSettings {
     pub clients_table: String,
     pub tokens_table: String,
+    /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
+    pub lockout: LockoutPolicy,
 }
 
 impl FromEnv for RevokeSettings {
@@ -405,6 +564,7 @@ impl FromEnv for RevokeSettings {
         let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;
         Ok(Self {
+            lockout: r.lockout()?,
             clients_table,
             tokens_table,
         })
@@ -418,6 +578,8 @@ pub struct IntrospectSettings {
     pub issuer: String,
     pub clients_table: String,
     pub tokens_table: String,
+    /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
+    pub lockout: LockoutPolicy,
 }
 
 impl FromEnv for IntrospectSettings {
@@ -428,6 +590,7 @@ impl FromEnv for IntrospectSettings {
         let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;
         Ok(Self {
+            lockout: r.lockout()?,
             issuer: r.issuer(issuer)?,
             clients_table,
             tokens_table,
@@ -458,14 +621,53 @@ impl FromEnv for MetadataSettings {
 #[derive(Debug, Clone)]
 pub struct ResourceSettings {
     pub tokens_table: String,
+    /// Read beside each access token: a disabled client's tokens stop working at once.
+    pub clients_table: String,
 }
 
 impl FromEnv for ResourceSettings {
     fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader::new(get);
         let tokens_table = r.required(env::TOKENS_TABLE);
+        let clients_table = r.required(env::CLIENTS_TABLE);
         r.finish()?;
-        Ok(Self { tokens_table })
+        Ok(Self {
+            tokens_table,
+            clients_table,
+        })
+    }
+}
+
+/// Cross-origin access for browser-based public clients (`PORTCULLIS_CORS_ORIGINS`): the
+/// functions of the JSON endpoints read it; the authorization endpoint never does (RFC 9700
+/// §2.6: it is navigated to, not fetched).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorsSettings {
+    /// Exact origins (`scheme://host[:port]`), compared as strings; empty: no cross-origin
+    /// access.
+    pub origins: Vec<String>,
+}
+
+impl FromEnv for CorsSettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let r = Reader::new(get);
+        let Some(raw) = r.optional(env::CORS_ORIGINS) else {
+            return Ok(Self::default());
+        };
+        let mut origins = Vec::new();
+        for o in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let url = Url::parse(o)
+                .map_err(|e| ConfigError(format!("{} `{o}`: {e}", env::CORS_ORIGINS)))?;
+            let origin = url.origin().ascii_serialization();
+            if !matches!(url.scheme(), "http" | "https") || origin != o.trim_end_matches('/') {
+                return Err(ConfigError(format!(
+                    "{} `{o}` is not an origin: give scheme://host[:port], no path (e.g. https://app.example)",
+                    env::CORS_ORIGINS
+                )));
+            }
+            origins.push(origin);
+        }
+        Ok(Self { origins })
     }
 }
 
@@ -505,6 +707,75 @@ mod tests {
         );
     }
 
+    /// The dev login signs anyone in as anyone: it starts only on a loopback issuer.
+    #[test]
+    fn dev_login_is_refused_unless_the_issuer_is_a_loopback_url() {
+        for issuer in [
+            "https://auth.example.com",
+            "https://10.0.0.1:9000",
+            "https://localhost.example",
+        ] {
+            let e = AuthorizeSettings::from_lookup(vars(&[
+                (env::DEV_LOGIN, "true"),
+                (env::ISSUER, issuer),
+            ]))
+            .unwrap_err();
+            assert!(e.to_string().contains(env::DEV_LOGIN), "{issuer}: {e}");
+        }
+        for issuer in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            let a = AuthorizeSettings::from_lookup(vars(&[
+                (env::DEV_LOGIN, "true"),
+                (env::ISSUER, issuer),
+            ]))
+            .unwrap();
+            assert!(a.dev_login, "{issuer}");
+        }
+        let off =
+            AuthorizeSettings::from_lookup(vars(&[(env::ISSUER, "https://auth.example.com")]));
+        assert!(!off.unwrap().dev_login);
+    }
+
+    /// RFC 8414 §2: the issuer uses https; plain http only on a loopback host.
+    #[test]
+    fn the_issuer_must_be_https_except_on_loopback() {
+        for bad in [
+            "http://auth.example.com",
+            "http://10.0.0.1:9000",
+            "ftp://auth.example.com",
+            "http://localhost.example",
+        ] {
+            let e = MetadataSettings::from_lookup(vars(&[(env::ISSUER, bad)])).unwrap_err();
+            assert!(e.to_string().contains("https"), "{bad}: {e}");
+        }
+        for good in [
+            "https://auth.example.com",
+            "http://127.0.0.1:9000",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            assert!(
+                MetadataSettings::from_lookup(vars(&[(env::ISSUER, good)])).is_ok(),
+                "{good}"
+            );
+        }
+    }
+
+    /// RFC 7519 §4.1.4: a small clock-skew leeway, 30 s by default, 0 allowed.
+    #[test]
+    fn the_clock_skew_leeway_defaults_to_30_seconds() {
+        let a = AuthorizeSettings::from_lookup(vars(&[])).unwrap();
+        assert_eq!(a.clock_skew_leeway, 30);
+        let a = AuthorizeSettings::from_lookup(vars(&[(env::CLOCK_SKEW_LEEWAY, "0")])).unwrap();
+        assert_eq!(a.clock_skew_leeway, 0);
+        let e =
+            AuthorizeSettings::from_lookup(vars(&[(env::CLOCK_SKEW_LEEWAY, "1h")])).unwrap_err();
+        assert!(e.to_string().contains(env::CLOCK_SKEW_LEEWAY), "{e}");
+    }
+
     #[test]
     fn missing_variables_are_named() {
         let e = AuthorizeSettings::from_lookup(|_| None)
@@ -520,15 +791,19 @@ mod tests {
         assert!(e.contains(env::TOKENS_TABLE), "{e}");
     }
 
-    /// A resource server (`me`, a product's Lambda) needs only the tokens table.
+    /// A resource server (`me`, a product's Lambda) needs only the tokens and clients tables
+    /// (no issuer, no secret).
     #[test]
     fn each_function_reads_only_its_own_settings() {
-        let only_tokens = |k: &str| (k == env::TOKENS_TABLE).then(|| "t".to_string());
+        let tables = |k: &str| match k {
+            env::TOKENS_TABLE => Some("t".to_string()),
+            env::CLIENTS_TABLE => Some("c".to_string()),
+            _ => None,
+        };
+        let r = ResourceSettings::from_lookup(tables).unwrap();
         assert_eq!(
-            ResourceSettings::from_lookup(only_tokens)
-                .unwrap()
-                .tokens_table,
-            "t"
+            (r.tokens_table.as_str(), r.clients_table.as_str()),
+            ("t", "c")
         );
         let token_only = |k: &str| match k {
             env::CLIENTS_TABLE | env::CODES_TABLE | env::TOKENS_TABLE => Some("x".to_string()),
@@ -543,10 +818,10 @@ mod tests {
     #[test]
     fn revoke_introspect_and_metadata_read_only_their_own_settings() {
         let only = |names: &'static [&'static str]| {
-            move |k: &str| names.contains(&k).then(|| "http://x".to_string())
+            move |k: &str| names.contains(&k).then(|| "https://x".to_string())
         };
         let m = MetadataSettings::from_lookup(only(&[env::ISSUER])).unwrap();
-        assert_eq!(m.issuer, "http://x");
+        assert_eq!(m.issuer, "https://x");
         assert!(m.scopes.contains("READ_BOOKING"));
         assert!(
             RevokeSettings::from_lookup(only(&[env::CLIENTS_TABLE, env::TOKENS_TABLE])).is_ok()
@@ -585,5 +860,76 @@ mod tests {
         )]))
         .unwrap();
         assert!(c.scopes.contains("WRITE") && !c.scopes.contains("READ_BOOKING"));
+    }
+
+    #[test]
+    fn every_variable_in_the_env_module_is_listed_with_a_meaning() {
+        let source = include_str!("settings.rs");
+        let module = source
+            .split("pub mod env {")
+            .nth(1)
+            .and_then(|rest| rest.split("\n}").next())
+            .unwrap();
+        let names: Vec<&str> = module
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("pub const "))
+            .filter_map(|l| l.split('"').nth(1))
+            .collect();
+        assert!(names.len() >= 20, "{names:?}");
+        for name in names {
+            let listed = ENV_VARS.iter().find(|v| v.name == name);
+            assert!(
+                listed.is_some_and(|v| !v.meaning.is_empty()),
+                "{name} is in settings::env but not in ENV_VARS"
+            );
+        }
+    }
+
+    #[test]
+    fn page_settings_default_to_the_product_name_and_no_footer_links() {
+        let s = AuthorizeSettings::from_lookup(vars(&[])).unwrap();
+        assert_eq!(s.pages.product_name, DEFAULT_PRODUCT_NAME);
+        assert_eq!(s.pages.privacy_url, None);
+        let s = AuthorizeSettings::from_lookup(vars(&[
+            (env::PRODUCT_NAME, "Acme Calendar"),
+            (env::PRIVACY_URL, "https://acme.example/privacy"),
+            (env::TERMS_URL, "https://acme.example/terms"),
+        ]))
+        .unwrap();
+        assert_eq!(s.pages.product_name, "Acme Calendar");
+        assert_eq!(
+            s.pages.terms_url.as_deref(),
+            Some("https://acme.example/terms")
+        );
+        let e = AuthorizeSettings::from_lookup(vars(&[(env::PRIVACY_URL, "javascript:alert(1)")]))
+            .unwrap_err();
+        assert!(e.to_string().contains(env::PRIVACY_URL), "{e}");
+    }
+
+    /// The CORS origins are exact origins, checked at cold start.
+    #[test]
+    fn cors_origins_are_exact_origins() {
+        let with = |v: &str| {
+            let v = v.to_string();
+            CorsSettings::from_lookup(move |k| (k == env::CORS_ORIGINS).then(|| v.clone()))
+        };
+        assert_eq!(
+            CorsSettings::from_lookup(|_| None).unwrap().origins.len(),
+            0
+        );
+        assert_eq!(
+            with("https://app.example, http://127.0.0.1:8976")
+                .unwrap()
+                .origins,
+            vec!["https://app.example", "http://127.0.0.1:8976"]
+        );
+        for bad in [
+            "https://app.example/path",
+            "app.example",
+            "ftp://x.example",
+            "*",
+        ] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
     }
 }

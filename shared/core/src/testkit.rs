@@ -43,8 +43,15 @@ pub fn client(client_id: &str) -> ClientBuilder {
         scopes: vec!["READ_BOOKING".into(), "READ_PROFILE".into()],
         public: false,
         trusted: false,
+        // The kit's confidential clients are Cal.com-contract apps that send no PKCE; the rule
+        // that PKCE is required by default is tested with `.pkce_required()`.
+        pkce_optional: true,
         disabled: false,
         secret_hashes: vec![ClientSecret::new(SECRET).hash()],
+        secret_retiring: None,
+        auth_failures: 0,
+        auth_window_end: None,
+        locked_until: None,
         refresh_rotation: true,
         resource_server: false,
         created_at: 0,
@@ -56,9 +63,15 @@ impl ClientBuilder {
         self.0.name = name.into();
         self
     }
-    /// A public client: no secret.
+    /// A client registered without `--pkce-optional`: every authorization request needs PKCE.
+    pub fn pkce_required(mut self) -> Self {
+        self.0.pkce_optional = false;
+        self
+    }
+    /// A public client: no secret (and PKCE always).
     pub fn public(mut self) -> Self {
         self.0.public = true;
+        self.0.pkce_optional = false;
         self.0.secret_hashes.clear();
         self
     }

@@ -11,7 +11,7 @@ use portcullis_core::secret::ClientSecret;
 use portcullis_core::session::{sign_session, Session};
 use portcullis_core::settings::{
     local_stack, AuthorizeSettings, FromEnv, IntrospectSettings, MetadataSettings, RefreshSettings,
-    TokenSettings,
+    RevokeSettings, TokenSettings,
 };
 use portcullis_core::testkit;
 use portcullis_lambda::endpoints::authorize::AuthorizeEndpoint;
@@ -217,6 +217,7 @@ async fn run(iterations: usize) {
         clock: Box::new(SystemClock),
     };
     let revoke = RevokeEndpoint {
+        settings: RevokeSettings::from_lookup(lookup).expect("settings"),
         clients: store.clone(),
         tokens: store.clone(),
         clock: Box::new(SystemClock),

@@ -6,6 +6,7 @@
 //! A function's `main.rs` is one call: `portcullis_lambda::run(XEndpoint::from_env)`.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod cors;
 pub mod endpoints;
 pub mod http;
 pub mod pages;

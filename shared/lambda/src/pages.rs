@@ -1,29 +1,103 @@
-//! HTML pages, from compile-time-checked askama templates (auto-escaped).
+//! HTML pages, from compile-time-checked askama templates (auto-escaped: a client name holding
+//! `<script>` is shown as text).
+//!
+//! Every page carries the product's [`PageSettings`] (its name, and the privacy and terms links
+//! of the footer). The authorize function sets them once at cold start ([`configure`]); error
+//! pages built far from the settings (the error mapping of `respond`) read them from there.
 use askama::Template;
 use portcullis_core::scope::ScopeDef;
+use portcullis_core::settings::{PageSettings, DEFAULT_PRODUCT_NAME};
+use std::sync::OnceLock;
+
+static PRODUCT: OnceLock<PageSettings> = OnceLock::new();
+
+/// Sets the product's page settings for this process (the first call wins).
+pub fn configure(settings: PageSettings) {
+    if PRODUCT.set(settings).is_err() {
+        tracing::debug!("page settings were already configured");
+    }
+}
+
+/// The product's page settings: those [`configure`]d, or the defaults.
+pub fn product() -> &'static PageSettings {
+    PRODUCT.get_or_init(|| PageSettings {
+        product_name: DEFAULT_PRODUCT_NAME.into(),
+        privacy_url: None,
+        terms_url: None,
+    })
+}
+
+/// One requested scope as the consent page shows it.
+pub struct ScopeLine {
+    pub name: String,
+    /// A sentence a non-technical user understands.
+    pub sentence: String,
+}
+
+impl ScopeLine {
+    /// The catalog's description; for a scope without one, a sentence naming it.
+    pub fn new(name: &str, def: Option<&ScopeDef>) -> Self {
+        let sentence = match def.map(|d| d.description.trim()) {
+            Some(d) if !d.is_empty() => d.to_string(),
+            _ => format!("Use the “{name}” permission"),
+        };
+        Self {
+            name: name.to_string(),
+            sentence,
+        }
+    }
+}
 
 #[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
+    pub product: &'a PageSettings,
     pub client_name: &'a str,
+    /// Only an `https` logo is shown; otherwise [`Self::client_initial`].
     pub logo_uri: Option<&'a str>,
+    pub client_initial: String,
     pub user_display: &'a str,
-    pub scopes: Vec<&'a ScopeDef>,
+    /// The login URL with `return_to` set to this request: "not you?".
+    pub switch_account_url: &'a str,
+    pub scopes: Vec<ScopeLine>,
     pub redirect_host: &'a str,
     pub action: &'a str,
     pub hidden: Vec<(&'a str, &'a str)>,
 }
 
+impl<'a> ConsentPage<'a> {
+    /// A logo is shown only over https (no mixed content, no `javascript:` or `data:`); the
+    /// fallback is the client name's first letter.
+    pub fn logo(logo_uri: Option<&'a str>) -> Option<&'a str> {
+        logo_uri.filter(|u| {
+            url::Url::parse(u).is_ok_and(|p| p.scheme() == "https" && p.host_str().is_some())
+        })
+    }
+
+    pub fn initial(client_name: &str) -> String {
+        client_name
+            .chars()
+            .find(|c| c.is_alphanumeric())
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_else(|| "?".into())
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
+    pub product: &'a PageSettings,
     pub title: &'a str,
+    /// What happened, in the user's words; never internals.
     pub message: &'a str,
+    /// What the user can do about it.
+    pub hint: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
+    pub product: &'a PageSettings,
     pub action: &'a str,
     pub return_to: &'a str,
 }
@@ -32,44 +106,165 @@ pub struct LoginPage<'a> {
 /// time) degrades to a plain message rather than a panic.
 pub fn render(page: &impl Template) -> String {
     page.render().unwrap_or_else(|_| {
-        "<!doctype html><title>Error</title><p>Something went wrong.</p>".into()
+        "<!doctype html><html lang=\"en\"><title>Error</title><p>Something went wrong.</p></html>"
+            .into()
     })
 }
 
+/// The title and the advice of an error page with this status.
+fn title_and_hint(status: u16) -> (&'static str, &'static str) {
+    match status {
+        503 => (
+            "Temporarily unavailable",
+            "Wait a moment, then reload this page.",
+        ),
+        500 => (
+            "Something went wrong",
+            "Try again later. If it keeps happening, contact the application's support.",
+        ),
+        404 => (
+            "Not found",
+            "Check the link, or go back to the application you came from.",
+        ),
+        405 => (
+            "This request cannot be completed",
+            "Go back to the application you came from and start again.",
+        ),
+        _ => (
+            "This request cannot be completed",
+            "Go back to the application you came from and try again. If the problem persists, contact its developer: the link it sent you here with is not valid.",
+        ),
+    }
+}
+
 pub fn error_page(status: u16, message: &str) -> lambda_http::Response<lambda_http::Body> {
-    let title = match status {
-        503 => "Temporarily unavailable",
-        500 => "Something went wrong",
-        404 => "Not found",
-        _ => "This request cannot be completed",
-    };
-    crate::http::html(status, render(&ErrorPage { title, message }))
+    let (title, hint) = title_and_hint(status);
+    crate::http::html(
+        status,
+        render(&ErrorPage {
+            product: product(),
+            title,
+            message,
+            hint,
+        }),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn pages_escape_what_clients_registered() {
+    fn settings() -> PageSettings {
+        PageSettings {
+            product_name: "Acme Calendar".into(),
+            privacy_url: Some("https://acme.example/privacy".into()),
+            terms_url: None,
+        }
+    }
+
+    fn consent<'a>(
+        product: &'a PageSettings,
+        client_name: &'a str,
+        logo: Option<&'a str>,
+    ) -> String {
         let d = ScopeDef {
             name: "READ_PROFILE".into(),
             description: "See your profile".into(),
         };
-        let html = render(&ConsentPage {
-            client_name: "<script>alert(1)</script>",
-            logo_uri: Some("https://x/\"onerror=\"alert(1)"),
-            user_display: "ada",
-            scopes: vec![&d],
+        render(&ConsentPage {
+            product,
+            client_name,
+            logo_uri: ConsentPage::logo(logo),
+            client_initial: ConsentPage::initial(client_name),
+            user_display: "alice",
+            switch_account_url: "http://127.0.0.1:9000/auth/dev-login?return_to=x",
+            scopes: vec![
+                ScopeLine::new("READ_PROFILE", Some(&d)),
+                ScopeLine::new("WRITE_THINGS", None),
+            ],
             redirect_host: "app.example",
             action: "/auth/oauth2/authorize",
             hidden: vec![("state", "\"><b>")],
-        });
+        })
+    }
+
+    #[test]
+    fn pages_escape_what_clients_registered() {
+        let p = settings();
+        let html = consent(
+            &p,
+            "<script>alert(1)</script>",
+            Some("https://x/\"onerror=\"alert(1)"),
+        );
         assert!(!html.contains("<script>alert"), "{html}");
+        assert!(
+            html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
+            "{html}"
+        );
         assert!(!html.contains("\"onerror=\""), "{html}");
         assert!(!html.contains("\"><b>"), "{html}");
-        assert!(html.contains("See your profile"));
         assert!(html.contains(r#"name="decision" value="allow""#));
         assert!(html.contains(r#"name="decision" value="deny""#));
+    }
+
+    #[test]
+    fn consent_page_says_each_scope_as_a_sentence_and_names_product_account_and_host() {
+        let p = settings();
+        let html = consent(&p, "Zap App", None);
+        assert!(html.contains("<html lang=\"en\">"));
+        assert!(html.contains("See your profile"), "{html}");
+        assert!(html.contains("Use the “WRITE_THINGS” permission"), "{html}");
+        assert!(html.contains("your Acme Calendar account"), "{html}");
+        assert!(
+            html.contains("Signed in as <strong>alice</strong>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"href="http://127.0.0.1:9000/auth/dev-login?return_to=x">not you?</a>"#
+            ),
+            "{html}"
+        );
+        assert!(html.contains("<strong>app.example</strong>"), "{html}");
+        assert!(
+            html.contains(r#"href="https://acme.example/privacy""#),
+            "{html}"
+        );
+        assert!(!html.contains("Terms of service"), "{html}");
+    }
+
+    #[test]
+    fn client_logo_is_shown_only_over_https_with_the_initial_as_fallback() {
+        assert_eq!(
+            ConsentPage::logo(Some("https://cdn.example/logo.png")),
+            Some("https://cdn.example/logo.png")
+        );
+        assert_eq!(ConsentPage::logo(Some("http://cdn.example/logo.png")), None);
+        assert_eq!(ConsentPage::logo(Some("javascript:alert(1)")), None);
+        assert_eq!(ConsentPage::logo(Some("data:image/png;base64,AA")), None);
+        let p = settings();
+        let html = consent(&p, "zap App", Some("http://cdn.example/logo.png"));
+        assert!(!html.contains("<img"), "{html}");
+        assert!(
+            html.contains(r#"<span class="initial" aria-hidden="true">Z</span>"#),
+            "{html}"
+        );
+        assert_eq!(ConsentPage::initial("<>"), "?");
+    }
+
+    #[test]
+    fn error_pages_say_what_the_user_can_do_and_never_internals() {
+        let r = error_page(503, "The service is briefly unavailable.");
+        let lambda_http::Body::Text(html) = r.body() else {
+            panic!("not text")
+        };
+        assert_eq!(r.status(), 503);
+        assert!(html.contains("Temporarily unavailable"), "{html}");
+        assert!(html.contains("reload this page"), "{html}");
+        let r = error_page(400, "The redirect URI is not registered for this client.");
+        let lambda_http::Body::Text(html) = r.body() else {
+            panic!("not text")
+        };
+        assert!(html.contains("Go back to the application"), "{html}");
     }
 }

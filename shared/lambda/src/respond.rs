@@ -9,11 +9,13 @@
 //! In every family a storage or key fault worth a retry is 503 (`temporarily_unavailable` or a
 //! page saying so) with `Retry-After`; anything else internal is 500; nothing internal leaks.
 //! Handlers return `Result<Response, Family>`; [`serve`] maps the error.
-use crate::http::{json, see_other};
+use crate::cors::Cors;
+use crate::http::{json, retry_after, see_other};
 use crate::pages::error_page;
 use lambda_http::http::header::{HeaderValue, WWW_AUTHENTICATE};
 use lambda_http::{service_fn, Body, Request, Response};
 use portcullis_core::error::{EndpointError, ErrorCode};
+use portcullis_core::settings::{CorsSettings, FromEnv};
 use std::convert::Infallible;
 use std::future::Future;
 
@@ -39,9 +41,15 @@ impl ErrorResponse for TokenError {
     fn into_response(self) -> Response<Body> {
         self.0.log();
         let public = self.0.public();
-        let status = public.code.http_status();
+        let status = self.0.http_status();
         let mut r = json(status, &portcullis_resource::error_body(&public));
-        if public.code == ErrorCode::InvalidClient {
+        if let Some(secs) = self.0.retry_after() {
+            r.headers_mut().insert(
+                lambda_http::http::header::RETRY_AFTER,
+                HeaderValue::from(secs),
+            );
+        }
+        if status == 401 && public.code == ErrorCode::InvalidClient {
             if let Ok(v) = HeaderValue::from_str(&format!(
                 "Basic realm=\"{}\", charset=\"UTF-8\"",
                 crate::http::REALM
@@ -63,7 +71,11 @@ impl ErrorResponse for ResourceError {
 impl ErrorResponse for PageError {
     fn into_response(self) -> Response<Body> {
         match self {
-            PageError::Page { status, message } => error_page(status, &message),
+            PageError::Page { status, message } => {
+                let mut r = error_page(status, &message);
+                retry_after(&mut r);
+                r
+            }
             PageError::Redirect(location) => see_other(&location),
             PageError::Internal(e) => {
                 e.log();
@@ -85,16 +97,12 @@ impl ErrorResponse for PageError {
     }
 }
 
-fn retry_after(r: &mut Response<Body>) {
-    if r.status() == 503 {
-        r.headers_mut()
-            .insert("retry-after", HeaderValue::from_static("1"));
-    }
-}
-
 /// A function's request handler.
 pub trait Endpoint: Send + Sync {
     type Error: ErrorResponse;
+    /// Whether browsers may call this endpoint cross-origin from `PORTCULLIS_CORS_ORIGINS`
+    /// ([`crate::cors`]): the JSON endpoints; never the authorization endpoint.
+    const CORS: bool = false;
     fn handle(
         &self,
         req: Request,
@@ -103,18 +111,40 @@ pub trait Endpoint: Send + Sync {
 
 /// Handles one request, errors included: the Lambda runtime never sees an error (which API
 /// Gateway would turn into a bare 500).
+/// Every 503, whichever family or handler built it, leaves with `Retry-After`.
 pub async fn respond<E: Endpoint>(endpoint: &E, req: Request) -> Response<Body> {
-    match endpoint.handle(req).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+    respond_with(endpoint, &Cors::default(), req).await
 }
 
-/// Runs an endpoint under the Lambda runtime.
+/// [`respond`], with cross-origin access for `E::CORS` endpoints: their preflights are answered
+/// here, and their responses carry `Access-Control-Allow-Origin` for an allowed origin.
+pub async fn respond_with<E: Endpoint>(endpoint: &E, cors: &Cors, req: Request) -> Response<Body> {
+    if E::CORS && Cors::is_preflight(&req) {
+        return cors.preflight(&req);
+    }
+    let origin = req.headers().get("origin").cloned();
+    let mut r = match endpoint.handle(req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    if E::CORS {
+        cors.decorate(origin.as_ref(), &mut r);
+    }
+    retry_after(&mut r);
+    r
+}
+
+/// Runs an endpoint under the Lambda runtime. A CORS endpoint reads `PORTCULLIS_CORS_ORIGINS`
+/// once, here.
 pub async fn serve<E: Endpoint>(endpoint: E) -> Result<(), lambda_http::Error> {
-    let endpoint = &endpoint;
+    let cors = if E::CORS {
+        Cors::new(CorsSettings::from_env()?)
+    } else {
+        Cors::default()
+    };
+    let (endpoint, cors) = (&endpoint, &cors);
     lambda_http::run(service_fn(move |req: Request| async move {
-        Ok::<_, Infallible>(respond(endpoint, req).await)
+        Ok::<_, Infallible>(respond_with(endpoint, cors, req).await)
     }))
     .await
 }
@@ -134,7 +164,11 @@ where
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let endpoint = init().await.map_err(Into::into)?;
+        // A failed cold start (a missing setting, say) is one clear log line; Lambda then starts
+        // the next instance afresh.
+        let endpoint = init().await.map_err(Into::into).inspect_err(|e| {
+            tracing::error!(error = %e, "cold start failed: the function cannot serve");
+        })?;
         serve(endpoint).await
     })
 }
@@ -174,5 +208,36 @@ mod tests {
         let r = PageError::Internal(StoreError::Unavailable("down".into()).into()).into_response();
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+    }
+
+    /// RFC 9110 §15.5.14: a body over the limit is 413 with an RFC 6749 §5.2 body.
+    #[test]
+    fn a_body_over_the_limit_is_413_with_an_invalid_request_body() {
+        let r = TokenError(EndpointError::PayloadTooLarge(OAuthError::invalid_request(
+            "too large",
+        )))
+        .into_response();
+        assert_eq!(r.status(), 413);
+        let body = match r.body() {
+            Body::Text(t) => t.clone(),
+            _ => String::new(),
+        };
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"], "invalid_request");
+    }
+
+    /// RFC 9110 §10.2.3: every 503 carries `Retry-After`, an error page made by hand too.
+    #[test]
+    fn every_503_page_carries_retry_after() {
+        let r = PageError::Page {
+            status: 503,
+            message: "later".into(),
+        }
+        .into_response();
+        assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+        let r = error_page(503, "later");
+        assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+        let r = error_page(400, "no");
+        assert!(r.headers().get("retry-after").is_none());
     }
 }

@@ -39,7 +39,7 @@ use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::error::{EndpointError, ErrorCode, OAuthError};
 use portcullis_core::params::Params;
 use portcullis_core::ports::{
-    ApiKeyLookup, ApiKeyLookupPort, DynamoAccess, Port, TokenLookup, TokenLookupPort,
+    AccessTokenLookup, AccessTokenLookupPort, ApiKeyLookup, ApiKeyLookupPort, DynamoAccess, Port,
 };
 use portcullis_core::settings::{ConfigError, FromEnv, ResourceSettings};
 
@@ -47,9 +47,11 @@ pub use portcullis_core::bearer::{AuthMethod, Principal};
 pub use portcullis_core::ids::{ClientId, Subject};
 pub use portcullis_core::settings::ConfigError as SettingsError;
 
-/// The DynamoDB access `authenticate` needs (for a function's IAM policy): GetItem on the tokens
-/// table, for access tokens and API keys alike.
-pub const DYNAMODB: &[&[DynamoAccess]] = &[TokenLookupPort::DYNAMODB, ApiKeyLookupPort::DYNAMODB];
+/// The DynamoDB access `authenticate` needs (for a function's IAM policy): BatchGetItem on the
+/// tokens and clients tables (an access token and its client's standing, in one request), and
+/// GetItem on the tokens table (an API key).
+pub const DYNAMODB: &[&[DynamoAccess]] =
+    &[AccessTokenLookupPort::DYNAMODB, ApiKeyLookupPort::DYNAMODB];
 
 /// The realm named in `WWW-Authenticate` challenges.
 pub const REALM: &str = "portcullis";
@@ -62,13 +64,15 @@ pub struct Authenticator<T = DynamoTokens> {
 }
 
 impl Authenticator<DynamoTokens> {
-    /// Cold start: `PORTCULLIS_TOKENS_TABLE` and the AWS SDK's configuration.
+    /// Cold start: `PORTCULLIS_TOKENS_TABLE`, `PORTCULLIS_CLIENTS_TABLE` and the AWS SDK's
+    /// configuration.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = ResourceSettings::from_env()?;
         let sdk = aws_config().await;
-        Ok(Self::new(DynamoTokens::new(
+        Ok(Self::new(DynamoTokens::with_clients(
             portcullis_aws::sdk::dynamodb(&sdk),
             settings.tokens_table,
+            settings.clients_table,
         )))
     }
 }
@@ -79,7 +83,7 @@ pub async fn aws_config() -> portcullis_aws::sdk::SdkConfig {
     portcullis_aws::sdk::load_sdk_config().await
 }
 
-impl<T: TokenLookup + ApiKeyLookup> Authenticator<T> {
+impl<T: AccessTokenLookup + ApiKeyLookup> Authenticator<T> {
     /// Over any token store (the in-memory one in tests).
     pub fn new(tokens: T) -> Self {
         Self {
@@ -102,8 +106,9 @@ impl<T: TokenLookup + ApiKeyLookup> Authenticator<T> {
         self
     }
 
-    /// RFC 6750 §2.1: a valid access token (not a refresh token, not expired) or API key (not
-    /// revoked, not expired) that carries every scope in `scopes`. One `GetItem`.
+    /// RFC 6750 §2.1: a valid access token (not a refresh token, not expired, its client enabled)
+    /// or API key (not revoked, not expired) that carries every scope in `scopes`. One DynamoDB
+    /// request (`BatchGetItem` for an access token, `GetItem` for an API key).
     pub async fn authenticate(
         &self,
         req: &Request,
@@ -340,13 +345,21 @@ mod tests {
         );
     }
 
-    /// A product API's role needs exactly one action: GetItem on the tokens table.
+    /// A product API's role needs only reads: BatchGetItem on the tokens and clients tables (an
+    /// access token with its client's standing) and GetItem on the tokens table (an API key).
     #[test]
-    fn authenticate_needs_only_getitem_on_the_tokens_table() {
+    fn authenticate_needs_only_reads_of_the_tokens_and_clients_tables() {
         use portcullis_core::ports::{dynamodb_needs, Table};
         assert_eq!(
             dynamodb_needs(DYNAMODB),
-            vec![(Table::Tokens, None, vec!["dynamodb:GetItem"])]
+            vec![
+                (Table::Clients, None, vec!["dynamodb:BatchGetItem"]),
+                (
+                    Table::Tokens,
+                    None,
+                    vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
+                ),
+            ]
         );
     }
 

@@ -33,10 +33,12 @@ fn code_record(code: &AuthorizationCode, client_id: &str, expires_at: u64) -> Co
         client_refresh_rotation: true,
         created_at: now(),
         expires_at,
+        consumed_at: None,
     }
 }
 
-/// Consumes a code as its client (`c1` with secret `pc_cs_x`); the record when it was live.
+/// Consumes a code as its client (`c1` with secret `pc_cs_x`); the record when it was live (as
+/// it was before: the returned item is checked to be marked consumed at `at`).
 async fn consume(codes: &DynamoCodes, hash: &SecretHash, at: u64) -> Option<CodeRecord> {
     let secret = SecretHash::of("pc_cs_x");
     let presenter = Presenter {
@@ -45,7 +47,11 @@ async fn consume(codes: &DynamoCodes, hash: &SecretHash, at: u64) -> Option<Code
         pkce: None,
     };
     match codes.consume_code(hash, at, presenter).await.unwrap() {
-        Consumed::Now(rec) => Some(rec),
+        Consumed::Now(mut rec) => {
+            assert_eq!(rec.consumed_at, Some(at), "marked consumed");
+            rec.consumed_at = None;
+            Some(rec)
+        }
         Consumed::Refused(_) => None,
     }
 }
@@ -73,7 +79,7 @@ fn issuance(
     secret: &ClientSecret,
     grant_id: &GrantId,
 ) -> (Issuance, AccessToken, RefreshToken) {
-    let access = AccessToken::generate(&OsEntropy);
+    let access = AccessToken::generate_for(&client.client_id, &OsEntropy);
     let refresh = RefreshToken::generate(&OsEntropy);
     let token = |pk, kind| {
         TokenRecord::new(
@@ -102,6 +108,9 @@ fn issuance(
             expires_at: now() + 600,
             latest_access: Some(access.hash()),
             latest_refresh: Some(refresh.hash()),
+            previous_access: None,
+            refreshed_at: None,
+            revoked_at: None,
             replay_until: None,
             client_public: false,
             code_challenge: None,
@@ -193,7 +202,7 @@ async fn a_code_is_not_consumed_by_a_presenter_that_is_not_its_client() {
     }
     let used = consume(&codes, &code.hash(), now()).await;
     assert_eq!(used, Some(rec));
-    // Used: gone.
+    // Used: refused.
     assert_eq!(consume(&codes, &code.hash(), now()).await, None);
 }
 
@@ -232,12 +241,16 @@ async fn a_public_clients_code_is_consumed_only_with_its_verifier() {
         secret_hash: None,
         pkce: Some(&challenge),
     };
+    let t = now();
     assert_eq!(
         codes
-            .consume_code(&code.hash(), now(), presenter)
+            .consume_code(&code.hash(), t, presenter)
             .await
             .unwrap(),
-        Consumed::Now(rec)
+        Consumed::Now(CodeRecord {
+            consumed_at: Some(t),
+            ..rec
+        })
     );
 }
 
@@ -315,7 +328,8 @@ async fn issuance_for_a_disabled_client_or_retired_secret_writes_nothing() {
 
 #[tokio::test]
 async fn revoking_a_grant_deletes_its_tokens_and_only_them() {
-    let stores = Stack::get().stores().await;
+    // A failed transaction below: tables of its own (see `Stack::private_stores`).
+    let stores = Stack::get().private_stores("revoke-tombstone").await;
     let tokens = &stores.tokens;
     let secret = ClientSecret::generate(&OsEntropy);
     let client = new_client(&stores.clients, &secret).await;
@@ -330,6 +344,24 @@ async fn revoking_a_grant_deletes_its_tokens_and_only_them() {
     assert_eq!(tokens.token(&access.hash(), now()).await.unwrap(), None);
     assert_eq!(tokens.token(&refresh.hash(), now()).await.unwrap(), None);
     assert!(tokens.token(&kept.hash(), now()).await.unwrap().is_some());
+    // The grant is a tombstone: a racing or later exchange of its code writes nothing, and
+    // revoking it again changes nothing.
+    let tombstone = tokens
+        .grant(&grant)
+        .await
+        .unwrap()
+        .expect("kept as a tombstone");
+    assert!(tombstone.revoked_at.is_some() && tombstone.latest_access.is_none());
+    let (late, late_access, _) = issuance(&client, &secret, &grant);
+    assert_eq!(
+        tokens.issue_tokens(&late).await.unwrap(),
+        IssueOutcome::AlreadyIssued
+    );
+    assert_eq!(
+        tokens.token(&late_access.hash(), now()).await.unwrap(),
+        None
+    );
+    assert_eq!(tokens.revoke_grant(&grant).await.unwrap(), 0);
     assert_eq!(
         tokens.revoke_grant(&GrantId::new("g-never")).await.unwrap(),
         0
@@ -396,7 +428,7 @@ async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
     .unwrap();
     let endpoint = TokenEndpoint {
         clients: DynamoClients::new(db.clone(), &settings.clients_table),
-        tokens: DynamoTokens::issuing(db, &settings.tokens_table, &settings.clients_table),
+        tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
         codes,
         settings,
         clock: Box::new(portcullis_core::clock::SystemClock),
@@ -426,18 +458,32 @@ async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
     );
 }
 
-/// After a storage fault mid-exchange the code is put back, once and only into a free key.
+/// A consumed code is marked, not deleted: a second consume is refused and reads the item back
+/// as consumed, which is what lets its own client redeem it when nothing was issued.
 #[tokio::test]
-async fn a_consumed_code_can_be_restored_once_and_only_into_a_free_key() {
+async fn a_consumed_code_stays_marked_and_is_never_consumed_twice() {
     let codes = Stack::get().stores().await.codes;
     let code = AuthorizationCode::generate(&OsEntropy);
     let rec = code_record(&code, "c1", now() + 600);
     codes.put_code(&rec).await.unwrap();
-    let taken = consume(&codes, &code.hash(), now()).await.unwrap();
-    codes.restore_code(&taken).await.unwrap();
-    codes.restore_code(&taken).await.unwrap();
-    assert_eq!(consume(&codes, &code.hash(), now()).await, Some(rec));
-    assert_eq!(consume(&codes, &code.hash(), now()).await, None);
+    let t = now();
+    assert_eq!(consume(&codes, &code.hash(), t).await, Some(rec.clone()));
+    let secret = SecretHash::of("pc_cs_x");
+    let presenter = Presenter {
+        client_id: &ClientId::new("c1"),
+        secret_hash: Some(&secret),
+        pkce: None,
+    };
+    assert_eq!(
+        codes
+            .consume_code(&code.hash(), t + 1, presenter)
+            .await
+            .unwrap(),
+        Consumed::Refused(Some(CodeRecord {
+            consumed_at: Some(t),
+            ..rec
+        }))
+    );
 }
 
 /// The grant id is derived from the code, so one code can never start two grants.

@@ -1,6 +1,9 @@
 //! `GET|POST /auth/oauth2/authorize`: the consent page, its form, the refusals, and the dev
 //! login the local stack turns on.
-use crate::common::{authorization_url, register, session, urlencode, REDIRECT};
+use crate::common::{
+    app, authorization_url, authorize, exchange, register, register_strict, session, urlencode,
+    REDIRECT,
+};
 use portcullis_e2e::browser::{hidden_fields, no_redirect_client, query_param, Browser};
 use portcullis_e2e::Stack;
 use reqwest::StatusCode;
@@ -110,6 +113,28 @@ async fn unknown_client_and_unregistered_redirect_uri_get_a_page_not_a_redirect(
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.location.is_none());
+}
+
+/// RFC 9700 §2.1.1: a client registered with the CLI's defaults must use PKCE, confidential
+/// or not: an authorization request without `code_challenge` is sent back with
+/// `invalid_request` and no code; with PKCE the whole flow works.
+#[tokio::test]
+async fn a_confidential_client_registered_by_default_must_use_pkce() {
+    let stack = Stack::get();
+    let c = register_strict(stack, &[]);
+    let (url, _) = authorization_url(stack, &c, "READ_PROFILE");
+    let user = Browser::signed_in(&session(stack, "u-pkce-default"));
+    let page = user.get(url.as_str()).await;
+    let location = page.location.expect("sent back to the client");
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert!(query_param(&location, "code").is_none());
+    let app = app(stack, &c, oauth2::AuthType::BasicAuth);
+    let (code, verifier) = authorize(stack, &app, &user, true).await;
+    assert!(exchange(&app, &code, verifier).await.is_ok());
 }
 
 #[tokio::test]

@@ -32,8 +32,20 @@ pub struct Registered {
     pub secret: Option<String>,
 }
 
-/// `portcullis client create` for "Zap App" with [`REDIRECT`], plus `extra` flags.
+/// `portcullis client create` for "Zap App" with [`REDIRECT`], plus `extra` flags: the
+/// Cal.com-contract app most tests play, a confidential client that may omit PKCE
+/// (`--pkce-optional`), unless `extra` has `--public`. [`register_strict`] keeps the CLI's
+/// default (PKCE required).
 pub fn register(stack: &Stack, extra: &[&str]) -> Registered {
+    let mut flags = extra.to_vec();
+    if !extra.contains(&"--public") {
+        flags.push("--pkce-optional");
+    }
+    register_strict(stack, &flags)
+}
+
+/// `portcullis client create` with the CLI's defaults plus `extra` flags.
+pub fn register_strict(stack: &Stack, extra: &[&str]) -> Registered {
     let mut args = vec![
         "client",
         "create",

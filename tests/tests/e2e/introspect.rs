@@ -37,7 +37,7 @@ fn inactive() -> Value {
 async fn resource_server(stack: &Stack) -> Registered {
     let id = format!(
         "rs-{}",
-        AccessToken::generate(&OsEntropy).secret()[6..18].to_lowercase()
+        RefreshToken::generate(&OsEntropy).secret()[6..18].to_lowercase()
     );
     let secret = ClientSecret::generate(&OsEntropy);
     let client = testkit::client(&id)
@@ -100,10 +100,10 @@ async fn an_expired_token_is_inactive() {
     let stack = Stack::get();
     let c = register(stack, &[]);
     let (access, refresh) = (
-        AccessToken::generate(&OsEntropy),
+        AccessToken::generate_for(&ClientId::new(c.id.clone()), &OsEntropy),
         RefreshToken::generate(&OsEntropy),
     );
-    let grant_id = GrantId::new(format!("g_introspect_{}", &access.secret()[6..20]));
+    let grant_id = GrantId::new(format!("g_introspect_{}", &refresh.secret()[6..20]));
     let t = now();
     let token = |pk, kind| {
         TokenRecord::new(
@@ -130,6 +130,9 @@ async fn an_expired_token_is_inactive() {
             expires_at: t + 600,
             latest_access: Some(access.hash()),
             latest_refresh: Some(refresh.hash()),
+            previous_access: None,
+            refreshed_at: None,
+            revoked_at: None,
             replay_until: None,
             client_public: false,
             code_challenge: None,
@@ -176,7 +179,7 @@ async fn garbage_and_unknown_tokens_are_inactive() {
     for token in [
         "garbage",
         "pc_at_0000000000000000000000000000000000000000000",
-        AccessToken::generate(&OsEntropy).secret(),
+        AccessToken::generate_for(&ClientId::new(c.id.clone()), &OsEntropy).secret(),
     ] {
         assert_eq!(introspect(&c, token).await, (StatusCode::OK, inactive()));
     }

@@ -10,8 +10,15 @@
 //!   `client disable`;
 //! - [`refresh`]: refresh tokens, at the token endpoint and Cal.com's `/refreshToken`;
 //! - [`revoke`], [`introspect`], [`metadata`]: RFC 7009, RFC 7662 and RFC 8414;
+//! - [`cli`]: the operator CLI: the client lifecycle, grants by user and by client, targets;
 //! - [`adapters`]: the DynamoDB adapters (`portcullis-aws`) on the real SDK path;
-//! - [`interop`]: other languages' OAuth client libraries.
+//! - [`interop`]: other languages' OAuth client libraries;
+//! - [`faults`]: DynamoDB down, and writes whose answer was lost, injected on the real SDK;
+//! - [`hostile`]: hostile input (oversized, malformed, redirect URI tricks) at every endpoint;
+//! - [`lockout`]: failed client authentications lock a client (429, `Retry-After`);
+//! - [`leaks`]: no plaintext secret in the logs (at debug) or the tables;
+//! - [`browser`]: the pages and the demo app in a real headless chromium (WebDriver);
+//! - [`openapi`]: real responses validated against `docs/openapi.yaml`.
 //!
 //! `cargo test -p portcullis-e2e --test e2e -- --test-threads=4` (after `make bootstrap` and
 //! `cargo build --workspace --bins`).
@@ -20,11 +27,18 @@
 mod adapters;
 mod authorize;
 mod bookings;
+mod browser;
+mod cli;
 mod common;
+mod faults;
+mod hostile;
 mod interop;
 mod introspect;
+mod leaks;
+mod lockout;
 mod me;
 mod metadata;
+mod openapi;
 mod refresh;
 mod revoke;
 mod token;

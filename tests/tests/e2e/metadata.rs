@@ -174,3 +174,95 @@ async fn authlib_discovers_the_endpoints_and_uses_them() {
     let run: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(run["introspected"]["sub"], "py-discovery", "{run}");
 }
+
+/// CORS for browser-based public clients (Fetch standard), through the real functions: the
+/// allowed origin (`PORTCULLIS_CORS_ORIGINS`, the demo app's in the local stack) gets a preflight
+/// answer and `Access-Control-Allow-Origin` at each JSON endpoint; any other origin gets
+/// neither; the authorization endpoint never answers with CORS headers (RFC 9700 §2.6).
+#[tokio::test]
+async fn cors_is_answered_for_the_allowed_origin_at_json_endpoints_and_never_at_authorize() {
+    use portcullis_core::settings::LOCAL_CORS_ORIGIN;
+    let stack = Stack::get();
+    let client = portcullis_e2e::browser::no_redirect_client();
+    let json_paths = [
+        "/api/auth/oauth/token",
+        "/api/auth/oauth/refreshToken",
+        "/api/auth/oauth/revoke",
+        "/api/auth/oauth/introspect",
+        "/api/auth/oauth/me",
+        "/.well-known/oauth-authorization-server",
+    ];
+    for path in json_paths {
+        let url = format!("{}{path}", stack.base_url);
+        let pre = client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", LOCAL_CORS_ORIGIN)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pre.status(), 204, "{path}");
+        assert_eq!(
+            pre.headers()["access-control-allow-origin"],
+            LOCAL_CORS_ORIGIN,
+            "{path}"
+        );
+        assert!(
+            pre.headers().contains_key("access-control-allow-methods"),
+            "{path}"
+        );
+        let other = client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !other.headers().contains_key("access-control-allow-origin"),
+            "{path}"
+        );
+    }
+    let discovery = client
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            stack.base_url
+        ))
+        .header("origin", LOCAL_CORS_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.status(), 200);
+    assert_eq!(
+        discovery.headers()["access-control-allow-origin"],
+        LOCAL_CORS_ORIGIN
+    );
+    let error = client
+        .post(stack.token_url())
+        .header("origin", LOCAL_CORS_ORIGIN)
+        .form(&[("grant_type", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error.status(), 400);
+    assert_eq!(
+        error.headers()["access-control-allow-origin"],
+        LOCAL_CORS_ORIGIN,
+        "errors too"
+    );
+    for method in [reqwest::Method::OPTIONS, reqwest::Method::GET] {
+        let r = client
+            .request(method.clone(), stack.authorize_url())
+            .header("origin", LOCAL_CORS_ORIGIN)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !r.headers().contains_key("access-control-allow-origin"),
+            "authorize {method} must not answer with CORS"
+        );
+    }
+}

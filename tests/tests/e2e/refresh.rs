@@ -246,7 +246,7 @@ async fn scope_may_narrow_on_refresh_but_not_widen() {
 /// A grant with an expired refresh token still in the table (TTL deletes late), written
 /// directly, for client `c`.
 async fn seed_expired(stores: &Stores, c: &Registered) -> Rt {
-    let access = AccessToken::generate(&OsEntropy);
+    let access = AccessToken::generate_for(&ClientId::new(c.id.clone()), &OsEntropy);
     let refresh = Rt::generate(&OsEntropy);
     let grant_id = GrantId::new(format!("g-expired-{}", &c.id));
     let secret = ClientSecret::new(c.secret.clone().unwrap());
@@ -275,6 +275,9 @@ async fn seed_expired(stores: &Stores, c: &Registered) -> Rt {
             expires_at: t + 600,
             latest_access: Some(access.hash()),
             latest_refresh: Some(refresh.hash()),
+            previous_access: None,
+            refreshed_at: None,
+            revoked_at: None,
             replay_until: None,
             client_public: false,
             code_challenge: None,
@@ -415,7 +418,7 @@ async fn private(name: &str, grace: u64, serial: bool) -> (Private, Rt, AccessTo
         .build();
     client.created_at = now();
     stores.clients.create_client(&client).await.unwrap();
-    let access = AccessToken::generate(&OsEntropy);
+    let access = AccessToken::generate_for(&client.client_id, &OsEntropy);
     let refresh = Rt::generate(&OsEntropy);
     let grant_id = GrantId::new(format!("g-{name}"));
     let t = now();
@@ -443,6 +446,9 @@ async fn private(name: &str, grace: u64, serial: bool) -> (Private, Rt, AccessTo
             expires_at: t + 86_400,
             latest_access: Some(access.hash()),
             latest_refresh: Some(refresh.hash()),
+            previous_access: None,
+            refreshed_at: None,
+            revoked_at: None,
             replay_until: None,
             client_public: false,
             code_challenge: None,

@@ -130,6 +130,7 @@ async fn expired_code_still_in_the_table_is_invalid_grant() {
         client_refresh_rotation: true,
         created_at: now - 700,
         expires_at: now - 100,
+        consumed_at: None,
     };
     stack.stores().await.codes.put_code(&record).await.unwrap();
     let app = app(stack, &c, AuthType::BasicAuth);

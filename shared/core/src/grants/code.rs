@@ -1,6 +1,8 @@
 //! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6, RFC 9700 §4.8.2).
 use super::{CodeGrant, TokenContext, TokenResponse};
-use crate::client_auth::{authenticate, authenticate_registered, refuse_grant, ClientCredentials};
+use crate::client_auth::{
+    authenticate, authenticate_registered, refusal_or_lockout, refuse_grant, ClientCredentials,
+};
 use crate::error::{EndpointError, OAuthError};
 use crate::model::{grant_id_for_code, GrantRecord, Issuance, ItemKind, TokenRecord};
 use crate::pkce::CodeChallenge;
@@ -21,11 +23,18 @@ pub const REPLAY_MARGIN: u64 = 600;
 /// RFC 6749 §4.1.3: exchanges a code for tokens.
 ///
 /// RFC 6749 §3.2.1: the client is authenticated before the code is looked at. The consuming
-/// delete itself carries the authentication (its condition names the presented client and
+/// write itself carries the authentication (its condition names the presented client and
 /// secret hash, checked against the code's snapshot of its client), so a request that does not
 /// authenticate as the code's client changes nothing. A code that is already used revokes the
 /// grant it started (RFC 6749 §4.1.2 "SHOULD revoke"; Cal.com's weakness 1), but only when the
 /// replay authenticates as the code's client (see [`replayed`]).
+///
+/// A consumed code is marked, not deleted. If its exchange issued nothing — the function gave
+/// up on a slow store and the consuming write landed after the 503 — the grant (whose id is
+/// derived from the code) does not exist, and the code's own client, authenticated as at the
+/// first attempt (secret, or PKCE verifier for the code's challenge), redeems it within its
+/// lifetime: the client's retry succeeds once. The issuing write's condition on the grant
+/// keeps it to one set of tokens however many retries race.
 pub async fn exchange_code(
     clients: &(impl ClientLookup + ?Sized),
     codes: &(impl CodeRedeem + ?Sized),
@@ -42,7 +51,7 @@ pub async fn exchange_code(
         .into());
     };
     if !grant.code.is_well_formed() {
-        return Err(refuse_grant(clients, creds, invalid_code()).await);
+        return Err(refuse_grant(clients, creds, invalid_code(), now).await);
     }
     let code_hash = grant.code.hash();
     let secret_hash = creds.secret.as_ref().map(|s| s.hash());
@@ -57,15 +66,43 @@ pub async fn exchange_code(
     };
     let rec = match codes.consume_code(&code_hash, now, presenter).await? {
         Consumed::Now(rec) => rec,
-        // Still there (so unused), with the presented client id: expired, or the wrong
+        // Consumed before, live, for this client: redeemable if nothing was issued for it (the
+        // checks below authenticate the presenter exactly as for a first use).
+        Consumed::Refused(Some(rec))
+            if rec.client_id == *client_id && rec.consumed_at.is_some() && rec.expires_at > now =>
+        {
+            if let Err(e) = authenticate(creds, rec.client()) {
+                return Err(refusal_or_lockout(clients, client_id, now, e).await);
+            }
+            match tokens.grant(&rec.grant_id()).await? {
+                None => {
+                    tracing::info!(
+                        client_id = %rec.client_id,
+                        "a consumed code whose exchange issued nothing is redeemed by its client"
+                    );
+                    rec
+                }
+                Some(_) => {
+                    return Err(replayed(clients, tokens, creds, grant, &code_hash, now).await)
+                }
+            }
+        }
+        Consumed::Refused(Some(rec))
+            if rec.client_id == *client_id && rec.consumed_at.is_some() =>
+        {
+            return Err(replayed(clients, tokens, creds, grant, &code_hash, now).await)
+        }
+        // Still there and unused, with the presented client id: expired, or the wrong
         // credentials for it (a public client: a wrong or missing verifier). Authenticate
         // against the code's own snapshot; the code stays usable.
         Consumed::Refused(Some(rec)) if rec.client_id == *client_id => {
-            authenticate(creds, rec.client())?;
-            return Err(invalid_code().into());
+            return Err(match authenticate(creds, rec.client()) {
+                Err(e) => refusal_or_lockout(clients, client_id, now, e).await,
+                Ok(_) => invalid_code().into(),
+            });
         }
         Consumed::Refused(Some(_)) => {
-            return Err(refuse_grant(clients, creds, invalid_code()).await)
+            return Err(refuse_grant(clients, creds, invalid_code(), now).await)
         }
         // Gone: never issued, or used (its grant, derived from the code, says by whom).
         Consumed::Refused(None) => {
@@ -116,7 +153,7 @@ pub async fn exchange_code(
 
     let grant_id = rec.grant_id();
     let replay_until = rec.expires_at + REPLAY_MARGIN;
-    let access = AccessToken::generate(ctx.entropy);
+    let access = AccessToken::generate_for(&rec.client_id, ctx.entropy);
     let refresh = RefreshToken::generate(ctx.entropy);
     let l = ctx.lifetimes;
     let grant_expires_at = l.grant_lifetime.map(|g| now + g);
@@ -153,6 +190,9 @@ pub async fn exchange_code(
             expires_at: refresh_expires_at,
             latest_access: Some(access.hash()),
             latest_refresh: Some(refresh.hash()),
+            previous_access: None,
+            refreshed_at: None,
+            revoked_at: None,
             replay_until: Some(replay_until),
             client_public: rec.client_public,
             code_challenge: rec.code_challenge.clone(),
@@ -161,18 +201,17 @@ pub async fn exchange_code(
         refresh: refresh_rec,
         client_check: client,
     };
-    let outcome = match tokens.issue_tokens(&issuance).await {
-        Ok(o) => o,
-        Err(e) => {
-            // Nothing was written: put the code back so the client's retry can succeed.
-            if let Err(restore) = codes.restore_code(&rec).await {
-                tracing::warn!(error = %restore, "could not restore the code after a failed exchange");
-            }
-            return Err(e.into());
-        }
-    };
+    // A storage fault here leaves the code consumed and no grant: the client's retry redeems it.
+    let outcome = tokens.issue_tokens(&issuance).await?;
     match outcome {
         IssueOutcome::Issued => {}
+        // The grant exists. If it names this request's access token, it is this request's own
+        // write, applied by an earlier attempt whose answer was lost (the SDK retried a
+        // transaction that had landed): issued.
+        IssueOutcome::AlreadyIssued
+            if tokens.grant(&grant_id).await?.is_some_and(|g| {
+                g.revoked_at.is_none() && g.latest_access.as_ref() == Some(&issuance.access.pk)
+            }) => {}
         IssueOutcome::AlreadyIssued => {
             tokens.revoke_grant(&grant_id).await?;
             tracing::warn!(
@@ -182,10 +221,10 @@ pub async fn exchange_code(
             return Err(invalid_code().into());
         }
         IssueOutcome::ClientRejected => {
-            return Err(OAuthError::invalid_client(
+            let refusal = OAuthError::invalid_client(
                 "the client is disabled or its secret is no longer valid",
-            )
-            .into())
+            );
+            return Err(refusal_or_lockout(clients, &rec.client_id, now, refusal).await);
         }
     }
     tracing::info!(client_id = %rec.client_id, grant_id = %grant_id, "authorization code exchanged");
@@ -213,7 +252,7 @@ async fn replayed(
     now: u64,
 ) -> EndpointError {
     let grant_id = grant_id_for_code(code_hash);
-    if let Err(e) = authenticate_registered(clients, creds).await {
+    if let Err(e) = authenticate_registered(clients, creds, now).await {
         return e;
     }
     let record = match tokens.grant(&grant_id).await {
@@ -247,6 +286,7 @@ async fn replayed(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::clock::Clock;
     use crate::error::ErrorCode;
     use crate::pkce::CodeChallenge;
@@ -530,15 +570,20 @@ mod tests {
         assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
     }
 
-    /// A storage fault mid-exchange leaves no half-done state: the code is back, the retry works.
+    /// A storage fault mid-exchange leaves no half-done state: the code stays consumed with no
+    /// grant, so the client's retry redeems it.
     #[tokio::test]
-    async fn a_storage_fault_during_issuance_is_503_and_the_code_survives_for_the_retry() {
+    async fn a_storage_fault_during_issuance_is_503_and_the_retry_redeems_the_code() {
         let w = world(false);
         let code = w.code(Q).await;
         w.store.fail_next(Op::IssueTokens);
         let first = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
         assert_eq!(first.err(), Some(ErrorCode::TemporarilyUnavailable));
-        assert_eq!(w.store.counts(), (1, 0), "code restored, no token written");
+        assert_eq!(
+            w.store.counts(),
+            (1, 0),
+            "the code is kept, no token written"
+        );
         let t = w
             .exchange(("c1", Some(SECRET)), &code, CB, None)
             .await
@@ -546,37 +591,190 @@ mod tests {
         assert!(w.is_live(&t.access_token.hash()).await);
     }
 
-    /// If a first exchange's answer was lost after it succeeded and the code came back, a second
-    /// exchange cannot mint a second set of tokens: the grant id is derived from the code.
-    #[tokio::test]
-    async fn a_second_issuance_for_one_code_is_refused_and_revokes_the_grant() {
-        use crate::ports::{CodeIssue, CodeRedeem, Consumed, Presenter};
+    /// Consumes `code` as `c1` would, directly in the store: a consuming write that landed
+    /// after the function gave up (the client got a 503).
+    async fn consume_behind_the_clients_back(w: &World, code: &AuthorizationCode) {
+        use crate::ports::{CodeRedeem, Consumed, Presenter};
         use crate::secret::ClientSecret;
-        let w = world(false);
-        let code = w.code(Q).await;
-        // Keep a copy of the code's record to put back after the first exchange.
-        let presenter_secret = ClientSecret::new(SECRET).hash();
+        let secret = ClientSecret::new(SECRET).hash();
         let presenter = Presenter {
             client_id: &"c1".into(),
-            secret_hash: Some(&presenter_secret),
+            secret_hash: Some(&secret),
             pkce: None,
         };
-        let Consumed::Now(rec) = w
+        let consumed = w
             .store
-            .consume_code(&code.hash(), 10_000, presenter)
+            .consume_code(&code.hash(), w.clock.now(), presenter)
             .await
-            .unwrap()
-        else {
-            panic!("the code was not consumed")
-        };
-        w.store.put_code(&rec).await.unwrap();
-        let first = w
+            .unwrap();
+        assert!(matches!(consumed, Consumed::Now(_)));
+    }
+
+    /// Issue 10, "applied after the function gave up": the consuming write landed after the
+    /// 503; the client's retry of the same code succeeds once, and a second retry is a replay
+    /// (RFC 6749 §4.1.2) that revokes what the first issued.
+    #[tokio::test]
+    async fn a_consume_that_landed_after_a_503_is_redeemed_once_by_its_client() {
+        let w = world(false);
+        let code = w.code(Q).await;
+        consume_behind_the_clients_back(&w, &code).await;
+        let t = w
             .exchange(("c1", Some(SECRET)), &code, CB, None)
             .await
             .unwrap();
-        w.store.restore_code(&rec).await.unwrap();
-        let second = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
-        assert_eq!(second.err(), Some(ErrorCode::InvalidGrant));
-        assert!(!w.is_live(&first.access_token.hash()).await);
+        assert!(w.is_live(&t.access_token.hash()).await);
+        let again = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
+        assert_eq!(again.err(), Some(ErrorCode::InvalidGrant));
+        assert!(!w.is_live(&t.access_token.hash()).await);
+    }
+
+    /// Redeeming a consumed code needs exactly what a first use needs: the code's client with
+    /// its secret (RFC 6749 §3.2.1), within the code's lifetime; anyone else changes nothing.
+    #[tokio::test]
+    async fn a_consumed_code_is_redeemable_only_by_its_client_with_its_secret_in_its_lifetime() {
+        let w = world(false).with(client("c2"));
+        let code = w.code(Q).await;
+        consume_behind_the_clients_back(&w, &code).await;
+        let other = w.exchange(("c2", Some(SECRET)), &code, CB, None).await;
+        assert_eq!(other.err(), Some(ErrorCode::InvalidGrant));
+        let wrong = w
+            .exchange(("c1", Some("pc_cs_wrong")), &code, CB, None)
+            .await;
+        assert_eq!(wrong.err(), Some(ErrorCode::InvalidClient));
+        let no_uri = w.exchange(("c1", Some(SECRET)), &code, None, None).await;
+        assert_eq!(no_uri.err(), Some(ErrorCode::InvalidGrant));
+        assert_eq!(w.store.counts().1, 0, "nothing issued");
+        w.clock.advance(600);
+        let late = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
+        assert_eq!(late.err(), Some(ErrorCode::InvalidGrant));
+        assert_eq!(w.store.counts().1, 0, "nothing issued");
+    }
+
+    /// A public client redeems a consumed code only with the verifier for its challenge
+    /// (RFC 7636 §4.6), as at first use.
+    #[tokio::test]
+    async fn a_public_clients_consumed_code_is_redeemed_only_with_its_verifier() {
+        use crate::ports::{CodeRedeem, Presenter};
+        let w = world(true);
+        let challenge = CodeChallenge::s256(VERIFIER);
+        let code = w
+            .code(&format!(
+                "{Q}&code_challenge={}&code_challenge_method=S256",
+                challenge.as_str()
+            ))
+            .await;
+        let presenter = Presenter {
+            client_id: &"c1".into(),
+            secret_hash: None,
+            pkce: Some(&challenge),
+        };
+        w.store
+            .consume_code(&code.hash(), w.clock.now(), presenter)
+            .await
+            .unwrap();
+        let wrong = w
+            .exchange(("c1", None), &code, CB, Some(&"w".repeat(43)))
+            .await;
+        assert_eq!(wrong.err(), Some(ErrorCode::InvalidGrant));
+        assert_eq!(w.store.counts().1, 0, "nothing issued");
+        let t = w
+            .exchange(("c1", None), &code, CB, Some(VERIFIER))
+            .await
+            .unwrap();
+        assert!(w.is_live(&t.access_token.hash()).await);
+    }
+
+    /// A revoked grant is a tombstone: its code, though consumed and still in the table, cannot
+    /// bring it back.
+    #[tokio::test]
+    async fn a_revoked_grant_cannot_come_back_through_its_code() {
+        use crate::ports::GrantRevocation;
+        let w = world(false);
+        let code = w.code(Q).await;
+        let t = w
+            .exchange(("c1", Some(SECRET)), &code, CB, None)
+            .await
+            .unwrap();
+        let grant = w
+            .store
+            .token(&t.access_token.hash(), w.clock.now())
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_id;
+        w.store.revoke_grant(&grant).await.unwrap();
+        let again = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
+        assert_eq!(again.err(), Some(ErrorCode::InvalidGrant));
+        assert_eq!(w.store.counts().1, 0, "no token of the grant");
+    }
+
+    /// The SDK retried an issuing transaction that had landed (its first answer was lost): the
+    /// retry's condition fails on the grant this very request wrote. That is this request's
+    /// own issuance, not a second exchange: the tokens are delivered and nothing is revoked.
+    #[tokio::test]
+    async fn an_issuance_retried_after_it_landed_is_recognised_as_its_own() {
+        let w = world(false);
+        let code = w.code(Q).await;
+        w.store.echo_next(Op::IssueTokens);
+        let t = w
+            .exchange(("c1", Some(SECRET)), &code, CB, None)
+            .await
+            .unwrap();
+        assert!(w.is_live(&t.access_token.hash()).await);
+        assert!(w.is_live(&t.refresh_token.hash()).await);
+    }
+
+    /// OAuth 2.1 §2.4.1: once failed authentications lock a client, every exchange is refused
+    /// with 429 whatever secret is presented, so a correct guess is not told apart from a wrong
+    /// one; the code is not lost: after the lock its client redeems it.
+    #[tokio::test]
+    async fn a_locked_client_is_refused_whatever_the_secret_and_keeps_its_code() {
+        use crate::error::EndpointError;
+        use crate::ports::{AuthFailures, LockoutPolicy};
+        let w = world(false);
+        let code = w.code(Q).await;
+        let policy = LockoutPolicy { max: 3, window: 60 };
+        let now = w.clock.now();
+        for _ in 0..2 {
+            let r = w.store.record_auth_failure(&"c1".into(), now, policy).await;
+            assert_eq!(r.unwrap(), None, "not locked yet");
+        }
+        let locked = w.store.record_auth_failure(&"c1".into(), now, policy).await;
+        assert_eq!(locked.unwrap(), Some(now + 60));
+        let exchange = |secret: &'static str| {
+            let creds = ClientCredentials {
+                client_id: Some("c1".into()),
+                secret: Some(crate::secret::ClientSecret::new(secret)),
+            };
+            let grant = CodeGrant {
+                code: code.clone(),
+                redirect_uri: CB.map(Into::into),
+                code_verifier: None,
+            };
+            let w = &w;
+            async move {
+                exchange_code(
+                    &w.store,
+                    &w.store,
+                    &w.store,
+                    &creds,
+                    &grant,
+                    &w.token_context(),
+                )
+                .await
+            }
+        };
+        for secret in [SECRET, "pc_cs_wrong"] {
+            match exchange(secret).await {
+                Err(EndpointError::Locked { retry_after, .. }) => assert_eq!(retry_after, 60),
+                other => panic!("{secret}: {other:?}"),
+            }
+        }
+        assert_eq!(w.store.counts().1, 0, "nothing issued while locked");
+        w.clock.advance(60);
+        assert!(
+            exchange(SECRET).await.is_ok(),
+            "after the lock the code is redeemed"
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! OAuth 2.1 §4.3). One implementation for both paths: the token endpoint's
 //! `grant_type=refresh_token` and Cal.com's `/api/auth/oauth/refreshToken`.
 use super::{RefreshGrant, TokenContext, TokenResponse};
-use crate::client_auth::{authenticate, authenticate_registered, refuse_grant, ClientCredentials};
+use crate::client_auth::{
+    authenticate, authenticate_registered, refusal_or_lockout, refuse_grant, ClientCredentials,
+};
 use crate::error::{EndpointError, OAuthError};
 use crate::model::{ItemKind, TokenRecord};
 use crate::ports::{
@@ -45,18 +47,18 @@ pub async fn refresh_tokens(
     // An access token, a code or garbage: refused before any storage call (but after the client
     // is authenticated, which needs one read on this failure path).
     if !grant.refresh_token.is_well_formed() {
-        return Err(refuse_grant(clients, creds, invalid_refresh()).await);
+        return Err(refuse_grant(clients, creds, invalid_refresh(), now).await);
     }
     let hash = grant.refresh_token.hash();
     let mut rec = match tokens.refresh_record(&hash).await? {
         Some(r) if r.kind == ItemKind::Refresh && r.client_id == *client_id => r,
         // Unknown, or another client's: that client is not told more, and nothing changes.
-        _ => return Err(refuse_grant(clients, creds, invalid_refresh()).await),
+        _ => return Err(refuse_grant(clients, creds, invalid_refresh(), now).await),
     };
     let (client, current) = match authenticate(creds, rec.client()) {
         Ok(c) => (c, None),
         Err(_) => {
-            let (c, registered) = authenticate_registered(clients, creds).await?;
+            let (c, registered) = authenticate_registered(clients, creds, now).await?;
             (c, Some(registered))
         }
     };
@@ -100,7 +102,7 @@ pub async fn refresh_tokens(
             }
         };
 
-        let access = AccessToken::generate(ctx.entropy);
+        let access = AccessToken::generate_for(&rec.client_id, ctx.entropy);
         let refresh_expires_at = rec
             .grant_expires_at
             .map_or(now + l.refresh_ttl, |end| end.min(now + l.refresh_ttl));
@@ -150,7 +152,23 @@ pub async fn refresh_tokens(
             grant_expires_at: refresh_expires_at,
             client_check: client.clone(),
         };
-        match tokens.rotate(&rotation).await? {
+        let outcome = match tokens.rotate(&rotation).await? {
+            // The write failed its condition: re-read what it found (this failure path only).
+            // If the token names this request's own new access token, the SDK retried this very
+            // transaction after it had landed (its first answer was lost): rotated.
+            RotateOutcome::TokenChanged => match tokens.refresh_record(&hash).await? {
+                Some(r) if r.next_access.as_ref() == Some(&rotation.access.pk) => {
+                    RotateOutcome::Rotated
+                }
+                Some(r) => {
+                    rec = r;
+                    RotateOutcome::TokenChanged
+                }
+                None => return Err(invalid_refresh().into()),
+            },
+            other => other,
+        };
+        match outcome {
             RotateOutcome::Rotated => {
                 if let RotationKind::GraceRetry { .. } = rotation.kind {
                     tracing::warn!(
@@ -170,20 +188,15 @@ pub async fn refresh_tokens(
                 });
             }
             RotateOutcome::ClientRejected => {
-                return Err(OAuthError::invalid_client(
+                let refusal = OAuthError::invalid_client(
                     "the client is disabled or its secret is no longer valid",
-                )
-                .into())
+                );
+                return Err(refusal_or_lockout(clients, &rec.client_id, now, refusal).await);
             }
             RotateOutcome::GrantRevoked => return Err(invalid_refresh().into()),
-            RotateOutcome::TokenChanged if attempt == 0 => {
-                // Another request used this token at the same moment. Read what it left (this
-                // failure path only) and decide again: a retry inside the grace window, or reuse.
-                match tokens.refresh_record(&hash).await? {
-                    Some(r) => rec = r,
-                    None => return Err(invalid_refresh().into()),
-                }
-            }
+            // Another request used this token at the same moment: decide again on what it left
+            // (read above): a retry inside the grace window, or reuse.
+            RotateOutcome::TokenChanged if attempt == 0 => {}
             RotateOutcome::TokenChanged => break,
         }
     }
@@ -267,6 +280,19 @@ mod tests {
         w.store.reset_calls();
         w.refresh(C1, &t.refresh_token, None).await.unwrap();
         assert_eq!(w.store.calls(), 2);
+    }
+
+    /// The SDK retried a refresh's transaction after it had landed (its first answer lost): the
+    /// retry's condition fails on the token this very request retired. The re-read shows this
+    /// request's own successor, so the refresh succeeds and nothing is revoked.
+    #[tokio::test]
+    async fn a_rotation_retried_after_it_landed_is_recognised_as_its_own() {
+        let w = World::new().with(client("c1"));
+        let t = issued(&w).await;
+        w.store.echo_next(Op::Rotate);
+        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        assert!(live(&w, &r.access_token).await && live_refresh(&w, &r.refresh_token).await);
+        assert!(live(&w, &t.access_token).await, "nothing revoked");
     }
 
     /// RFC 9700 §4.14.2: reuse of a retired refresh token revokes the whole grant, access tokens

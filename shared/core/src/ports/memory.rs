@@ -19,9 +19,10 @@ pub enum Op {
     CreateClient,
     PutCode,
     ConsumeCode,
-    RestoreCode,
     IssueTokens,
     Token,
+    AccessToken,
+    AuthFailure,
     RevokeGrant,
     Grant,
     RefreshRecord,
@@ -44,6 +45,8 @@ struct Tables {
     api_keys: HashMap<String, crate::api_keys::ApiKeyRecord>,
     /// Operations to fail, each entry once.
     faults: Vec<Op>,
+    /// Operations to apply and then answer as a retry of an applied write would.
+    echoes: Vec<Op>,
 }
 
 #[derive(Default)]
@@ -68,6 +71,15 @@ impl MemoryStore {
     }
     /// The next call of `op` fails with [`StoreError::Unavailable`] (as a throttled or
     /// unreachable DynamoDB does) and changes nothing.
+    /// The next `op` is applied, then answered as DynamoDB answers the SDK's retry of a write
+    /// that had landed (its first answer lost): for [`Op::IssueTokens`], `AlreadyIssued`; for
+    /// [`Op::Rotate`], `TokenChanged`.
+    pub fn echo_next(&self, op: Op) {
+        if let Ok(mut t) = self.0.tables.lock() {
+            t.echoes.push(op);
+        }
+    }
+
     pub fn fail_next(&self, op: Op) {
         if let Ok(mut t) = self.0.tables.lock() {
             t.faults.push(op);
@@ -161,21 +173,16 @@ impl CodeRedeem for MemoryStore {
                 }
         });
         if live {
-            if let Some(c) = t.codes.remove(code_hash.as_str()) {
-                return Ok(Consumed::Now(c));
+            if let Some(c) = t.codes.get_mut(code_hash.as_str()) {
+                if c.consumed_at.is_none() {
+                    c.consumed_at = Some(now);
+                    return Ok(Consumed::Now(c.clone()));
+                }
             }
         }
         // The adapter reads the item after a refused delete: one more call.
         self.0.calls.fetch_add(1, Ordering::SeqCst);
         Ok(Consumed::Refused(t.codes.get(code_hash.as_str()).cloned()))
-    }
-
-    async fn restore_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
-        let mut t = self.lock(Op::RestoreCode)?;
-        t.codes
-            .entry(code.pk.as_str().to_string())
-            .or_insert_with(|| code.clone());
-        Ok(())
     }
 }
 
@@ -188,7 +195,8 @@ impl TokenIssue for MemoryStore {
                 && i.client_check
                     .secret_hash
                     .as_ref()
-                    .is_none_or(|h| c.secret_hashes.contains(h))
+                    .is_none_or(|h| c.secret_is_live(h, i.grant.created_at))
+                && c.locked_for(i.grant.created_at).is_none()
         });
         if !client_ok {
             return Ok(IssueOutcome::ClientRejected);
@@ -206,6 +214,10 @@ impl TokenIssue for MemoryStore {
             .insert(i.access.pk.as_str().to_string(), i.access.clone());
         t.tokens
             .insert(i.refresh.pk.as_str().to_string(), i.refresh.clone());
+        if let Some(e) = t.echoes.iter().position(|o| *o == Op::IssueTokens) {
+            t.echoes.remove(e);
+            return Ok(IssueOutcome::AlreadyIssued);
+        }
         Ok(IssueOutcome::Issued)
     }
 }
@@ -226,6 +238,59 @@ impl TokenLookup for MemoryStore {
 }
 
 #[async_trait]
+impl AuthFailures for MemoryStore {
+    async fn record_auth_failure(
+        &self,
+        client_id: &ClientId,
+        now: u64,
+        policy: LockoutPolicy,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut t = self.lock(Op::AuthFailure)?;
+        let Some(c) = t.clients.get_mut(client_id) else {
+            return Ok(None);
+        };
+        if c.auth_window_end.is_some_and(|end| end > now) {
+            c.auth_failures += 1;
+        } else {
+            c.auth_failures = 1;
+            c.auth_window_end = Some(now + policy.window);
+        }
+        if c.auth_failures >= policy.max {
+            c.auth_failures = 0;
+            c.auth_window_end = None;
+            c.locked_until = Some(now + policy.window);
+            return Ok(c.locked_until);
+        }
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl AccessTokenLookup for MemoryStore {
+    async fn access_token(
+        &self,
+        token: &AccessToken,
+        now: u64,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let Some(client_id) = token.client_id() else {
+            return Ok(None);
+        };
+        let t = self.lock(Op::AccessToken)?;
+        let client_ok = t.clients.get(&client_id).is_some_and(|c| !c.disabled);
+        Ok(t.tokens
+            .get(token.hash().as_str())
+            .filter(|r| {
+                client_ok
+                    && r.kind == ItemKind::Access
+                    && r.client_id == client_id
+                    && r.expires_at > now
+                    && r.retired_at.is_none()
+            })
+            .cloned())
+    }
+}
+
+#[async_trait]
 impl GrantRevocation for MemoryStore {
     async fn grant(&self, grant_id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
         let t = self.lock(Op::Grant)?;
@@ -234,10 +299,19 @@ impl GrantRevocation for MemoryStore {
 
     async fn revoke_grant(&self, grant_id: &GrantId) -> Result<usize, StoreError> {
         let mut t = self.lock(Op::RevokeGrant)?;
-        let before = t.tokens.len() + t.grants.len();
+        let mut gone = 0;
+        if let Some(g) = t.grants.get_mut(&GrantRecord::key(grant_id)) {
+            if g.revoked_at.is_none() {
+                g.revoked_at = Some(crate::clock::Clock::now(&crate::clock::SystemClock));
+                g.latest_access = None;
+                g.latest_refresh = None;
+                g.previous_access = None;
+                gone += 1;
+            }
+        }
+        let before = t.tokens.len();
         t.tokens.retain(|_, r| r.grant_id != *grant_id);
-        t.grants.retain(|_, g| g.grant_id != *grant_id);
-        Ok(before - t.tokens.len() - t.grants.len())
+        Ok(gone + before - t.tokens.len())
     }
 }
 
@@ -274,13 +348,17 @@ impl RefreshRotation for MemoryStore {
                 && r.client_check
                     .secret_hash
                     .as_ref()
-                    .is_none_or(|h| c.secret_hashes.contains(h))
+                    .is_none_or(|h| c.secret_is_live(h, r.now))
+                && c.locked_for(r.now).is_none()
         });
         if !client_ok {
             return Ok(RotateOutcome::ClientRejected);
         }
         let grant_key = GrantRecord::key(&r.grant_id);
-        if !t.grants.contains_key(&grant_key) {
+        if t.grants
+            .get(&grant_key)
+            .is_none_or(|g| g.revoked_at.is_some())
+        {
             return Ok(RotateOutcome::GrantRevoked);
         }
         let Some(old) = t.tokens.get(r.old.as_str()) else {
@@ -339,8 +417,14 @@ impl RefreshRotation for MemoryStore {
         }
         if let Some(g) = t.grants.get_mut(&grant_key) {
             g.expires_at = r.grant_expires_at;
+            g.previous_access = g.latest_access.take();
+            g.refreshed_at = Some(r.now);
             g.latest_access = Some(r.access.pk.clone());
             g.latest_refresh = Some(new_refresh.unwrap_or_else(|| r.old.clone()));
+        }
+        if let Some(e) = t.echoes.iter().position(|o| *o == Op::Rotate) {
+            t.echoes.remove(e);
+            return Ok(RotateOutcome::TokenChanged);
         }
         Ok(RotateOutcome::Rotated)
     }

@@ -10,12 +10,14 @@ use crate::error::StoreError;
 use crate::ids::{ClientId, GrantId};
 use crate::model::{Client, CodeRecord, GrantRecord, Issuance, TokenRecord};
 use crate::pkce::CodeChallenge;
-use crate::secret::SecretHash;
+use crate::secret::{AccessToken, SecretHash};
 use async_trait::async_trait;
 
+mod admin;
 mod api_keys;
 pub mod memory;
 
+pub use admin::*;
 pub use api_keys::*;
 pub use memory::{MemoryStore, Op};
 
@@ -85,6 +87,35 @@ impl Port for ClientRegistryPort {
         &[DynamoAccess::table(Table::Clients, &["dynamodb:PutItem"])];
 }
 
+/// How failed client authentications are counted (OAuth 2.1 §2.4.1): `max` failures within
+/// `window` seconds lock the client for `window` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    pub max: u32,
+    pub window: u64,
+}
+
+/// clients: UpdateItem. Used by token, refresh, revoke and introspect, on failure paths only.
+#[async_trait]
+pub trait AuthFailures: Send + Sync {
+    /// Counts one failed authentication of `client_id` at `now` (nothing for an unknown client);
+    /// when the count reaches `policy.max` within the window, locks the client until
+    /// `now + policy.window` and returns that end.
+    async fn record_auth_failure(
+        &self,
+        client_id: &ClientId,
+        now: u64,
+        policy: LockoutPolicy,
+    ) -> Result<Option<u64>, StoreError>;
+}
+pub struct AuthFailuresPort;
+impl Port for AuthFailuresPort {
+    const DYNAMODB: &'static [DynamoAccess] = &[DynamoAccess::table(
+        Table::Clients,
+        &["dynamodb:UpdateItem"],
+    )];
+}
+
 /// codes: PutItem (conditional). Used by authorize.
 #[async_trait]
 pub trait CodeIssue: Send + Sync {
@@ -111,42 +142,36 @@ pub struct Presenter<'a> {
 /// What consuming a code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Consumed {
-    /// The code was live and the presenter is its client (as the code's snapshot knows it): it
-    /// is now gone, and this is its record.
+    /// The code was live, unconsumed, and the presenter is its client (as the code's snapshot
+    /// knows it): it is now marked consumed, and this is its record.
     Now(CodeRecord),
-    /// Nothing changed. The item as it is (expired, or for another presenter), or `None` when
-    /// there is none (never issued, or already used). Read only on this failure path.
+    /// Nothing changed. The item as it is (expired, consumed, or for another presenter), or
+    /// `None` when there is none (never issued, or gone at its TTL). Read only on this failure
+    /// path.
     Refused(Option<CodeRecord>),
 }
 
-/// codes: DeleteItem (conditional, `ALL_OLD`), GetItem after a refusal, PutItem to restore
-/// after a fault. Used by token.
+/// codes: UpdateItem (conditional, `ALL_NEW`), GetItem after a refusal. Used by token.
 #[async_trait]
 pub trait CodeRedeem: Send + Sync {
-    /// RFC 6749 §4.1.2: a code is single use. Removes the code and returns it in one atomic
-    /// step, only if it exists, is unexpired at `now`, and `presenter` authenticates against the
-    /// code's client snapshot. Of any number of concurrent calls for one code, exactly one gets
-    /// [`Consumed::Now`].
+    /// RFC 6749 §4.1.2: a code is single use. Marks the code consumed (`consumed_at = now`) and
+    /// returns it in one atomic step, only if it exists, is unconsumed, unexpired at `now`, and
+    /// `presenter` authenticates against the code's client snapshot. Of any number of
+    /// concurrent calls for one code, exactly one gets [`Consumed::Now`]. The item stays (until
+    /// its TTL) so that a consumed code whose exchange issued nothing can be redeemed by its
+    /// client ([`crate::grants::code`]).
     async fn consume_code(
         &self,
         code_hash: &SecretHash,
         now: u64,
         presenter: Presenter<'_>,
     ) -> Result<Consumed, StoreError>;
-
-    /// Puts back a code consumed by a request that then failed on a storage fault, so the
-    /// client's retry can succeed (no half-done exchange). Only if the key is free.
-    async fn restore_code(&self, code: &CodeRecord) -> Result<(), StoreError>;
 }
 pub struct CodeRedeemPort;
 impl Port for CodeRedeemPort {
     const DYNAMODB: &'static [DynamoAccess] = &[DynamoAccess::table(
         Table::Codes,
-        &[
-            "dynamodb:DeleteItem",
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-        ],
+        &["dynamodb:GetItem", "dynamodb:UpdateItem"],
     )];
 }
 
@@ -193,15 +218,42 @@ impl Port for TokenLookupPort {
         &[DynamoAccess::table(Table::Tokens, &["dynamodb:GetItem"])];
 }
 
-/// tokens: DeleteItem (the grant, returning its newest token keys), Query `by_grant`,
-/// BatchWriteItem (deletes). Used by token and refresh.
+/// tokens and clients: one BatchGetItem, both strongly consistent. Used by me, introspect and
+/// the resource-server crate.
+#[async_trait]
+pub trait AccessTokenLookup: Send + Sync {
+    /// RFC 6750 §3.1 `invalid_token` unless this returns a record: the token's item, only if it
+    /// is an access token, unexpired at `now`, issued to the client the token names, and that
+    /// client exists and is enabled. The token and its client are read in the same request, so
+    /// disabling a client stops its tokens at once, within the one-call budget
+    /// (`docs/architecture.md#disabling-a-client`). A token that is not well formed is `None`
+    /// without a call.
+    async fn access_token(
+        &self,
+        token: &AccessToken,
+        now: u64,
+    ) -> Result<Option<TokenRecord>, StoreError>;
+}
+pub struct AccessTokenLookupPort;
+impl Port for AccessTokenLookupPort {
+    const DYNAMODB: &'static [DynamoAccess] = &[
+        DynamoAccess::table(Table::Tokens, &["dynamodb:BatchGetItem"]),
+        DynamoAccess::table(Table::Clients, &["dynamodb:BatchGetItem"]),
+    ];
+}
+
+/// tokens: UpdateItem (the grant becomes a tombstone, returning its newest token keys), Query
+/// `by_grant`, BatchWriteItem (deletes). Used by token, refresh, revoke and the CLI.
 #[async_trait]
 pub trait GrantRevocation: Send + Sync {
-    /// The grant item (GetItem, consistent), for the code replay rules.
+    /// The grant item (GetItem, consistent), revoked or not, for the code replay rules.
     async fn grant(&self, grant_id: &GrantId) -> Result<Option<GrantRecord>, StoreError>;
-    /// Deletes a grant and every token that names it (found through `by_grant` and, for the
-    /// newest pair, which the index may not show yet, through the grant item); returns how many
-    /// items went. Deleting the grant item first makes every later refresh of it fail.
+    /// Revokes a grant: its item becomes a tombstone (`revoked_at`, the store's clock), so a racing
+    /// exchange or refresh of it fails its condition, then every token that names it is
+    /// deleted — the newest ones by key (the grant item names the two newest access tokens and
+    /// the newest refresh token, which the index may not show yet), the rest through
+    /// `by_grant`. Returns how many token items went. A grant that does not exist, or is
+    /// already revoked, is left as it is (its tokens are still swept).
     async fn revoke_grant(&self, grant_id: &GrantId) -> Result<usize, StoreError>;
 }
 pub struct GrantRevocationPort;
@@ -212,8 +264,8 @@ impl Port for GrantRevocationPort {
             Table::Tokens,
             &[
                 "dynamodb:BatchWriteItem",
-                "dynamodb:DeleteItem",
                 "dynamodb:GetItem",
+                "dynamodb:UpdateItem",
             ],
         ),
     ];
@@ -356,8 +408,8 @@ mod tests {
                     None,
                     vec![
                         "dynamodb:BatchWriteItem",
-                        "dynamodb:DeleteItem",
-                        "dynamodb:GetItem"
+                        "dynamodb:GetItem",
+                        "dynamodb:UpdateItem"
                     ]
                 ),
                 (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),

@@ -1,8 +1,8 @@
 //! `GET|POST /auth/oauth2/authorize`: the consent flow (and, when enabled, the dev login of
 //! [`super::dev_login`]).
 use super::dev_login;
-use crate::http::{cookie, form_params, html, query_params, see_other};
-use crate::pages::{error_page, render, ConsentPage};
+use crate::http::{cookie, form_params, html, query, see_other};
+use crate::pages::{error_page, render, ConsentPage, ScopeLine};
 use crate::respond::{Endpoint, PageError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
@@ -13,14 +13,14 @@ use portcullis_core::authorize::{
     IssueContext,
 };
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
-use portcullis_core::csrf::{issue_csrf, verify_csrf, CsrfBinding};
+use portcullis_core::csrf::{issue_csrf, verify_csrf_with, CsrfBinding};
 use portcullis_core::keys::{KeyCache, KeySource, Keys};
 use portcullis_core::params::Params;
 use portcullis_core::ports::{
     ClientLookup, ClientLookupPort, CodeIssue, CodeIssuePort, DynamoAccess, Port,
 };
 use portcullis_core::redirect::redirect_with;
-use portcullis_core::session::{verify_session, Session};
+use portcullis_core::session::{verify_session_with, Session};
 use portcullis_core::settings::{AuthorizeSettings, ConfigError, FromEnv};
 
 /// The storage ports `authorize` uses.
@@ -43,6 +43,8 @@ impl AuthorizeEndpoint<DynamoClients, DynamoCodes, SecretsManagerKeys> {
     /// retry the read).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = AuthorizeSettings::from_env()?;
+        crate::pages::configure(settings.pages.clone());
+        crate::http::configure_hsts(&settings.issuer);
         if settings.dev_login {
             tracing::warn!(
                 "DEV_LOGIN is on: anyone can sign in as anyone. Local development only."
@@ -82,13 +84,15 @@ where
         }
         match *req.method() {
             // GET only: HEAD must have no side effects, and a trusted client's GET issues a code.
-            Method::GET => {
-                let p = AuthorizeParams::from_params(&query_params(&req));
-                self.show(&req, p).await
-            }
+            // A query or form that cannot be decoded: an error page (the redirect URI in it
+            // cannot be trusted), 413 for a body over the limit.
+            Method::GET => match query(&req) {
+                Ok(q) => self.show(&req, AuthorizeParams::from_params(&q)).await,
+                Err(e) => Ok(error_page(e.http_status(), &e.public().description)),
+            },
             Method::POST => match form_params(&req) {
                 Ok(form) => self.decide(&req, &form).await,
-                Err(e) => Ok(error_page(400, &e.description)),
+                Err(e) => Ok(error_page(e.http_status(), &e.public().description)),
             },
             _ => {
                 let mut r = error_page(405, "Use GET or POST.");
@@ -117,10 +121,17 @@ where
         }
     }
 
-    /// The signed-in user, if the session cookie holds a valid session.
+    /// The signed-in user, if the session cookie holds a valid session: signed with the current
+    /// or the previous session key, within the clock-skew leeway. Two cookies of the session's
+    /// name count as none ([`cookie`]).
     fn session(&self, req: &Request, keys: &Keys) -> Option<(Session, String)> {
         let raw = cookie(req, &self.settings.session_cookie)?;
-        match verify_session(&raw, &keys.session, self.clock.now()) {
+        match verify_session_with(
+            &raw,
+            keys.session_keys(),
+            self.clock.now(),
+            self.settings.clock_skew_leeway,
+        ) {
             Ok(s) => Some((s, raw)),
             Err(e) => {
                 tracing::info!(reason = %e, "session cookie refused");
@@ -189,7 +200,7 @@ where
         let scopes = request
             .scopes
             .iter()
-            .filter_map(|s| self.settings.scopes.get(s))
+            .map(|s| ScopeLine::new(s, self.settings.scopes.get(s)))
             .collect();
         let redirect_host = url::Url::parse(&request.redirect.uri)
             .ok()
@@ -203,12 +214,23 @@ where
             .or(user.email.as_deref())
             .unwrap_or(&user.sub);
         let action = self.settings.authorize_url();
+        // "Not you?": the login page, then back to this same request.
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(p.to_pairs())
+            .finish();
+        let switch_account_url = redirect_with(
+            &self.settings.login_url,
+            &[("return_to", &format!("{action}?{query}"))],
+        );
         html(
             200,
             render(&ConsentPage {
+                product: &self.settings.pages,
                 client_name: &request.client.name,
-                logo_uri: request.client.logo_uri.as_deref(),
+                logo_uri: ConsentPage::logo(request.client.logo_uri.as_deref()),
+                client_initial: ConsentPage::initial(&request.client.name),
                 user_display,
+                switch_account_url: &switch_account_url,
                 scopes,
                 redirect_host: &redirect_host,
                 action: &action,
@@ -232,8 +254,8 @@ where
         let field = |name: &str| form.get(name);
         let scope = request.scope_string();
         let csrf_ok = field("csrf_token").is_some_and(|t| {
-            verify_csrf(
-                &keys.csrf,
+            verify_csrf_with(
+                keys.csrf_keys(),
                 &binding(&raw_session, &request, &scope),
                 t,
                 self.clock.now(),

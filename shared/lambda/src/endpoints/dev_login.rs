@@ -34,6 +34,7 @@ pub async fn handle<K: KeySource>(
             Ok(html(
                 200,
                 render(&LoginPage {
+                    product: &settings.pages,
                     action: &settings.login_url,
                     return_to: query.get("return_to").unwrap_or(""),
                 }),

@@ -6,16 +6,22 @@ use crate::respond::{Endpoint, TokenError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::{DynamoClients, DynamoTokens};
-use portcullis_core::client_auth::ClientCredentials;
+use portcullis_core::client_auth::{count_failure, ClientCredentials};
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::introspect::{introspect, IntrospectionRequest};
 use portcullis_core::ports::{
-    ClientLookup, ClientLookupPort, DynamoAccess, Port, TokenLookup, TokenLookupPort,
+    AccessTokenLookup, AccessTokenLookupPort, AuthFailures, AuthFailuresPort, ClientLookup,
+    ClientLookupPort, DynamoAccess, Port, TokenLookup, TokenLookupPort,
 };
 use portcullis_core::settings::{ConfigError, FromEnv, IntrospectSettings};
 
 /// The storage ports `introspect` uses.
-pub const DYNAMODB: &[&[DynamoAccess]] = &[ClientLookupPort::DYNAMODB, TokenLookupPort::DYNAMODB];
+pub const DYNAMODB: &[&[DynamoAccess]] = &[
+    ClientLookupPort::DYNAMODB,
+    AuthFailuresPort::DYNAMODB,
+    TokenLookupPort::DYNAMODB,
+    AccessTokenLookupPort::DYNAMODB,
+];
 
 pub struct IntrospectEndpoint<L, T> {
     pub settings: IntrospectSettings,
@@ -32,7 +38,7 @@ impl IntrospectEndpoint<DynamoClients, DynamoTokens> {
         let db = portcullis_aws::sdk::dynamodb(&sdk);
         Ok(Self {
             clients: DynamoClients::new(db.clone(), &settings.clients_table),
-            tokens: DynamoTokens::new(db, &settings.tokens_table),
+            tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
             settings,
             clock: Box::new(SystemClock),
         })
@@ -41,10 +47,11 @@ impl IntrospectEndpoint<DynamoClients, DynamoTokens> {
 
 impl<L, T> Endpoint for IntrospectEndpoint<L, T>
 where
-    L: ClientLookup,
-    T: TokenLookup,
+    L: ClientLookup + AuthFailures,
+    T: TokenLookup + AccessTokenLookup,
 {
     type Error = TokenError;
+    const CORS: bool = true;
 
     async fn handle(&self, req: Request) -> Result<Response<Body>, TokenError> {
         if req.method() != Method::POST {
@@ -53,15 +60,18 @@ where
         let params = body_params(&req)?;
         let creds = ClientCredentials::from_request(basic_credentials(&req)?, &params)?;
         let request = IntrospectionRequest::parse(&params)?;
-        let answer = introspect(
+        let now = self.clock.now();
+        let result = introspect(
             &self.clients,
             &self.tokens,
             &creds,
             &request,
             &self.settings.issuer,
-            self.clock.now(),
+            now,
         )
-        .await?;
+        .await;
+        count_failure(&self.clients, &creds, &result, self.settings.lockout, now).await;
+        let answer = result?;
         // `json` marks it `no-store`: the answer describes a credential.
         Ok(json(200, &answer))
     }

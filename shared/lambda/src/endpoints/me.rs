@@ -5,7 +5,9 @@ use crate::respond::{Endpoint, ResourceError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::DynamoTokens;
-use portcullis_core::ports::{ApiKeyLookup, DynamoAccess, Port, TokenLookup, TokenLookupPort};
+use portcullis_core::ports::{
+    AccessTokenLookup, AccessTokenLookupPort, ApiKeyLookup, DynamoAccess, Port,
+};
 use portcullis_core::settings::ConfigError;
 use portcullis_resource::Authenticator;
 use serde::Serialize;
@@ -14,7 +16,7 @@ use serde::Serialize;
 pub const PROFILE_SCOPE: &str = "READ_PROFILE";
 
 /// The storage ports `me` uses.
-pub const DYNAMODB: &[&[DynamoAccess]] = &[TokenLookupPort::DYNAMODB];
+pub const DYNAMODB: &[&[DynamoAccess]] = &[AccessTokenLookupPort::DYNAMODB];
 
 pub struct MeEndpoint<T> {
     pub auth: Authenticator<T>,
@@ -32,7 +34,7 @@ pub struct Profile {
 }
 
 impl MeEndpoint<DynamoTokens> {
-    /// Cold start: only `PORTCULLIS_TOKENS_TABLE`. OAuth access tokens only: `/me` is the
+    /// Cold start: only `PORTCULLIS_TOKENS_TABLE` and `PORTCULLIS_CLIENTS_TABLE`. OAuth access tokens only: `/me` is the
     /// userinfo endpoint for apps; API keys are for the product's own APIs.
     pub async fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
@@ -41,8 +43,9 @@ impl MeEndpoint<DynamoTokens> {
     }
 }
 
-impl<T: TokenLookup + ApiKeyLookup> Endpoint for MeEndpoint<T> {
+impl<T: AccessTokenLookup + ApiKeyLookup> Endpoint for MeEndpoint<T> {
     type Error = ResourceError;
+    const CORS: bool = true;
 
     async fn handle(&self, req: Request) -> Result<Response<Body>, ResourceError> {
         if req.method() != Method::GET && req.method() != Method::HEAD {

@@ -36,6 +36,7 @@ impl MetadataEndpoint {
 
 impl Endpoint for MetadataEndpoint {
     type Error = TokenError;
+    const CORS: bool = true;
 
     async fn handle(&self, req: Request) -> Result<Response<Body>, TokenError> {
         let head = req.method() == Method::HEAD;

@@ -39,19 +39,21 @@ mod tests {
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
         ];
-        let clients = vec!["dynamodb:ConditionCheckItem", "dynamodb:GetItem"];
+        // UpdateItem on clients: failed authentications counted (failure paths only).
+        let clients = vec![
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+        ];
         assert_eq!(
             needs(token::DYNAMODB),
             vec![
                 (Table::Clients, None, clients.clone()),
+                // A code is consumed by marking it (UpdateItem), never deleted.
                 (
                     Table::Codes,
                     None,
-                    vec![
-                        "dynamodb:DeleteItem",
-                        "dynamodb:GetItem",
-                        "dynamodb:PutItem"
-                    ]
+                    vec!["dynamodb:GetItem", "dynamodb:UpdateItem"]
                 ),
                 (Table::Tokens, None, tokens_rw.clone()),
                 (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
@@ -65,34 +67,55 @@ mod tests {
                 (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
             ]
         );
+        // The token and its client's standing in one request; no write anywhere.
         assert_eq!(
             needs(me::DYNAMODB),
-            vec![(Table::Tokens, None, vec!["dynamodb:GetItem"])]
+            vec![
+                (Table::Clients, None, vec!["dynamodb:BatchGetItem"]),
+                (Table::Tokens, None, vec!["dynamodb:BatchGetItem"]),
+            ]
         );
         // RFC 7009: an access token is one conditional DeleteItem; a refresh token's grant is
         // revoked as a replayed code's is.
         assert_eq!(
             needs(revoke::DYNAMODB),
             vec![
-                (Table::Clients, None, vec!["dynamodb:GetItem"]),
+                (
+                    Table::Clients,
+                    None,
+                    vec!["dynamodb:GetItem", "dynamodb:UpdateItem"]
+                ),
                 (
                     Table::Tokens,
                     None,
                     vec![
                         "dynamodb:BatchWriteItem",
                         "dynamodb:DeleteItem",
-                        "dynamodb:GetItem"
+                        "dynamodb:GetItem",
+                        "dynamodb:UpdateItem"
                     ]
                 ),
                 (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
             ]
         );
-        // RFC 7662: reads only.
+        // RFC 7662: reads only, and the count of failed client authentications.
         assert_eq!(
             needs(introspect::DYNAMODB),
             vec![
-                (Table::Clients, None, vec!["dynamodb:GetItem"]),
-                (Table::Tokens, None, vec!["dynamodb:GetItem"]),
+                (
+                    Table::Clients,
+                    None,
+                    vec![
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:GetItem",
+                        "dynamodb:UpdateItem"
+                    ]
+                ),
+                (
+                    Table::Tokens,
+                    None,
+                    vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
+                ),
             ]
         );
         // RFC 8414: no table at all.

@@ -8,19 +8,20 @@ use crate::respond::{Endpoint, TokenError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::{DynamoClients, DynamoTokens};
-use portcullis_core::client_auth::ClientCredentials;
+use portcullis_core::client_auth::{count_failure, ClientCredentials};
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis_core::error::OAuthError;
 use portcullis_core::grants::{refresh_tokens, RefreshGrant, TokenContext};
 use portcullis_core::ports::{
-    ClientLookup, ClientLookupPort, DynamoAccess, GrantRevocation, GrantRevocationPort, Port,
-    RefreshRotation, RefreshRotationPort,
+    AuthFailures, AuthFailuresPort, ClientLookup, ClientLookupPort, DynamoAccess, GrantRevocation,
+    GrantRevocationPort, Port, RefreshRotation, RefreshRotationPort,
 };
 use portcullis_core::settings::{ConfigError, FromEnv, RefreshSettings};
 
 /// The storage ports `refresh` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
     ClientLookupPort::DYNAMODB,
+    AuthFailuresPort::DYNAMODB,
     RefreshRotationPort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
 ];
@@ -43,7 +44,7 @@ impl RefreshEndpoint<DynamoClients, DynamoTokens> {
         let db = portcullis_aws::sdk::dynamodb(&sdk);
         Ok(Self {
             clients: DynamoClients::new(db.clone(), &settings.clients_table),
-            tokens: DynamoTokens::issuing(db, &settings.tokens_table, &settings.clients_table),
+            tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
             settings,
             clock: Box::new(SystemClock),
             entropy: Box::new(OsEntropy),
@@ -72,10 +73,11 @@ fn bearer_refresh_token(req: &Request) -> Result<Option<&str>, OAuthError> {
 
 impl<L, T> Endpoint for RefreshEndpoint<L, T>
 where
-    L: ClientLookup,
+    L: ClientLookup + AuthFailures,
     T: RefreshRotation + GrantRevocation,
 {
     type Error = TokenError;
+    const CORS: bool = true;
 
     async fn handle(&self, req: Request) -> Result<Response<Body>, TokenError> {
         if req.method() != Method::POST {
@@ -89,7 +91,9 @@ where
             entropy: self.entropy.as_ref(),
             lifetimes: &self.settings.lifetimes,
         };
-        let tokens = refresh_tokens(&self.clients, &self.tokens, &creds, &grant, &ctx).await?;
-        Ok(json(200, &tokens))
+        let result = refresh_tokens(&self.clients, &self.tokens, &creds, &grant, &ctx).await;
+        let now = self.clock.now();
+        count_failure(&self.clients, &creds, &result, self.settings.lockout, now).await;
+        Ok(json(200, &result?))
     }
 }

@@ -7,11 +7,12 @@ use lambda_http::http::header::{HeaderValue, CACHE_CONTROL, PRAGMA};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::{DynamoClients, DynamoTokens};
-use portcullis_core::client_auth::ClientCredentials;
+use portcullis_core::client_auth::{count_failure, ClientCredentials};
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::ports::{
-    AccessTokenRevocation, AccessTokenRevocationPort, ClientLookup, ClientLookupPort, DynamoAccess,
-    GrantRevocation, GrantRevocationPort, Port, TokenLookup, TokenLookupPort,
+    AccessTokenRevocation, AccessTokenRevocationPort, AuthFailures, AuthFailuresPort, ClientLookup,
+    ClientLookupPort, DynamoAccess, GrantRevocation, GrantRevocationPort, Port, TokenLookup,
+    TokenLookupPort,
 };
 use portcullis_core::revoke::{revoke_token, RevocationRequest};
 use portcullis_core::settings::{ConfigError, FromEnv, RevokeSettings};
@@ -19,12 +20,14 @@ use portcullis_core::settings::{ConfigError, FromEnv, RevokeSettings};
 /// The storage ports `revoke` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
     ClientLookupPort::DYNAMODB,
+    AuthFailuresPort::DYNAMODB,
     AccessTokenRevocationPort::DYNAMODB,
     TokenLookupPort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
 ];
 
 pub struct RevokeEndpoint<L, T> {
+    pub settings: RevokeSettings,
     pub clients: L,
     pub tokens: T,
     pub clock: Box<dyn Clock>,
@@ -40,6 +43,7 @@ impl RevokeEndpoint<DynamoClients, DynamoTokens> {
             clients: DynamoClients::new(db.clone(), &settings.clients_table),
             tokens: DynamoTokens::new(db, &settings.tokens_table),
             clock: Box::new(SystemClock),
+            settings,
         })
     }
 }
@@ -56,10 +60,11 @@ fn revoked() -> Response<Body> {
 
 impl<L, T> Endpoint for RevokeEndpoint<L, T>
 where
-    L: ClientLookup,
+    L: ClientLookup + AuthFailures,
     T: AccessTokenRevocation + TokenLookup + GrantRevocation,
 {
     type Error = TokenError;
+    const CORS: bool = true;
 
     async fn handle(&self, req: Request) -> Result<Response<Body>, TokenError> {
         if req.method() != Method::POST {
@@ -68,14 +73,10 @@ where
         let params = body_params(&req)?;
         let creds = ClientCredentials::from_request(basic_credentials(&req)?, &params)?;
         let request = RevocationRequest::parse(&params)?;
-        let done = revoke_token(
-            &self.clients,
-            &self.tokens,
-            &creds,
-            &request,
-            self.clock.now(),
-        )
-        .await?;
+        let now = self.clock.now();
+        let result = revoke_token(&self.clients, &self.tokens, &creds, &request, now).await;
+        count_failure(&self.clients, &creds, &result, self.settings.lockout, now).await;
+        let done = result?;
         tracing::info!(outcome = ?done, "revocation");
         Ok(revoked())
     }

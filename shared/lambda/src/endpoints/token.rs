@@ -5,18 +5,20 @@ use crate::respond::{Endpoint, TokenError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::{DynamoClients, DynamoCodes, DynamoTokens};
-use portcullis_core::client_auth::ClientCredentials;
+use portcullis_core::client_auth::{count_failure, ClientCredentials};
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis_core::grants::{exchange_code, refresh_tokens, TokenContext, TokenRequest};
 use portcullis_core::ports::{
-    ClientLookup, ClientLookupPort, CodeRedeem, CodeRedeemPort, DynamoAccess, GrantRevocation,
-    GrantRevocationPort, Port, RefreshRotation, RefreshRotationPort, TokenIssue, TokenIssuePort,
+    AuthFailures, AuthFailuresPort, ClientLookup, ClientLookupPort, CodeRedeem, CodeRedeemPort,
+    DynamoAccess, GrantRevocation, GrantRevocationPort, Port, RefreshRotation, RefreshRotationPort,
+    TokenIssue, TokenIssuePort,
 };
 use portcullis_core::settings::{ConfigError, FromEnv, TokenSettings};
 
 /// The storage ports `token` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
     ClientLookupPort::DYNAMODB,
+    AuthFailuresPort::DYNAMODB,
     CodeRedeemPort::DYNAMODB,
     TokenIssuePort::DYNAMODB,
     RefreshRotationPort::DYNAMODB,
@@ -43,7 +45,7 @@ impl TokenEndpoint<DynamoClients, DynamoCodes, DynamoTokens> {
         Ok(Self {
             clients: DynamoClients::new(db.clone(), &settings.clients_table),
             codes: DynamoCodes::new(db.clone(), &settings.codes_table),
-            tokens: DynamoTokens::issuing(db, &settings.tokens_table, &settings.clients_table),
+            tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
             settings,
             clock: Box::new(SystemClock),
             entropy: Box::new(OsEntropy),
@@ -53,11 +55,12 @@ impl TokenEndpoint<DynamoClients, DynamoCodes, DynamoTokens> {
 
 impl<L, C, T> Endpoint for TokenEndpoint<L, C, T>
 where
-    L: ClientLookup,
+    L: ClientLookup + AuthFailures,
     C: CodeRedeem,
     T: TokenIssue + RefreshRotation + GrantRevocation,
 {
     type Error = TokenError;
+    const CORS: bool = true;
 
     async fn handle(&self, req: Request) -> Result<Response<Body>, TokenError> {
         if req.method() != Method::POST {
@@ -70,7 +73,7 @@ where
             entropy: self.entropy.as_ref(),
             lifetimes: &self.settings.lifetimes,
         };
-        let tokens = match TokenRequest::parse(&params)? {
+        let result = match TokenRequest::parse(&params)? {
             TokenRequest::AuthorizationCode(grant) => {
                 exchange_code(
                     &self.clients,
@@ -80,12 +83,14 @@ where
                     &grant,
                     &ctx,
                 )
-                .await?
+                .await
             }
             TokenRequest::RefreshToken(grant) => {
-                refresh_tokens(&self.clients, &self.tokens, &creds, &grant, &ctx).await?
+                refresh_tokens(&self.clients, &self.tokens, &creds, &grant, &ctx).await
             }
         };
-        Ok(json(200, &tokens))
+        let now = self.clock.now();
+        count_failure(&self.clients, &creds, &result, self.settings.lockout, now).await;
+        Ok(json(200, &result?))
     }
 }

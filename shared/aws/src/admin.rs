@@ -1,0 +1,332 @@
+//! The operator's adapters (`portcullis_core::ports::admin`): the clients table's scan, update,
+//! rotation and delete, and grants by user or by client through the tokens table's indexes.
+use crate::{applied, classify, from_item, s, Item};
+use crate::{DynamoClients, DynamoTokens};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use portcullis_core::error::StoreError;
+use portcullis_core::ids::{ClientId, Subject};
+use portcullis_core::model::{Client, GrantRecord};
+use portcullis_core::ports::{
+    ClientChange, ClientChanges, ClientDirectory, ClientLookup, ClientRemoval, ClientUpdate,
+    GrantListing, SecretRotation,
+};
+
+fn value<T: serde::Serialize>(v: &T) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Corrupt(Box::new(e)))
+}
+
+/// An UpdateItem being assembled: `SET`/`REMOVE` clauses and their values, by name.
+#[derive(Default)]
+struct UpdateExpr {
+    set: Vec<String>,
+    remove: Vec<String>,
+    names: Vec<(String, String)>,
+    values: Vec<(String, AttributeValue)>,
+}
+
+impl UpdateExpr {
+    fn set(&mut self, attribute: &str, v: AttributeValue) {
+        self.set.push(format!("#{attribute} = :{attribute}"));
+        self.names
+            .push((format!("#{attribute}"), attribute.to_string()));
+        self.values.push((format!(":{attribute}"), v));
+    }
+
+    fn remove(&mut self, attribute: &str) {
+        self.remove.push(format!("#{attribute}"));
+        self.names
+            .push((format!("#{attribute}"), attribute.to_string()));
+    }
+
+    fn expression(&self) -> String {
+        let mut e = String::new();
+        if !self.set.is_empty() {
+            e.push_str("SET ");
+            e.push_str(&self.set.join(", "));
+        }
+        if !self.remove.is_empty() {
+            if !e.is_empty() {
+                e.push(' ');
+            }
+            e.push_str("REMOVE ");
+            e.push_str(&self.remove.join(", "));
+        }
+        e
+    }
+}
+
+impl DynamoClients {
+    /// One conditional UpdateItem returning the new item; on a failed condition, one GetItem
+    /// (that path only) to say why.
+    async fn conditional_update(
+        &self,
+        client_id: &ClientId,
+        update: UpdateExpr,
+        condition: &str,
+        condition_names: &[(&str, &str)],
+        condition_values: Vec<(String, AttributeValue)>,
+    ) -> Result<ClientChange, StoreError> {
+        let mut req = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("client_id", s(client_id.as_str()))
+            .update_expression(update.expression())
+            .condition_expression(condition)
+            .return_values(ReturnValue::AllNew);
+        for (k, v) in update.names {
+            req = req.expression_attribute_names(k, v);
+        }
+        for (k, v) in condition_names {
+            req = req.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in update.values.into_iter().chain(condition_values) {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(out) => match out.attributes {
+                Some(item) => Ok(ClientChange::Done(Box::new(from_item(item)?))),
+                None => Err(StoreError::Failed(
+                    "UpdateItem with ALL_NEW returned no item".into(),
+                )),
+            },
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(match self.client(client_id).await? {
+                    None => ClientChange::NotFound,
+                    Some(c) if c.public => ClientChange::Public,
+                    Some(_) => ClientChange::Changed,
+                })
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ClientDirectory for DynamoClients {
+    /// Scan, every page (the clients table is small: one item per app).
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let mut clients = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .db
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                clients.push(from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(clients),
+            }
+        }
+    }
+}
+
+const EXISTS: &str = "attribute_exists(client_id)";
+
+#[async_trait]
+impl ClientUpdate for DynamoClients {
+    async fn update_client(
+        &self,
+        client_id: &ClientId,
+        changes: &ClientChanges,
+    ) -> Result<ClientChange, StoreError> {
+        let mut u = UpdateExpr::default();
+        if let Some(name) = &changes.name {
+            u.set("name", s(name));
+        }
+        match &changes.logo_uri {
+            Some(Some(logo)) => u.set("logo_uri", s(logo)),
+            Some(None) => u.remove("logo_uri"),
+            None => {}
+        }
+        if let Some(uris) = &changes.redirect_uris {
+            u.set("redirect_uris", value(uris)?);
+        }
+        if let Some(scopes) = &changes.scopes {
+            u.set("scopes", value(scopes)?);
+        }
+        if let Some(trusted) = changes.trusted {
+            u.set("trusted", AttributeValue::Bool(trusted));
+        }
+        if let Some(optional) = changes.pkce_optional {
+            u.set("pkce_optional", AttributeValue::Bool(optional));
+        }
+        if let Some(rotation) = changes.refresh_rotation {
+            u.set("refresh_rotation", AttributeValue::Bool(rotation));
+        }
+        if u.set.is_empty() && u.remove.is_empty() {
+            return Err(StoreError::Failed("an update that changes nothing".into()));
+        }
+        if changes.needs_confidential() {
+            self.conditional_update(
+                client_id,
+                u,
+                "attribute_exists(client_id) AND (attribute_not_exists(#public) OR #public = :false)",
+                &[("#public", "public")],
+                vec![(":false".into(), AttributeValue::Bool(false))],
+            )
+            .await
+            .map(|c| match c {
+                ClientChange::Changed => ClientChange::Public,
+                other => other,
+            })
+        } else {
+            self.conditional_update(client_id, u, EXISTS, &[], Vec::new())
+                .await
+        }
+    }
+
+    async fn enable_client(&self, client_id: &ClientId) -> Result<ClientChange, StoreError> {
+        let mut u = UpdateExpr::default();
+        u.set("disabled", AttributeValue::Bool(false));
+        self.conditional_update(client_id, u, EXISTS, &[], Vec::new())
+            .await
+    }
+
+    async fn rotate_secret(
+        &self,
+        client_id: &ClientId,
+        rotation: &SecretRotation,
+    ) -> Result<ClientChange, StoreError> {
+        let mut u = UpdateExpr::default();
+        u.set("secret_hashes", value(&rotation.secret_hashes)?);
+        match &rotation.retiring {
+            Some(r) => u.set("secret_retiring", value(r)?),
+            None => u.remove("secret_retiring"),
+        }
+        // `#secret_hashes` is named by the SET clause already.
+        self.conditional_update(
+            client_id,
+            u,
+            "attribute_exists(client_id) AND #secret_hashes = :expected",
+            &[],
+            vec![(":expected".into(), value(&rotation.expected)?)],
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ClientRemoval for DynamoClients {
+    async fn delete_client(&self, client_id: &ClientId) -> Result<bool, StoreError> {
+        let res = self
+            .db
+            .delete_item()
+            .table_name(&self.table)
+            .key("client_id", s(client_id.as_str()))
+            .condition_expression(EXISTS)
+            .send()
+            .await;
+        applied(res)
+    }
+}
+
+impl DynamoTokens {
+    /// The grant items' keys an index names (every page), found with `condition` and kept by a
+    /// filter on `kind = grant` (the indexes project `kind`).
+    async fn grant_keys(
+        &self,
+        index: &str,
+        condition: &str,
+        values: &[(&str, &str)],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut keys: Vec<String> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .db
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(condition)
+                .filter_expression("#kind = :grant")
+                .expression_attribute_names("#kind", "kind")
+                .expression_attribute_values(":grant", s("grant"))
+                .set_exclusive_start_key(start.take());
+            for (k, v) in values {
+                q = q.expression_attribute_values(*k, s(v));
+            }
+            let out = q.send().await.map_err(classify)?;
+            for item in out.items() {
+                if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                    if !keys.contains(pk) {
+                        keys.push(pk.clone());
+                    }
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    /// The grant items by key: one consistent BatchGetItem per 100 (unprocessed keys asked for
+    /// again a few times). A grant revoked since the query is simply absent.
+    async fn grant_records(&self, keys: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
+        let mut grants: Vec<GrantRecord> = self.batch_get_kind(keys, "grant", "grants").await?;
+        grants.sort_by(|a, b| (a.created_at, &a.grant_id).cmp(&(b.created_at, &b.grant_id)));
+        Ok(grants)
+    }
+}
+
+/// OAuth grant ids start with this (`portcullis_core::model::grant_id_for_code`); API keys'
+/// ids, in the same `by_user` index, with `ak_`.
+const GRANT_ID_PREFIX: &str = "g_";
+
+#[async_trait]
+impl GrantListing for DynamoTokens {
+    async fn grants_of_user(&self, sub: &Subject) -> Result<Vec<GrantRecord>, StoreError> {
+        let keys = self
+            .grant_keys(
+                "by_user",
+                "user_sub = :u AND begins_with(grant_id, :g)",
+                &[(":u", sub.as_str()), (":g", GRANT_ID_PREFIX)],
+            )
+            .await?;
+        self.grant_records(&keys).await
+    }
+
+    async fn grant_records_of_client(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
+        let keys = self
+            .grant_keys("by_client", "client_id = :c", &[(":c", client_id.as_str())])
+            .await?;
+        self.grant_records(&keys).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_expression_names_every_attribute() {
+        let mut u = UpdateExpr::default();
+        u.set("name", s("Zap"));
+        u.set("trusted", AttributeValue::Bool(true));
+        u.remove("logo_uri");
+        assert_eq!(
+            u.expression(),
+            "SET #name = :name, #trusted = :trusted REMOVE #logo_uri"
+        );
+        assert_eq!(u.names.len(), 3);
+        let mut u = UpdateExpr::default();
+        u.remove("secret_retiring");
+        assert_eq!(u.expression(), "REMOVE #secret_retiring");
+    }
+}

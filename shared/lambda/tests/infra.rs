@@ -1,0 +1,880 @@
+//! `infra/template.yaml` against the code: every function's IAM policy grants exactly the
+//! DynamoDB actions its storage ports declare (`endpoints::<name>::DYNAMODB`), the Secrets Manager
+//! secret only to the functions whose settings read it, exactly the environment its settings read,
+//! and the API serves exactly the watch router's routes. Nothing here is a second hand-kept list
+//! of actions: the expectations are derived from the code.
+use portcullis_core::ports::{self, dynamodb_needs, DynamoAccess, Port, Table};
+use portcullis_core::settings::{
+    env, AuthorizeSettings, ConfigError, FromEnv, IntrospectSettings, MetadataSettings,
+    RefreshSettings, ResourceSettings, RevokeSettings, TokenSettings,
+};
+use portcullis_lambda::endpoints;
+use serde_yaml::{Mapping, Value};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+/// The variable the CORS routes' functions are given (`CorsAllowedOrigins`). Not read by the code
+/// yet: until the functions emit CORS headers, their OPTIONS routes answer 405 and CORS stays off.
+const CORS_ORIGINS: &str = "PORTCULLIS_CORS_ORIGINS";
+
+/// The only watch-router route that is not deployed: the local stack's login form, served by
+/// `authorize` when `DEV_LOGIN=true`, which a deployed function refuses.
+const LOCAL_ONLY_ROUTE: &str = "/auth/dev-login";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn template() -> Value {
+    let raw = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    serde_yaml::from_str(&raw).unwrap()
+}
+
+fn resources(t: &Value) -> &Mapping {
+    t["Resources"].as_mapping().unwrap()
+}
+
+/// A CloudFormation short tag (`!Ref X`, `!GetAtt X.Arn`, `!Sub ...`): its name and value.
+fn tagged(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_string(),
+            &t.value,
+        )),
+        _ => None,
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(s) => s.iter().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}
+
+/// Reads a function's settings through a variable lookup.
+type ReadSettings = fn(&dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError>;
+
+/// What a function is in code: its binary, its storage needs and the settings it reads.
+struct Function {
+    binary: &'static str,
+    /// The ports it uses.
+    dynamodb: &'static [&'static [DynamoAccess]],
+    /// Access outside Portcullis's tables (the example's own bookings table).
+    other_tables: &'static [(&'static str, &'static str)],
+    /// Reads its settings through `get`, as the function does at cold start.
+    settings: ReadSettings,
+    /// Variables it reads besides its settings type's.
+    other_env: &'static [&'static str],
+}
+
+/// Every deployed function, as the code defines it. A new binary without a row here fails
+/// `every_function_binary_is_deployed_once`.
+fn functions() -> Vec<Function> {
+    vec![
+        Function {
+            binary: "authorize",
+            dynamodb: endpoints::authorize::DYNAMODB,
+            other_tables: &[],
+            settings: |get| AuthorizeSettings::from_lookup(get).map(drop),
+            other_env: &[],
+        },
+        Function {
+            binary: "token",
+            dynamodb: endpoints::token::DYNAMODB,
+            other_tables: &[],
+            settings: |get| TokenSettings::from_lookup(get).map(drop),
+            other_env: &[],
+        },
+        Function {
+            binary: "refresh",
+            dynamodb: endpoints::refresh::DYNAMODB,
+            other_tables: &[],
+            settings: |get| RefreshSettings::from_lookup(get).map(drop),
+            other_env: &[],
+        },
+        Function {
+            binary: "me",
+            dynamodb: endpoints::me::DYNAMODB,
+            other_tables: &[],
+            settings: |get| ResourceSettings::from_lookup(get).map(drop),
+            other_env: &[],
+        },
+        Function {
+            binary: "revoke",
+            dynamodb: endpoints::revoke::DYNAMODB,
+            other_tables: &[],
+            settings: |get| RevokeSettings::from_lookup(get).map(drop),
+            other_env: &[],
+        },
+        Function {
+            binary: "introspect",
+            dynamodb: endpoints::introspect::DYNAMODB,
+            other_tables: &[],
+            settings: |get| IntrospectSettings::from_lookup(get).map(drop),
+            other_env: &[],
+        },
+        Function {
+            binary: "metadata",
+            dynamodb: endpoints::metadata::DYNAMODB,
+            other_tables: &[],
+            settings: |get| MetadataSettings::from_lookup(get).map(drop),
+            other_env: &[],
+        },
+        // The example product API: portcullis-resource's needs, plus its own table's Query
+        // (functions/list-bookings/src/main.rs; `list_bookings_calls_only_query_on_its_table`).
+        Function {
+            binary: "list-bookings",
+            dynamodb: portcullis_resource::DYNAMODB,
+            other_tables: &[("BookingsTable", "dynamodb:Query")],
+            settings: |get| ResourceSettings::from_lookup(get).map(drop),
+            other_env: &[env::BOOKINGS_TABLE],
+        },
+    ]
+}
+
+fn table_resource(table: Table) -> &'static str {
+    match table {
+        Table::Clients => "ClientsTable",
+        Table::Codes => "CodesTable",
+        Table::Tokens => "TokensTable",
+    }
+}
+
+/// (table resource, index) -> actions.
+type Grants = BTreeMap<(String, Option<String>), BTreeSet<String>>;
+
+fn needs_of(f: &Function) -> Grants {
+    let mut out = Grants::new();
+    for (table, index, actions) in dynamodb_needs(f.dynamodb) {
+        out.entry((table_resource(table).to_string(), index.map(str::to_string)))
+            .or_default()
+            .extend(actions.iter().map(|a| a.to_string()));
+    }
+    for (table, action) in f.other_tables {
+        out.entry((table.to_string(), None))
+            .or_default()
+            .insert(action.to_string());
+    }
+    out
+}
+
+/// The function resource whose binary is `binary`: (logical id, resource).
+fn function_resource<'a>(t: &'a Value, binary: &str) -> (String, &'a Value) {
+    let found: Vec<_> = resources(t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .filter(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+        .map(|(id, r)| (id.as_str().unwrap().to_string(), r))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "the template must define one function for the binary `{binary}`"
+    );
+    found.into_iter().next().unwrap()
+}
+
+/// Every statement of a function's inline policies.
+fn statements(f: &Value) -> Vec<&Value> {
+    f["Properties"]["Policies"]
+        .as_sequence()
+        .map(|ps| {
+            ps.iter()
+                .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A statement's resource as (table resource, index), from `!GetAtt T.Arn` or
+/// `!Sub ${T.Arn}/index/NAME`; `None` for anything else.
+fn table_target(resource: &Value) -> Option<(String, Option<String>)> {
+    let (tag, v) = tagged(resource)?;
+    match tag.as_str() {
+        "GetAtt" => {
+            let parts = strings(v).join(".");
+            let table = parts.strip_suffix(".Arn")?;
+            Some((table.to_string(), None))
+        }
+        "Sub" => {
+            let s = v.as_str()?;
+            let rest = s.strip_prefix("${")?;
+            let (table, rest) = rest.split_once(".Arn}")?;
+            let index = rest.strip_prefix("/index/")?;
+            Some((table.to_string(), Some(index.to_string())))
+        }
+        _ => None,
+    }
+}
+
+/// What a function's policies grant on tables, and the secrets (logical ids) it may read.
+fn granted(f: &Value, binary: &str) -> (Grants, BTreeSet<String>) {
+    let mut tables = Grants::new();
+    let mut secrets = BTreeSet::new();
+    for s in statements(f) {
+        assert_eq!(
+            s["Effect"].as_str(),
+            Some("Allow"),
+            "{binary}: only Allow statements"
+        );
+        let actions = strings(&s["Action"]);
+        let targets: Vec<&Value> = match &s["Resource"] {
+            Value::Sequence(rs) => rs.iter().collect(),
+            r => vec![r],
+        };
+        for r in targets {
+            if actions.iter().all(|a| a.starts_with("dynamodb:")) {
+                let target = table_target(r).unwrap_or_else(|| {
+                    panic!("{binary}: a DynamoDB statement names no single table or index: {r:?}")
+                });
+                tables
+                    .entry(target)
+                    .or_default()
+                    .extend(actions.iter().cloned());
+            } else {
+                assert_eq!(
+                    actions,
+                    ["secretsmanager:GetSecretValue"],
+                    "{binary}: the only other action a function may have is reading the secret"
+                );
+                match tagged(r) {
+                    Some((tag, v)) if tag == "Ref" => {
+                        secrets.insert(v.as_str().unwrap().to_string());
+                    }
+                    _ => panic!("{binary}: GetSecretValue must name one secret with !Ref: {r:?}"),
+                }
+            }
+        }
+    }
+    (tables, secrets)
+}
+
+fn show(g: &Grants) -> String {
+    if g.is_empty() {
+        return "    (none)".to_string();
+    }
+    g.iter()
+        .map(|((t, i), a)| {
+            let at = i.as_ref().map_or(t.clone(), |i| format!("{t}/index/{i}"));
+            format!(
+                "    {at}: {}",
+                a.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Least privilege (docs/architecture.md, "Storage ports and least privilege"): a function's
+/// IAM statements grant exactly the DynamoDB actions its ports declare, on exactly the tables
+/// and indexes they name.
+#[test]
+fn each_function_is_granted_exactly_the_dynamodb_actions_its_code_declares() {
+    let t = template();
+    let mut wrong = Vec::new();
+    for f in functions() {
+        let (_, res) = function_resource(&t, f.binary);
+        let (have, _) = granted(res, f.binary);
+        let want = needs_of(&f);
+        if have != want {
+            let missing: Grants = want
+                .iter()
+                .filter_map(|(k, a)| {
+                    let lack: BTreeSet<_> = a
+                        .difference(&have.get(k).cloned().unwrap_or_default())
+                        .cloned()
+                        .collect();
+                    (!lack.is_empty()).then(|| (k.clone(), lack))
+                })
+                .collect();
+            let extra: Grants = have
+                .iter()
+                .filter_map(|(k, a)| {
+                    let more: BTreeSet<_> = a
+                        .difference(&want.get(k).cloned().unwrap_or_default())
+                        .cloned()
+                        .collect();
+                    (!more.is_empty()).then(|| (k.clone(), more))
+                })
+                .collect();
+            wrong.push(format!(
+                "{}:\n  missing from the template (the code calls them):\n{}\n  granted but not \
+                 declared by the code:\n{}",
+                f.binary,
+                show(&missing),
+                show(&extra)
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "IAM policies differ from the code's DYNAMODB lists:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// `me` has no write on anything; `authorize` cannot touch the tokens table.
+#[test]
+fn me_cannot_write_and_authorize_cannot_touch_tokens() {
+    let t = template();
+    let (me, _) = granted(function_resource(&t, "me").1, "me");
+    let reads = [
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+    ];
+    for ((table, _), actions) in &me {
+        for a in actions {
+            assert!(reads.contains(&a.as_str()), "me may {a} on {table}");
+        }
+    }
+    let (authorize, _) = granted(function_resource(&t, "authorize").1, "authorize");
+    assert!(
+        authorize.keys().all(|(table, _)| table != "TokensTable"),
+        "authorize has access to tokens: {authorize:?}"
+    );
+}
+
+/// The variables a function's settings read, and whether they accept `vars`.
+fn settings_read(
+    f: &Function,
+    vars: &BTreeMap<String, String>,
+) -> (BTreeSet<String>, Result<(), ConfigError>) {
+    let asked = RefCell::new(BTreeSet::new());
+    let get = |name: &str| {
+        asked.borrow_mut().insert(name.to_string());
+        vars.get(name).cloned()
+    };
+    let result = (f.settings)(&get);
+    let mut asked = asked.into_inner();
+    asked.extend(f.other_env.iter().map(|s| s.to_string()));
+    (asked, result)
+}
+
+/// A function's environment as deployed with the parameters' defaults (a URL for the
+/// parameters without one, a name for resources).
+fn deployed_env(t: &Value, f: &Value) -> BTreeMap<String, String> {
+    let params = t["Parameters"].as_mapping().unwrap();
+    let vars = f["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .cloned()
+        .unwrap_or_default();
+    vars.iter()
+        .map(|(k, v)| {
+            let name = k.as_str().unwrap().to_string();
+            let value = match tagged(v) {
+                Some((tag, r)) if tag == "Ref" => {
+                    let r = r.as_str().unwrap();
+                    match params.get(r) {
+                        Some(p) => match &p["Default"] {
+                            Value::String(s) => s.clone(),
+                            Value::Number(n) => n.to_string(),
+                            _ => "https://auth.example.com".to_string(),
+                        },
+                        None => format!("{r}-name"),
+                    }
+                }
+                _ => panic!("{name}: set it from a parameter or a resource (!Ref), not a literal"),
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+/// Each function reads only its own settings (CONTRIBUTING.md): the template gives each exactly
+/// variables its settings read, and with the parameters' defaults they are accepted.
+#[test]
+fn each_function_gets_only_the_settings_it_reads_and_they_are_valid() {
+    let t = template();
+    for f in functions() {
+        let (_, res) = function_resource(&t, f.binary);
+        let vars = deployed_env(&t, res);
+        let (read, accepted) = settings_read(&f, &vars);
+        if let Err(e) = accepted {
+            panic!("{}: the template's environment is refused: {e}", f.binary);
+        }
+        let unread: Vec<_> = vars
+            .keys()
+            .filter(|v| !read.contains(*v) && *v != CORS_ORIGINS)
+            .collect();
+        assert!(
+            unread.is_empty(),
+            "{}: the template sets variables it never reads: {unread:?}",
+            f.binary
+        );
+    }
+}
+
+/// DEV_LOGIN signs anyone in as anyone: it is never set in the template.
+#[test]
+fn dev_login_is_never_set_in_the_template() {
+    let raw = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    let t = template();
+    for f in functions() {
+        let vars = deployed_env(&t, function_resource(&t, f.binary).1);
+        assert!(
+            !vars.contains_key(env::DEV_LOGIN),
+            "{} sets {}",
+            f.binary,
+            env::DEV_LOGIN
+        );
+    }
+    assert!(!raw.contains(&format!("{}:", env::DEV_LOGIN)));
+}
+
+/// Secrets Manager: `GetSecretValue` on the one secret, for exactly the functions whose settings
+/// read the secret's id, and that id is the template's secret.
+#[test]
+fn only_the_functions_that_read_the_keys_may_read_the_secret() {
+    let t = template();
+    let secrets: Vec<String> = resources(&t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::SecretsManager::Secret"))
+        .map(|(id, _)| id.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(secrets, ["KeysSecret"]);
+    let mut readers = Vec::new();
+    for f in functions() {
+        let (_, res) = function_resource(&t, f.binary);
+        let vars = deployed_env(&t, res);
+        let (read, _) = settings_read(&f, &vars);
+        let (_, may_read) = granted(res, f.binary);
+        let reads_keys = read.contains(env::SECRET_ID);
+        if reads_keys {
+            readers.push(f.binary);
+            assert_eq!(
+                vars.get(env::SECRET_ID).map(String::as_str),
+                Some("KeysSecret-name"),
+                "{}",
+                f.binary
+            );
+        }
+        let expected: BTreeSet<String> = if reads_keys {
+            secrets.iter().cloned().collect()
+        } else {
+            BTreeSet::new()
+        };
+        assert_eq!(
+            may_read, expected,
+            "{}: secret access differs from what its settings read",
+            f.binary
+        );
+    }
+    assert_eq!(
+        readers,
+        ["authorize"],
+        "who reads the keys changed: check the docs too"
+    );
+}
+
+/// The routes of the local stack (`[workspace.metadata.lambda.watch.router]`): path -> binary.
+fn watch_router() -> BTreeMap<String, String> {
+    let raw = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let section = raw
+        .split("[workspace.metadata.lambda.watch.router]")
+        .nth(1)
+        .expect("no watch router in Cargo.toml");
+    section
+        .lines()
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .filter(|l| !l.trim_start().starts_with('#') && l.contains('='))
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            (
+                k.trim().trim_matches('"').to_string(),
+                v.trim().trim_matches('"').to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The template's routes: (path, method) -> binary.
+fn api_routes(t: &Value) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    for (id, r) in resources(t) {
+        if r["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = r["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for (_, e) in r["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            assert_eq!(
+                e["Type"].as_str(),
+                Some("HttpApi"),
+                "{id:?}: only HttpApi events"
+            );
+            assert_eq!(
+                tagged(&e["Properties"]["ApiId"]).map(|(t, v)| (t, v.as_str().map(str::to_string))),
+                Some(("Ref".to_string(), Some("HttpApi".to_string()))),
+                "{id:?}: on the one HttpApi"
+            );
+            let path = e["Properties"]["Path"].as_str().unwrap().to_string();
+            let method = e["Properties"]["Method"].as_str().unwrap().to_uppercase();
+            let before = out.insert((path.clone(), method.clone()), binary.clone());
+            assert!(before.is_none(), "{method} {path} is routed twice");
+        }
+    }
+    out
+}
+
+/// Every route of the local stack is deployed to the same function and vice versa; the only
+/// exception is the dev login form, which must not be deployed.
+#[test]
+fn every_watch_router_route_is_an_api_route_to_the_same_function_and_back() {
+    let t = template();
+    let mut router = watch_router();
+    assert_eq!(
+        router.remove(LOCAL_ONLY_ROUTE).as_deref(),
+        Some("authorize"),
+        "the router's dev login route moved"
+    );
+    let mut deployed: BTreeMap<String, String> = BTreeMap::new();
+    for ((path, method), binary) in api_routes(&t) {
+        assert_ne!(
+            path, LOCAL_ONLY_ROUTE,
+            "the dev login form must not be deployed ({method})"
+        );
+        if let Some(other) = deployed.insert(path.clone(), binary.clone()) {
+            assert_eq!(other, binary, "{path} goes to two functions");
+        }
+    }
+    assert_eq!(
+        deployed, router,
+        "template routes (left) differ from the watch router (right)"
+    );
+}
+
+/// The methods each route serves; OPTIONS (CORS preflight) only on the CORS routes.
+#[test]
+fn the_api_serves_exactly_the_endpoints_methods() {
+    let routes: BTreeSet<(String, String)> = api_routes(&template()).into_keys().collect();
+    let want: BTreeSet<(String, String)> = [
+        ("/auth/oauth2/authorize", "GET"),
+        ("/auth/oauth2/authorize", "POST"),
+        ("/api/auth/oauth/token", "POST"),
+        ("/api/auth/oauth/token", "OPTIONS"),
+        ("/api/auth/oauth/refreshToken", "POST"),
+        ("/api/auth/oauth/refreshToken", "OPTIONS"),
+        ("/api/auth/oauth/me", "GET"),
+        ("/api/auth/oauth/me", "OPTIONS"),
+        ("/api/auth/oauth/revoke", "POST"),
+        ("/api/auth/oauth/revoke", "OPTIONS"),
+        ("/api/auth/oauth/introspect", "POST"),
+        ("/api/auth/oauth/introspect", "OPTIONS"),
+        ("/.well-known/oauth-authorization-server", "GET"),
+        ("/.well-known/oauth-authorization-server", "OPTIONS"),
+        ("/api/bookings", "GET"),
+    ]
+    .iter()
+    .map(|(p, m)| (p.to_string(), m.to_string()))
+    .collect();
+    assert_eq!(routes, want);
+}
+
+/// RFC 9700 §2.6: no CORS on the authorization endpoint. An HTTP API's CORS configuration
+/// applies to every route, so there is none; the allowed origins go to the six CORS functions
+/// only.
+#[test]
+fn cors_is_never_configured_for_the_authorization_endpoint() {
+    let t = template();
+    let apis: Vec<&Value> = resources(&t)
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::HttpApi"))
+        .collect();
+    assert_eq!(apis.len(), 1);
+    assert!(
+        apis[0]["Properties"].get("CorsConfiguration").is_none(),
+        "API-wide CORS would reach authorize"
+    );
+    let cors: BTreeSet<&str> =
+        ["token", "refresh", "me", "revoke", "introspect", "metadata"].into();
+    for f in functions() {
+        let vars = deployed_env(&t, function_resource(&t, f.binary).1);
+        assert_eq!(
+            vars.contains_key(CORS_ORIGINS),
+            cors.contains(f.binary),
+            "{}",
+            f.binary
+        );
+    }
+    let routes = api_routes(&t);
+    assert!(routes
+        .iter()
+        .all(|((_, m), b)| m != "OPTIONS" || cors.contains(b.as_str())));
+}
+
+/// Every index the code queries (any port, the CLI's included) is defined on its table, and
+/// the template defines no index the code never queries (each one costs a write per item).
+#[test]
+fn the_tables_define_exactly_the_indexes_the_code_queries() {
+    let all_ports: &[&[DynamoAccess]] = &[
+        ports::ClientLookupPort::DYNAMODB,
+        ports::ClientRegistryPort::DYNAMODB,
+        ports::CodeIssuePort::DYNAMODB,
+        ports::CodeRedeemPort::DYNAMODB,
+        ports::TokenIssuePort::DYNAMODB,
+        ports::TokenLookupPort::DYNAMODB,
+        ports::GrantRevocationPort::DYNAMODB,
+        ports::AccessTokenRevocationPort::DYNAMODB,
+        ports::RefreshRotationPort::DYNAMODB,
+        ports::ApiKeyLookupPort::DYNAMODB,
+        ports::ApiKeyRegistryPort::DYNAMODB,
+        ports::ClientDisablePort::DYNAMODB,
+        ports::ClientGrantsPort::DYNAMODB,
+    ];
+    let mut queried: BTreeSet<(String, String)> = dynamodb_needs(all_ports)
+        .into_iter()
+        .filter_map(|(t, i, _)| i.map(|i| (table_resource(t).to_string(), i.to_string())))
+        .collect();
+    for f in functions() {
+        queried.extend(
+            needs_of(&f)
+                .into_keys()
+                .filter_map(|(t, i)| i.map(|i| (t, i))),
+        );
+    }
+    let t = template();
+    let defined: BTreeSet<(String, String)> = resources(&t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+        .flat_map(|(id, r)| {
+            let id = id.as_str().unwrap().to_string();
+            r["Properties"]["GlobalSecondaryIndexes"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .map(move |g| (id.clone(), g["IndexName"].as_str().unwrap().to_string()))
+        })
+        .collect();
+    assert_eq!(
+        defined, queried,
+        "template indexes (left) differ from those the code queries (right)"
+    );
+}
+
+/// Tables: on demand, point-in-time recovery, encryption, deletion protection from the
+/// parameter; TTL on `expires_at` where items expire; the clients table kept on stack deletion.
+#[test]
+fn tables_are_on_demand_recoverable_encrypted_and_protected() {
+    let t = template();
+    for (id, r) in resources(&t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::DynamoDB::Table"))
+    {
+        let p = &r["Properties"];
+        assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{id:?}");
+        assert_eq!(
+            p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+            Some(true),
+            "{id:?}"
+        );
+        assert_eq!(
+            p["SSESpecification"]["SSEEnabled"].as_bool(),
+            Some(true),
+            "{id:?}"
+        );
+        assert_eq!(
+            tagged(&p["DeletionProtectionEnabled"])
+                .and_then(|(t, v)| (t == "Ref").then(|| v.as_str().map(str::to_string)))
+                .flatten()
+                .as_deref(),
+            Some("DeletionProtection"),
+            "{id:?}"
+        );
+    }
+    let res = resources(&t);
+    for id in ["CodesTable", "TokensTable"] {
+        let ttl = &res[id]["Properties"]["TimeToLiveSpecification"];
+        assert_eq!(
+            (ttl["AttributeName"].as_str(), ttl["Enabled"].as_bool()),
+            (Some("expires_at"), Some(true)),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        res["ClientsTable"]["DeletionPolicy"].as_str(),
+        Some("Retain")
+    );
+    assert_eq!(
+        res["ClientsTable"]["UpdateReplacePolicy"].as_str(),
+        Some("Retain")
+    );
+    assert_eq!(
+        t["Parameters"]["DeletionProtection"]["Default"].as_str(),
+        Some("true")
+    );
+}
+
+/// The Lambda timeout outlasts the SDK's operation timeout, so a hung AWS call ends as the
+/// function's own 503 (a Lambda timeout would be a bare 500/503 from API Gateway).
+#[test]
+fn the_function_timeout_outlasts_the_sdk_operation_timeout() {
+    let t = template();
+    let timeout = t["Globals"]["Function"]["Timeout"].as_u64().unwrap();
+    assert!(
+        timeout > portcullis_aws::sdk::OPERATION_TIMEOUT.as_secs(),
+        "Timeout {timeout}"
+    );
+    for (id, r) in resources(&t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+    {
+        assert!(
+            r["Properties"].get("Timeout").is_none(),
+            "{id:?} overrides the global timeout"
+        );
+    }
+}
+
+/// One function per binary: provided.al2023, `bootstrap`, built by cargo lambda, JSON logs to
+/// its own log group with the retention parameter.
+#[test]
+fn every_function_binary_is_deployed_once_and_logs_json_to_its_own_log_group() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Handler"].as_str(), Some("bootstrap"));
+    assert_eq!(
+        t["Parameters"]["Architecture"]["Default"].as_str(),
+        Some("arm64")
+    );
+    assert_eq!(t["Parameters"]["MemorySize"]["Default"].as_u64(), Some(128));
+    let members: Vec<String> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let known: BTreeSet<&str> = functions().iter().map(|f| f.binary).collect();
+    let deployed: BTreeSet<String> = resources(&t)
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|r| {
+            r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        deployed,
+        members.iter().cloned().collect(),
+        "functions/ (right) vs template (left)"
+    );
+    assert_eq!(
+        known,
+        members.iter().map(String::as_str).collect(),
+        "add the new function to tests/infra.rs"
+    );
+    let mut groups = BTreeSet::new();
+    for f in functions() {
+        let (id, r) = function_resource(&t, f.binary);
+        assert_eq!(
+            r["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{id}"
+        );
+        let logging = &r["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"].as_str(), Some("JSON"), "{id}");
+        let (tag, group) = tagged(&logging["LogGroup"]).unwrap();
+        let group = group.as_str().unwrap();
+        assert_eq!(tag, "Ref");
+        assert!(
+            groups.insert(group.to_string()),
+            "{id} shares its log group"
+        );
+        let g = &resources(&t)[group];
+        assert_eq!(g["Type"].as_str(), Some("AWS::Logs::LogGroup"));
+        assert_eq!(
+            tagged(&g["Properties"]["RetentionInDays"])
+                .map(|(_, v)| v.as_str().unwrap().to_string())
+                .as_deref(),
+            Some("LogRetentionDays")
+        );
+    }
+}
+
+/// The generated secret is one the code accepts: `{"session_key": <letters and digits>}` of at
+/// least the minimum key length (`Keys::from_secret_json`).
+#[test]
+fn the_generated_secret_is_accepted_by_the_key_reader() {
+    let t = template();
+    let g = &resources(&t)["KeysSecret"]["Properties"]["GenerateSecretString"];
+    assert_eq!(g["SecretStringTemplate"].as_str(), Some("{}"));
+    let key = g["GenerateStringKey"].as_str().unwrap();
+    let len = g["PasswordLength"].as_u64().unwrap() as usize;
+    assert_eq!(
+        g["ExcludePunctuation"].as_bool(),
+        Some(true),
+        "quotes or backslashes would need JSON escaping"
+    );
+    let generated = serde_json::json!({ key: "a1".repeat(len / 2) }).to_string();
+    assert!(
+        portcullis_core::keys::Keys::from_secret_json(&generated).is_ok(),
+        "{key} of {len} characters is refused"
+    );
+    assert!(len >= 43, "at least 256 bits of letters and digits");
+}
+
+/// The outputs the operator CLI's `--stack` reads keep their names (docs/deploy.md).
+#[test]
+fn the_outputs_keep_their_documented_names() {
+    let t = template();
+    let names: BTreeSet<&str> = t["Outputs"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let want: BTreeSet<&str> = [
+        "ApiUrl",
+        "Issuer",
+        "AuthorizeUrl",
+        "TokenUrl",
+        "RefreshUrl",
+        "MeUrl",
+        "RevokeUrl",
+        "IntrospectUrl",
+        "MetadataUrl",
+        "BookingsUrl",
+        "ClientsTableName",
+        "CodesTableName",
+        "TokensTableName",
+        "BookingsTableName",
+        "KeysSecretArn",
+    ]
+    .into();
+    assert_eq!(names, want);
+    let doc = std::fs::read_to_string(root().join("docs/deploy.md")).unwrap();
+    for n in want {
+        assert!(
+            doc.contains(&format!("`{n}`")),
+            "docs/deploy.md does not document the output {n}"
+        );
+    }
+}
+
+/// list-bookings' own table access is what `Function::other_tables` says: one Query.
+#[test]
+fn list_bookings_calls_only_query_on_its_table() {
+    let src = std::fs::read_to_string(root().join("functions/list-bookings/src/main.rs")).unwrap();
+    assert!(src.contains(".query()"));
+    for call in [
+        ".get_item()",
+        ".put_item()",
+        ".update_item()",
+        ".delete_item()",
+        ".scan()",
+        ".batch_get_item()",
+        ".batch_write_item()",
+        ".transact_write_items()",
+    ] {
+        assert!(
+            !src.contains(call),
+            "list-bookings calls {call}: update its row in tests/infra.rs"
+        );
+    }
+}
