@@ -111,6 +111,7 @@ pub fn run() -> Result<u8> {
         client_secret: &client_secret,
         redirect_uri: &redirect_uri,
         state: &generate("", &OsEntropy),
+        verifier: &generate("", &OsEntropy),
     }) + &api_info_text(&stack.issuer, &api_key);
     print!("{info}");
     let saved = options.log_dir.join("dev-info.txt");
@@ -159,6 +160,9 @@ pub struct Info<'a> {
     pub client_secret: &'a str,
     pub redirect_uri: &'a str,
     pub state: &'a str,
+    /// A PKCE code verifier for the by-hand flow (RFC 7636): the demo client, like every client
+    /// registered without `--pkce-optional`, must send its challenge.
+    pub verifier: &'a str,
 }
 
 /// The text `make dev` prints once the stack is up (and saves in `.local/dev-info.txt`).
@@ -169,7 +173,9 @@ pub fn info_text(i: &Info<'_>) -> String {
         client_secret,
         redirect_uri,
         state,
+        verifier,
     } = *i;
+    let challenge = portcullis_core::pkce::CodeChallenge::s256(verifier);
     let authorize = format!("{issuer}/auth/oauth2/authorize");
     let token = format!("{issuer}/api/auth/oauth/token");
     let me = format!("{issuer}/api/auth/oauth/me");
@@ -179,11 +185,12 @@ pub fn info_text(i: &Info<'_>) -> String {
     let metadata = format!("{issuer}/.well-known/oauth-authorization-server");
     let scope = DEMO_SCOPES.join(" ");
     let authorize_url = format!(
-        "{authorize}?client_id={}&redirect_uri={}&response_type=code&scope={}&state={}",
+        "{authorize}?client_id={}&redirect_uri={}&response_type=code&scope={}&state={}&code_challenge={}&code_challenge_method=S256",
         urlencode(client_id),
         urlencode(redirect_uri),
         urlencode(&scope),
-        urlencode(state)
+        urlencode(state),
+        challenge.as_str()
     );
     let rule = "=".repeat(90);
     let q = shell_quote;
@@ -216,7 +223,7 @@ pub fn info_text(i: &Info<'_>) -> String {
     Exchange the code for tokens:
    curl -sS -X POST {} -u {} \\
      -d grant_type=authorization_code --data-urlencode 'code=PASTE_CODE_HERE' \\
-     --data-urlencode {}
+     --data-urlencode {} --data-urlencode {}
 
  3. Call the API with the access token:
    curl -sS {} -H 'Authorization: Bearer PASTE_ACCESS_TOKEN_HERE'
@@ -239,6 +246,7 @@ pub fn info_text(i: &Info<'_>) -> String {
         q(&token),
         q(&format!("{client_id}:{client_secret}")),
         q(&format!("redirect_uri={redirect_uri}")),
+        q(&format!("code_verifier={verifier}")),
         q(&me),
         q(&refresh),
         q(&format!("client_id={client_id}")),
@@ -323,6 +331,7 @@ mod tests {
             client_secret: "s",
             redirect_uri: &demo_redirect_uri(8976),
             state: "st",
+            verifier: "v",
         })
         .contains("make demo"));
     }
@@ -335,6 +344,7 @@ mod tests {
             client_secret: "pc_cs_s",
             redirect_uri: "http://127.0.0.1:8976/callback",
             state: "st",
+            verifier: "v".repeat(43).as_str(),
         });
         assert!(text.contains("client_id:     c1\n"));
         let api = api_info_text("http://127.0.0.1:9300", "pc_ak_k");
@@ -350,8 +360,15 @@ mod tests {
         );
         assert!(text.contains("client_secret: pc_cs_s\n"));
         assert!(text.contains(
-            "http://127.0.0.1:9300/auth/oauth2/authorize?client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcallback&response_type=code&scope=READ_PROFILE%20READ_BOOKING&state=st"
+            "http://127.0.0.1:9300/auth/oauth2/authorize?client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcallback&response_type=code&scope=READ_PROFILE%20READ_BOOKING&state=st&code_challenge="
         ));
+        // PKCE: the challenge of the printed verifier, and the verifier in the exchange.
+        let challenge = portcullis_core::pkce::CodeChallenge::s256(&"v".repeat(43));
+        assert!(text.contains(&format!(
+            "code_challenge={}&code_challenge_method=S256",
+            challenge.as_str()
+        )));
+        assert!(text.contains(&format!("code_verifier={}", "v".repeat(43))));
         assert!(text.contains("-u c1:pc_cs_s"));
         assert!(text.contains("me:        http://127.0.0.1:9300/api/auth/oauth/me\n"));
     }
