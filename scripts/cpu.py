@@ -6,7 +6,7 @@ the function's DynamoDB connection is reused as it is on Lambda, and no TCP conn
 The driver walks the whole flow as a browser and an app would, request after request:
 
     authorize GET (consent page) -> authorize POST (Allow, a code) -> token (code exchange)
-    -> me (one GetItem) -> refresh (Cal.com's refreshToken path, a rotation); a /me request
+    -> me (one BatchGetItem) -> refresh (Cal.com's refreshToken path, a rotation); a /me request
     refused before any store call; introspect (the new access token) -> revoke (it) -> metadata.
 
 CPU is each function process's own accounting, every thread summed (/proc/PID/task/*/schedstat:
@@ -250,7 +250,7 @@ def main():
 
         # Split per request kind: the driver reads each process's CPU around each invocation.
         calls = {}
-        rows = {k: 0 for k in ("authorize GET (consent page)", "authorize POST (allow)", "token (code exchange)", "me (one GetItem)", "refresh (rotation)", "me refused before any store call", "introspect (access token)", "revoke (access token)", "metadata")}
+        rows = {k: 0 for k in ("authorize GET (consent page)", "authorize POST (allow)", "token (code exchange)", "me (one BatchGetItem)", "refresh (rotation)", "me refused before any store call", "introspect (access token)", "revoke (access token)", "metadata")}
         flow()  # warm-up: connections, caches, first key read
         order = list(rows)
         originals = {f: f.invoke for f in functions}
