@@ -1,6 +1,6 @@
 //! The operator's adapters (`portcullis_core::ports::admin`): the clients table's scan, update,
 //! rotation and delete, and grants by user or by client through the tokens table's indexes.
-use crate::{applied, classify, from_item, s, Item};
+use crate::{applied, classify, condition_failed, from_item, s, Item};
 use crate::{DynamoClients, DynamoTokens};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -91,16 +91,11 @@ impl DynamoClients {
                     "UpdateItem with ALL_NEW returned no item".into(),
                 )),
             },
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(match self.client(client_id).await? {
-                    None => ClientChange::NotFound,
-                    Some(c) if c.public => ClientChange::Public,
-                    Some(_) => ClientChange::Changed,
-                })
-            }
+            Err(e) if condition_failed(&e) => Ok(match self.client(client_id).await? {
+                None => ClientChange::NotFound,
+                Some(c) if c.public => ClientChange::Public,
+                Some(_) => ClientChange::Changed,
+            }),
             Err(e) => Err(classify(e)),
         }
     }
@@ -234,8 +229,8 @@ impl ClientRemoval for DynamoClients {
 }
 
 impl DynamoTokens {
-    /// The grant items' keys an index names (every page), found with `condition` and kept by a
-    /// filter on `kind = grant` (the indexes project `kind`).
+    /// The grant items' keys an index names (every page), found with `condition` and kept when
+    /// `kind = grant` (the indexes project `kind`).
     async fn grant_keys(
         &self,
         index: &str,
@@ -243,34 +238,17 @@ impl DynamoTokens {
         values: &[(&str, &str)],
     ) -> Result<Vec<String>, StoreError> {
         let mut keys: Vec<String> = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut q = self
-                .db
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(condition)
-                .filter_expression("#kind = :grant")
-                .expression_attribute_names("#kind", "kind")
-                .expression_attribute_values(":grant", s("grant"))
-                .set_exclusive_start_key(start.take());
-            for (k, v) in values {
-                q = q.expression_attribute_values(*k, s(v));
+        for item in self.query_keys(index, condition, values).await? {
+            if item.get("kind") != Some(&s("grant")) {
+                continue;
             }
-            let out = q.send().await.map_err(classify)?;
-            for item in out.items() {
-                if let Some(AttributeValue::S(pk)) = item.get("pk") {
-                    if !keys.contains(pk) {
-                        keys.push(pk.clone());
-                    }
+            if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                if !keys.contains(pk) {
+                    keys.push(pk.clone());
                 }
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(keys),
-            }
         }
+        Ok(keys)
     }
 
     /// The grant items by key: one consistent BatchGetItem per 100 (unprocessed keys asked for

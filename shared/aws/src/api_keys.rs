@@ -1,7 +1,7 @@
 //! API keys in the tokens table (items of kind `api_key`, keyed by the key's hash; see
 //! `portcullis_core::api_keys`), and disabling a client (its item, then its grants through the
 //! `by_client` index).
-use crate::{applied, classify, s, to_item, Item};
+use crate::{applied, classify, condition_failed, s, to_item};
 use crate::{DynamoClients, DynamoTokens};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -21,37 +21,6 @@ impl ApiKeyLookup for DynamoTokens {
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
         let rec: Option<ApiKeyRecord> = self.get_kind(key_hash.as_str(), "api_key").await?;
         Ok(rec.filter(|r| r.is_live(now)))
-    }
-}
-
-impl DynamoTokens {
-    /// Every item key an index query returns (all pages).
-    async fn query_keys(
-        &self,
-        index: &str,
-        condition: &str,
-        values: &[(&str, &str)],
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut q = self
-                .db
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(condition)
-                .set_exclusive_start_key(start.take());
-            for (k, v) in values {
-                q = q.expression_attribute_values(*k, s(v));
-            }
-            let out = q.send().await.map_err(classify)?;
-            found.extend(out.items().iter().cloned());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(found),
-            }
-        }
     }
 }
 
@@ -118,9 +87,7 @@ impl ApiKeyRegistry for DynamoTokens {
                 .await;
             match res {
                 Ok(_) => revoked = true,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+                Err(e) if condition_failed(&e) => {}
                 Err(e) => return Err(classify(e)),
             }
         }

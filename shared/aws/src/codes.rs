@@ -1,5 +1,5 @@
 //! The codes table: hash of an authorization code → [`CodeRecord`].
-use crate::{classify, from_item, n, s, to_item};
+use crate::{classify, condition_failed, from_item, n, s, to_item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use portcullis_core::error::StoreError;
@@ -86,10 +86,7 @@ impl CodeRedeem for DynamoCodes {
                     "consume_code: the update returned no item".into(),
                 )),
             },
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_failed(&e) => {
                 let out = self
                     .db
                     .get_item()

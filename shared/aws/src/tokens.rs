@@ -1,6 +1,6 @@
 //! The tokens table: access and refresh tokens (by hash) and grant records (`grant#<id>`), with
 //! the `by_grant` index for revocation.
-use crate::{applied, build_err, Item};
+use crate::{applied, build_err, condition_failed, Item};
 use crate::{classify, from_item, n, s, to_item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -317,6 +317,35 @@ impl DynamoTokens {
         Ok(found)
     }
 
+    /// Every item key an index query returns (all pages).
+    pub(crate) async fn query_keys(
+        &self,
+        index: &str,
+        condition: &str,
+        values: &[(&str, &str)],
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .db
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(condition)
+                .set_exclusive_start_key(start.take());
+            for (k, v) in values {
+                q = q.expression_attribute_values(*k, s(v));
+            }
+            let out = q.send().await.map_err(classify)?;
+            found.extend(out.items().iter().cloned());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(found),
+            }
+        }
+    }
+
     /// One strongly consistent GetItem by key, kept only if the item is of `kind`.
     pub(crate) async fn get_kind<T: serde::de::DeserializeOwned>(
         &self,
@@ -526,10 +555,7 @@ impl AccessTokenLookup for DynamoTokens {
             return Ok(None);
         }
         let rec: TokenRecord = from_item(item)?;
-        Ok(
-            (rec.client_id == client_id && rec.expires_at > now && rec.retired_at.is_none())
-                .then_some(rec),
-        )
+        Ok(rec.is_live_access_token_of(&client_id, now).then_some(rec))
     }
 }
 
@@ -586,12 +612,7 @@ impl GrantRevocation for DynamoTokens {
         let old = match res {
             Ok(out) => out.attributes,
             // No such grant, or revoked already: its tokens are still swept below.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                None
-            }
+            Err(e) if condition_failed(&e) => None,
             Err(e) => return Err(classify(e)),
         };
         let mut keys: Vec<String> = Vec::new();
@@ -604,29 +625,14 @@ impl GrantRevocation for DynamoTokens {
                 }
             }
         }
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .db
-                .query()
-                .table_name(&self.table)
-                .index_name("by_grant")
-                .key_condition_expression("grant_id = :g")
-                .expression_attribute_values(":g", s(grant_id.as_str()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items() {
-                if let Some(AttributeValue::S(pk)) = item.get("pk") {
-                    if !keys.contains(pk) {
-                        keys.push(pk.clone());
-                    }
+        let by_grant = self
+            .query_keys("by_grant", "grant_id = :g", &[(":g", grant_id.as_str())])
+            .await?;
+        for item in by_grant {
+            if let Some(AttributeValue::S(pk)) = item.get("pk") {
+                if !keys.contains(pk) {
+                    keys.push(pk.clone());
                 }
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
             }
         }
         keys.retain(|k| *k != grant_key);

@@ -149,14 +149,21 @@ pub async fn authenticate_registered(
         .filter(|c| !c.disabled)
         .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
     // OAuth 2.1 §2.4.1: a locked client is refused before its secret is looked at.
-    if let Some(retry_after) = client.locked_for(now) {
-        return Err(EndpointError::Locked {
-            client_id: client.client_id.clone(),
-            retry_after,
-        });
+    if let Some(locked) = lockout(&client, now) {
+        return Err(locked);
     }
     let authenticated = authenticate(creds, client.registered(now))?;
     Ok((authenticated, client))
+}
+
+/// The 429 a client locked at `now` gets (OAuth 2.1 §2.4.1), if it is locked.
+fn lockout(client: &Client, now: u64) -> Option<EndpointError> {
+    client
+        .locked_for(now)
+        .map(|retry_after| EndpointError::Locked {
+            client_id: client.client_id.clone(),
+            retry_after,
+        })
 }
 
 /// OAuth 2.1 §2.4.1, on a failure path where the client was authenticated against a snapshot
@@ -174,13 +181,7 @@ pub async fn refusal_or_lockout(
         return refusal.into();
     }
     match clients.client(client_id).await {
-        Ok(Some(c)) => match c.locked_for(now) {
-            Some(retry_after) => EndpointError::Locked {
-                client_id: c.client_id,
-                retry_after,
-            },
-            None => refusal.into(),
-        },
+        Ok(Some(c)) => lockout(&c, now).unwrap_or_else(|| refusal.into()),
         Ok(None) => refusal.into(),
         Err(e) => e.into(),
     }

@@ -49,7 +49,7 @@ pub struct Client {
     pub refresh_rotation: bool,
     /// OAuth 2.1 §2.4.1 brute-force protection: failed authentications counted in the current
     /// window (written only on failure: [`crate::ports::AuthFailures`]) and its end.
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub auth_failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_window_end: Option<u64>,
@@ -79,10 +79,6 @@ fn yes() -> bool {
 
 fn is_false(b: &bool) -> bool {
     !*b
-}
-
-fn is_zero_u32(n: &u32) -> bool {
-    *n == 0
 }
 
 impl Client {
@@ -283,6 +279,17 @@ impl TokenRecord {
             next_access: None,
             next_refresh: None,
         }
+    }
+
+    /// RFC 6750: whether this item answers for a presented access token that names `client_id`
+    /// at `now`: an access token (not a refresh token), issued to that client, unexpired (TTL
+    /// deletes late). The client's own standing is the caller's to check; every
+    /// [`crate::ports::AccessTokenLookup`] adapter applies this one rule.
+    pub fn is_live_access_token_of(&self, client_id: &ClientId, now: u64) -> bool {
+        self.kind == ItemKind::Access
+            && self.client_id == *client_id
+            && self.expires_at > now
+            && self.retired_at.is_none()
     }
 
     /// The client this refresh token was issued to, as it was registered then.

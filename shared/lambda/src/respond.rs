@@ -122,12 +122,13 @@ pub async fn respond_with<E: Endpoint>(endpoint: &E, cors: &Cors, req: Request) 
     if E::CORS && Cors::is_preflight(&req) {
         return cors.preflight(&req);
     }
-    let origin = req.headers().get("origin").cloned();
+    // Only a CORS endpoint looks at `Origin`.
+    let origin = E::CORS.then(|| req.headers().get("origin").cloned());
     let mut r = match endpoint.handle(req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    if E::CORS {
+    if let Some(origin) = origin {
         cors.decorate(origin.as_ref(), &mut r);
     }
     retry_after(&mut r);

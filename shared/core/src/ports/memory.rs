@@ -279,13 +279,7 @@ impl AccessTokenLookup for MemoryStore {
         let client_ok = t.clients.get(&client_id).is_some_and(|c| !c.disabled);
         Ok(t.tokens
             .get(token.hash().as_str())
-            .filter(|r| {
-                client_ok
-                    && r.kind == ItemKind::Access
-                    && r.client_id == client_id
-                    && r.expires_at > now
-                    && r.retired_at.is_none()
-            })
+            .filter(|r| client_ok && r.is_live_access_token_of(&client_id, now))
             .cloned())
     }
 }
