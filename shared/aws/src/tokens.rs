@@ -70,16 +70,15 @@ impl DynamoTokens {
         now: u64,
     ) -> Result<TransactWriteItem, StoreError> {
         let clients_table = self.clients_table()?;
-        // Exists, enabled, and not locked by failed authentications (OAuth 2.1 §2.4.1).
-        const STANDING: &str = "attribute_exists(client_id) AND disabled = :false \
-             AND (attribute_not_exists(locked_until) OR locked_until <= :now)";
+        // Exists and enabled.
+        const STANDING: &str = "attribute_exists(client_id) AND disabled = :false";
         let mut check = ConditionCheck::builder()
             .table_name(clients_table)
             .key("client_id", s(client.client_id.as_str()))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":now", n(now));
+            .expression_attribute_values(":false", AttributeValue::Bool(false));
         check = match &client.secret_hash {
             Some(h) => check
+                .expression_attribute_values(":now", n(now))
                 .condition_expression(format!(
                     "{STANDING} AND contains(secret_hashes, :h) \
                      AND (attribute_not_exists(secret_retiring) OR secret_retiring.#hash <> :h \

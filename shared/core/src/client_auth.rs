@@ -9,8 +9,9 @@ use crate::error::{EndpointError, OAuthError};
 use crate::ids::ClientId;
 use crate::model::Client;
 use crate::params::Params;
-use crate::ports::{AuthFailures, ClientLookup, LockoutPolicy};
+use crate::ports::ClientLookup;
 use crate::secret::{ClientSecret, SecretHash};
+use crate::throttle::FailureLimit;
 
 /// Who the client says it is, from HTTP Basic or the body (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Default)]
@@ -116,7 +117,7 @@ pub fn authenticate(
         Some(
             matching_secret(registered.secret_hashes, secret)
                 .filter(|h| registered.retired != Some(h))
-                .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?,
+                .ok_or_else(auth_failed)?,
         )
     };
     Ok(AuthenticatedClient {
@@ -125,9 +126,20 @@ pub fn authenticate(
     })
 }
 
+/// The description of every failed authentication of a client that may have a secret: an unknown
+/// or disabled client, a missing or wrong secret. The same words for each, so a caller learns
+/// nothing about which (and [`limit_failures`] counts exactly these).
+pub const AUTH_FAILED: &str = "client authentication failed";
+
+/// `invalid_client` with [`AUTH_FAILED`].
+pub fn auth_failed() -> OAuthError {
+    OAuthError::invalid_client(AUTH_FAILED)
+}
+
 /// RFC 6749 §3.2.1: authenticates the client against its current registration (one
 /// clients-table read; the grants use it only off their happy path). Unknown client, disabled
-/// client or wrong secret: `invalid_client`.
+/// client or wrong secret: `invalid_client`. Nothing is consulted before the credentials are
+/// checked: a correct secret always authenticates (see [`crate::throttle`]).
 pub async fn authenticate_registered(
     clients: &(impl ClientLookup + ?Sized),
     creds: &ClientCredentials,
@@ -141,87 +153,61 @@ pub async fn authenticate_registered(
     };
     // Issue 10: an id that cannot be a client's is refused without a storage call.
     if !client_id.is_well_formed() {
-        return Err(OAuthError::invalid_client("client authentication failed").into());
+        return Err(auth_failed().into());
     }
     let client = clients
         .client(client_id)
         .await?
         .filter(|c| !c.disabled)
-        .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
-    // OAuth 2.1 §2.4.1: a locked client is refused before its secret is looked at.
-    if let Some(locked) = lockout(&client, now) {
-        return Err(locked);
-    }
+        .ok_or_else(auth_failed)?;
     let authenticated = authenticate(creds, client.registered(now))?;
     Ok((authenticated, client))
 }
 
-/// The 429 a client locked at `now` gets (OAuth 2.1 §2.4.1), if it is locked.
-fn lockout(client: &Client, now: u64) -> Option<EndpointError> {
-    client
-        .locked_for(now)
-        .map(|retry_after| EndpointError::Locked {
-            client_id: client.client_id.clone(),
-            retry_after,
-        })
-}
-
-/// OAuth 2.1 §2.4.1, on a failure path where the client was authenticated against a snapshot
-/// (a code's, a refresh token's) or a write's condition on the client item refused it: one read
-/// of the client item says whether it is locked, which answers 429 whatever the presented
-/// secret was (a correct guess during a lockout is not told apart from a wrong one).
-/// Otherwise `refusal` stands.
-pub async fn refusal_or_lockout(
-    clients: &(impl ClientLookup + ?Sized),
-    client_id: &ClientId,
-    now: u64,
-    refusal: OAuthError,
-) -> EndpointError {
-    if !client_id.is_well_formed() {
-        return refusal.into();
-    }
-    match clients.client(client_id).await {
-        Ok(Some(c)) => lockout(&c, now).unwrap_or_else(|| refusal.into()),
-        Ok(None) => refusal.into(),
-        Err(e) => e.into(),
-    }
-}
-
-/// OAuth 2.1 §2.4.1: after a request that ended in `invalid_client` with a `client_id` and a
-/// secret presented, counts a failed authentication of that client (failure path only: the
-/// success path makes no extra call). A storage fault while counting is logged; the answer
-/// stays the request's own.
-pub async fn count_failure<T>(
-    store: &(impl AuthFailures + ?Sized),
+/// OAuth 2.1 §2.4.1, after the request's rule has run: a request that ended in `invalid_client`
+/// ([`AUTH_FAILED`]) with a `client_id` and a secret presented counts one failure of that
+/// client in this instance's memory (no storage call). Past the limit, the answer becomes 429
+/// `invalid_client` with `Retry-After`. Successes are never touched, so knowing a `client_id`
+/// does not let anyone make its correct credentials fail; requests without a secret (public
+/// clients) are never counted.
+pub fn limit_failures<T>(
+    limit: &FailureLimit,
     creds: &ClientCredentials,
-    result: &Result<T, EndpointError>,
-    policy: LockoutPolicy,
+    result: Result<T, EndpointError>,
     now: u64,
-) {
-    let Err(EndpointError::OAuth(e)) = result else {
-        return;
+) -> Result<T, EndpointError> {
+    let Err(EndpointError::OAuth(e)) = &result else {
+        return result;
     };
     let (Some(client_id), true) = (creds.client_id.as_ref(), creds.secret.is_some()) else {
-        return;
+        return result;
     };
-    if e.code != crate::error::ErrorCode::InvalidClient || !client_id.is_well_formed() {
-        return;
+    if e.code != crate::error::ErrorCode::InvalidClient
+        || e.description != AUTH_FAILED
+        || !client_id.is_well_formed()
+    {
+        return result;
     }
-    match store.record_auth_failure(client_id, now, policy).await {
-        Ok(Some(until)) => tracing::warn!(
-            client_id = %client_id,
-            locked_until = until,
-            security_event = "client_locked",
-            "client locked after {} failed authentications",
-            policy.max
-        ),
-        Ok(None) => tracing::info!(
-            client_id = %client_id,
-            security_event = "client_auth_failed",
-            "failed client authentication counted"
-        ),
-        Err(err) => {
-            tracing::warn!(client_id = %client_id, error = %err, "could not count a failed client authentication")
+    match limit.record(client_id, now) {
+        Some(retry_after) => {
+            tracing::warn!(
+                client_id = %client_id,
+                retry_after,
+                security_event = "client_auth_throttled",
+                "failed client authentications past the limit: answered 429"
+            );
+            Err(EndpointError::Throttled {
+                client_id: client_id.clone(),
+                retry_after,
+            })
+        }
+        None => {
+            tracing::info!(
+                client_id = %client_id,
+                security_event = "client_auth_failed",
+                "failed client authentication"
+            );
+            result
         }
     }
 }

@@ -153,10 +153,11 @@ pub enum EndpointError {
     /// §15.5.14) rather than 400, so a client can tell "too big" from "wrong".
     #[error("{0}")]
     PayloadTooLarge(OAuthError),
-    /// OAuth 2.1 §2.4.1: the client failed to authenticate too often; it is refused without its
-    /// secret being looked at for `retry_after` more seconds: 429 with `Retry-After`.
-    #[error("client {client_id} is locked after failed authentications")]
-    Locked {
+    /// OAuth 2.1 §2.4.1: this request failed to authenticate its client, past the limit of
+    /// failures for that `client_id` ([`crate::throttle`]): 429 with `Retry-After`. Only failures
+    /// are ever answered so; a correct credential still authenticates.
+    #[error("client {client_id}: too many failed authentications")]
+    Throttled {
         client_id: crate::ids::ClientId,
         retry_after: u64,
     },
@@ -174,7 +175,7 @@ impl EndpointError {
     pub fn public(&self) -> OAuthError {
         match self {
             Self::OAuth(e) | Self::PayloadTooLarge(e) => e.clone(),
-            Self::Locked { retry_after, .. } => OAuthError::invalid_client(format!(
+            Self::Throttled { retry_after, .. } => OAuthError::invalid_client(format!(
                 "too many failed client authentications: try again in {retry_after} seconds"
             )),
             Self::Store(StoreError::Unavailable(_)) | Self::Keys(KeyError::Unavailable(_)) => {
@@ -223,7 +224,7 @@ impl EndpointError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::PayloadTooLarge(_) => 413,
-            Self::Locked { .. } => 429,
+            Self::Throttled { .. } => 429,
             _ => self.public().code.http_status(),
         }
     }
@@ -231,7 +232,7 @@ impl EndpointError {
     /// Seconds a client should wait before retrying, for the `Retry-After` of a 429.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::Locked { retry_after, .. } => Some(*retry_after),
+            Self::Throttled { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -242,14 +243,14 @@ impl EndpointError {
             Self::OAuth(o) | Self::PayloadTooLarge(o) => {
                 tracing::info!(error = %o.code, description = %o.description, "request refused")
             }
-            Self::Locked {
+            Self::Throttled {
                 client_id,
                 retry_after,
             } => tracing::warn!(
                 client_id = %client_id,
                 retry_after,
-                security_event = "client_locked",
-                "client authentication refused: locked after failed authentications"
+                security_event = "client_auth_throttled",
+                "failed client authentication past the limit: 429"
             ),
             Self::Store(StoreError::Unavailable(src)) | Self::Keys(KeyError::Unavailable(src)) => {
                 tracing::warn!(error = %self, cause = %error_chain(src.as_ref()), "dependency unavailable")

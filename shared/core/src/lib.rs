@@ -41,3 +41,4 @@ pub mod session;
 pub mod settings;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod throttle;

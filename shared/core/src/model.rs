@@ -47,17 +47,6 @@ pub struct Client {
     /// token forever). Items written before this field existed rotate.
     #[serde(default = "yes")]
     pub refresh_rotation: bool,
-    /// OAuth 2.1 §2.4.1 brute-force protection: failed authentications counted in the current
-    /// window (written only on failure: [`crate::ports::AuthFailures`]) and its end.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub auth_failures: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_window_end: Option<u64>,
-    /// Set when the failures reach the limit: until then every authentication of this client is
-    /// refused with 429 without its secret being looked at, checked wherever the client item is
-    /// read or named in a write's condition, so the success path pays nothing for it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locked_until: Option<u64>,
     /// A resource server (RFC 7662 §4): at the introspection endpoint it sees every client's
     /// tokens as they are, where any other client sees only its own as active. Set by
     /// `portcullis client create --resource-server`; items written before the field are not.
@@ -95,14 +84,6 @@ impl Client {
                 .filter(|r| r.until <= now)
                 .map(|r| &r.hash),
         }
-    }
-
-    /// Seconds until this client may authenticate again, when failed authentications have
-    /// locked it at `now` (OAuth 2.1 §2.4.1).
-    pub fn locked_for(&self, now: u64) -> Option<u64> {
-        self.locked_until
-            .filter(|until| *until > now)
-            .map(|until| until - now)
     }
 
     /// Whether the secret with this hash authenticates at `now`: it is listed, and is not a

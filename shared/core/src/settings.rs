@@ -3,8 +3,8 @@
 //! with a message naming the variable. The variable names and the local stack's values live
 //! here, once ([`env`], [`local_stack`]): the functions, the CLI, the tests, the bench and the
 //! local stack all read them from this module.
-pub use crate::ports::LockoutPolicy;
 use crate::scope::{ScopeCatalog, ScopeDef};
+pub use crate::throttle::{FailureLimit, LockoutPolicy};
 use url::Url;
 
 /// The environment variables, by name.
@@ -81,8 +81,8 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar { name: env::REFRESH_GRACE_RETRIES, default: Some("1"), meaning: "Retries one retired refresh token may have inside the grace window" },
     EnvVar { name: env::KEY_CACHE_TTL, default: Some("300"), meaning: "How long keys read from Secrets Manager are cached, seconds" },
     EnvVar { name: env::CONSENT_TTL, default: Some("900"), meaning: "How long a consent page may stay open before its form is refused, seconds" },
-    EnvVar { name: env::AUTH_FAILURE_LIMIT, default: Some("10"), meaning: "Failed client authentications within the window that lock a client (OAuth 2.1 §2.4.1); locked clients get 429" },
-    EnvVar { name: env::AUTH_FAILURE_WINDOW, default: Some("300"), meaning: "The window failed client authentications are counted in, and how long a lockout lasts, seconds" },
+    EnvVar { name: env::AUTH_FAILURE_LIMIT, default: Some("10"), meaning: "Failed client authentications of one client_id within the window, per function instance, after which further failures get 429 (OAuth 2.1 §2.4.1); a correct secret always authenticates" },
+    EnvVar { name: env::AUTH_FAILURE_WINDOW, default: Some("300"), meaning: "The window failed client authentications are counted in, seconds (the longest Retry-After a failure gets)" },
     EnvVar { name: env::CLOCK_SKEW_LEEWAY, default: Some("30"), meaning: "Clock skew allowed on the session's `exp` and `nbf`, seconds (0 allowed)" },
     EnvVar { name: env::DEV_LOGIN, default: Some("off"), meaning: "Local development only: `true` or `1` serves a login form that signs in anyone" },
     EnvVar { name: env::CORS_ORIGINS, default: Some("none"), meaning: "Comma-separated origins of browser-based public clients allowed to call the JSON endpoints cross-origin (never the authorization endpoint)" },
@@ -176,7 +176,8 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
     }
 
     /// OAuth 2.1 §2.4.1: `PORTCULLIS_AUTH_FAILURE_LIMIT` failures (default 10) within
-    /// `PORTCULLIS_AUTH_FAILURE_WINDOW` seconds (default 300) lock a client that long.
+    /// `PORTCULLIS_AUTH_FAILURE_WINDOW` seconds (default 300), after which further failures get
+    /// 429 until the window ends ([`crate::throttle`]).
     pub fn lockout(&self) -> Result<LockoutPolicy, ConfigError> {
         let window = self.seconds(env::AUTH_FAILURE_WINDOW, 300)?;
         let max = self.seconds(env::AUTH_FAILURE_LIMIT, 10)?;
@@ -502,7 +503,7 @@ pub struct TokenSettings {
     pub tokens_table: String,
     pub lifetimes: Lifetimes,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
-    pub lockout: LockoutPolicy,
+    pub lockout: FailureLimit,
 }
 
 impl FromEnv for TokenSettings {
@@ -513,7 +514,7 @@ impl FromEnv for TokenSettings {
         let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;
         Ok(Self {
-            lockout: r.lockout()?,
+            lockout: FailureLimit::new(r.lockout()?),
             clients_table,
             codes_table,
             tokens_table,
@@ -530,7 +531,7 @@ pub struct RefreshSettings {
     pub tokens_table: String,
     pub lifetimes: Lifetimes,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
-    pub lockout: LockoutPolicy,
+    pub lockout: FailureLimit,
 }
 
 impl FromEnv for RefreshSettings {
@@ -540,7 +541,7 @@ impl FromEnv for RefreshSettings {
         let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;
         Ok(Self {
-            lockout: r.lockout()?,
+            lockout: FailureLimit::new(r.lockout()?),
             clients_table,
             tokens_table,
             lifetimes: Lifetimes::read(&r)?,
@@ -554,7 +555,7 @@ pub struct RevokeSettings {
     pub clients_table: String,
     pub tokens_table: String,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
-    pub lockout: LockoutPolicy,
+    pub lockout: FailureLimit,
 }
 
 impl FromEnv for RevokeSettings {
@@ -564,7 +565,7 @@ impl FromEnv for RevokeSettings {
         let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;
         Ok(Self {
-            lockout: r.lockout()?,
+            lockout: FailureLimit::new(r.lockout()?),
             clients_table,
             tokens_table,
         })
@@ -579,7 +580,7 @@ pub struct IntrospectSettings {
     pub clients_table: String,
     pub tokens_table: String,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
-    pub lockout: LockoutPolicy,
+    pub lockout: FailureLimit,
 }
 
 impl FromEnv for IntrospectSettings {
@@ -590,7 +591,7 @@ impl FromEnv for IntrospectSettings {
         let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;
         Ok(Self {
-            lockout: r.lockout()?,
+            lockout: FailureLimit::new(r.lockout()?),
             issuer: r.issuer(issuer)?,
             clients_table,
             tokens_table,

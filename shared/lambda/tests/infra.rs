@@ -338,6 +338,36 @@ fn me_cannot_write_and_authorize_cannot_touch_tokens() {
     );
 }
 
+/// Review finding 5: no deployed function may write the clients table (registration fields,
+/// secrets, `trusted`, `disabled` are the operator's, through the CLI), and failed
+/// authentications are counted in memory (`portcullis_core::throttle`), never on the client
+/// item. Every function's actions on the clients table are reads or a transaction's
+/// ConditionCheck.
+#[test]
+fn no_deployed_function_can_change_a_clients_registration() {
+    let t = template();
+    let allowed = [
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:ConditionCheckItem",
+    ];
+    for f in functions() {
+        let (have, _) = granted(function_resource(&t, f.binary).1, f.binary);
+        for ((table, _), actions) in &have {
+            if table != "ClientsTable" {
+                continue;
+            }
+            for a in actions {
+                assert!(
+                    allowed.contains(&a.as_str()),
+                    "{} may {a} on the clients table",
+                    f.binary
+                );
+            }
+        }
+    }
+}
+
 /// The variables a function's settings read, and whether they accept `vars`.
 fn settings_read(
     f: &Function,

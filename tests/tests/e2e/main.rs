@@ -15,7 +15,7 @@
 //! - [`interop`]: other languages' OAuth client libraries;
 //! - [`faults`]: DynamoDB down, and writes whose answer was lost, injected on the real SDK;
 //! - [`hostile`]: hostile input (oversized, malformed, redirect URI tricks) at every endpoint;
-//! - [`lockout`]: failed client authentications lock a client (429, `Retry-After`);
+//! - [`lockout`]: failed client authentications past the limit get 429 (`Retry-After`), the correct secret never does;
 //! - [`leaks`]: no plaintext secret in the logs (at debug) or the tables;
 //! - [`browser`]: the pages and the demo app in a real headless chromium (WebDriver);
 //! - [`openapi`]: real responses validated against `docs/openapi.yaml`.

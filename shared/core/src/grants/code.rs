@@ -1,8 +1,6 @@
 //! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6, RFC 9700 §4.8.2).
 use super::{CodeGrant, TokenContext, TokenResponse};
-use crate::client_auth::{
-    authenticate, authenticate_registered, refusal_or_lockout, refuse_grant, ClientCredentials,
-};
+use crate::client_auth::{authenticate, authenticate_registered, refuse_grant, ClientCredentials};
 use crate::error::{EndpointError, OAuthError};
 use crate::model::{grant_id_for_code, GrantRecord, Issuance, ItemKind, TokenRecord};
 use crate::pkce::CodeChallenge;
@@ -72,7 +70,7 @@ pub async fn exchange_code(
             if rec.client_id == *client_id && rec.consumed_at.is_some() && rec.expires_at > now =>
         {
             if let Err(e) = authenticate(creds, rec.client()) {
-                return Err(refusal_or_lockout(clients, client_id, now, e).await);
+                return Err(EndpointError::from(e));
             }
             match tokens.grant(&rec.grant_id()).await? {
                 None => {
@@ -97,7 +95,7 @@ pub async fn exchange_code(
         // against the code's own snapshot; the code stays usable.
         Consumed::Refused(Some(rec)) if rec.client_id == *client_id => {
             return Err(match authenticate(creds, rec.client()) {
-                Err(e) => refusal_or_lockout(clients, client_id, now, e).await,
+                Err(e) => EndpointError::from(e),
                 Ok(_) => invalid_code().into(),
             });
         }
@@ -224,7 +222,7 @@ pub async fn exchange_code(
             let refusal = OAuthError::invalid_client(
                 "the client is disabled or its secret is no longer valid",
             );
-            return Err(refusal_or_lockout(clients, &rec.client_id, now, refusal).await);
+            return Err(EndpointError::from(refusal));
         }
     }
     tracing::info!(client_id = %rec.client_id, grant_id = %grant_id, "authorization code exchanged");
@@ -724,23 +722,18 @@ mod tests {
         assert!(w.is_live(&t.refresh_token.hash()).await);
     }
 
-    /// OAuth 2.1 §2.4.1: once failed authentications lock a client, every exchange is refused
-    /// with 429 whatever secret is presented, so a correct guess is not told apart from a wrong
-    /// one; the code is not lost: after the lock its client redeems it.
+    /// Review finding 1 (OAuth 2.1 §2.4.1): knowing only a `client_id`, an attacker cannot
+    /// make the client's correct credentials fail. Wrong secrets past the limit get 429 with
+    /// `Retry-After`, while the client's own secret redeems its code at once, and nothing was
+    /// written for any of the failures.
     #[tokio::test]
-    async fn a_locked_client_is_refused_whatever_the_secret_and_keeps_its_code() {
+    async fn knowing_a_client_id_cannot_make_its_correct_secret_fail() {
+        use crate::client_auth::limit_failures;
         use crate::error::EndpointError;
-        use crate::ports::{AuthFailures, LockoutPolicy};
+        use crate::throttle::{FailureLimit, LockoutPolicy};
         let w = world(false);
         let code = w.code(Q).await;
-        let policy = LockoutPolicy { max: 3, window: 60 };
-        let now = w.clock.now();
-        for _ in 0..2 {
-            let r = w.store.record_auth_failure(&"c1".into(), now, policy).await;
-            assert_eq!(r.unwrap(), None, "not locked yet");
-        }
-        let locked = w.store.record_auth_failure(&"c1".into(), now, policy).await;
-        assert_eq!(locked.unwrap(), Some(now + 60));
+        let limit = FailureLimit::new(LockoutPolicy { max: 3, window: 60 });
         let exchange = |secret: &'static str| {
             let creds = ClientCredentials {
                 client_id: Some("c1".into()),
@@ -751,9 +744,9 @@ mod tests {
                 redirect_uri: CB.map(Into::into),
                 code_verifier: None,
             };
-            let w = &w;
+            let (w, limit) = (&w, &limit);
             async move {
-                exchange_code(
+                let r = exchange_code(
                     &w.store,
                     &w.store,
                     &w.store,
@@ -761,20 +754,26 @@ mod tests {
                     &grant,
                     &w.token_context(),
                 )
-                .await
+                .await;
+                limit_failures(limit, &creds, r, w.clock.now())
             }
         };
-        for secret in [SECRET, "pc_cs_wrong"] {
-            match exchange(secret).await {
-                Err(EndpointError::Locked { retry_after, .. }) => assert_eq!(retry_after, 60),
-                other => panic!("{secret}: {other:?}"),
+        let wrong = format!("pc_cs_{}", "w".repeat(43)).leak();
+        for attempt in 1..=20 {
+            match exchange(wrong).await {
+                Err(EndpointError::OAuth(e)) if attempt <= 3 => {
+                    assert_eq!(e.code, crate::error::ErrorCode::InvalidClient)
+                }
+                Err(EndpointError::Throttled { retry_after, .. }) if attempt > 3 => {
+                    assert!(retry_after > 0 && retry_after <= 60)
+                }
+                other => panic!("attempt {attempt}: {other:?}"),
             }
         }
-        assert_eq!(w.store.counts().1, 0, "nothing issued while locked");
-        w.clock.advance(60);
+        assert_eq!(w.store.counts().1, 0, "nothing issued to the attacker");
         assert!(
             exchange(SECRET).await.is_ok(),
-            "after the lock the code is redeemed"
+            "the client's own secret works during the attack"
         );
     }
 }

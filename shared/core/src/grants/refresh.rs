@@ -2,9 +2,7 @@
 //! OAuth 2.1 §4.3). One implementation for both paths: the token endpoint's
 //! `grant_type=refresh_token` and Cal.com's `/api/auth/oauth/refreshToken`.
 use super::{RefreshGrant, TokenContext, TokenResponse};
-use crate::client_auth::{
-    authenticate, authenticate_registered, refusal_or_lockout, refuse_grant, ClientCredentials,
-};
+use crate::client_auth::{authenticate, authenticate_registered, refuse_grant, ClientCredentials};
 use crate::error::{EndpointError, OAuthError};
 use crate::model::{ItemKind, TokenRecord};
 use crate::ports::{
@@ -191,7 +189,7 @@ pub async fn refresh_tokens(
                 let refusal = OAuthError::invalid_client(
                     "the client is disabled or its secret is no longer valid",
                 );
-                return Err(refusal_or_lockout(clients, &rec.client_id, now, refusal).await);
+                return Err(EndpointError::from(refusal));
             }
             RotateOutcome::GrantRevoked => return Err(invalid_refresh().into()),
             // Another request used this token at the same moment: decide again on what it left

@@ -22,7 +22,6 @@ pub enum Op {
     IssueTokens,
     Token,
     AccessToken,
-    AuthFailure,
     RevokeGrant,
     Grant,
     RefreshRecord,
@@ -196,7 +195,6 @@ impl TokenIssue for MemoryStore {
                     .secret_hash
                     .as_ref()
                     .is_none_or(|h| c.secret_is_live(h, i.grant.created_at))
-                && c.locked_for(i.grant.created_at).is_none()
         });
         if !client_ok {
             return Ok(IssueOutcome::ClientRejected);
@@ -234,34 +232,6 @@ impl TokenLookup for MemoryStore {
             .get(token_hash.as_str())
             .filter(|r| r.expires_at > now && r.kind != ItemKind::Grant && r.retired_at.is_none())
             .cloned())
-    }
-}
-
-#[async_trait]
-impl AuthFailures for MemoryStore {
-    async fn record_auth_failure(
-        &self,
-        client_id: &ClientId,
-        now: u64,
-        policy: LockoutPolicy,
-    ) -> Result<Option<u64>, StoreError> {
-        let mut t = self.lock(Op::AuthFailure)?;
-        let Some(c) = t.clients.get_mut(client_id) else {
-            return Ok(None);
-        };
-        if c.auth_window_end.is_some_and(|end| end > now) {
-            c.auth_failures += 1;
-        } else {
-            c.auth_failures = 1;
-            c.auth_window_end = Some(now + policy.window);
-        }
-        if c.auth_failures >= policy.max {
-            c.auth_failures = 0;
-            c.auth_window_end = None;
-            c.locked_until = Some(now + policy.window);
-            return Ok(c.locked_until);
-        }
-        Ok(None)
     }
 }
 
@@ -343,7 +313,6 @@ impl RefreshRotation for MemoryStore {
                     .secret_hash
                     .as_ref()
                     .is_none_or(|h| c.secret_is_live(h, r.now))
-                && c.locked_for(r.now).is_none()
         });
         if !client_ok {
             return Ok(RotateOutcome::ClientRejected);

@@ -87,35 +87,6 @@ impl Port for ClientRegistryPort {
         &[DynamoAccess::table(Table::Clients, &["dynamodb:PutItem"])];
 }
 
-/// How failed client authentications are counted (OAuth 2.1 §2.4.1): `max` failures within
-/// `window` seconds lock the client for `window` seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockoutPolicy {
-    pub max: u32,
-    pub window: u64,
-}
-
-/// clients: UpdateItem. Used by token, refresh, revoke and introspect, on failure paths only.
-#[async_trait]
-pub trait AuthFailures: Send + Sync {
-    /// Counts one failed authentication of `client_id` at `now` (nothing for an unknown client);
-    /// when the count reaches `policy.max` within the window, locks the client until
-    /// `now + policy.window` and returns that end.
-    async fn record_auth_failure(
-        &self,
-        client_id: &ClientId,
-        now: u64,
-        policy: LockoutPolicy,
-    ) -> Result<Option<u64>, StoreError>;
-}
-pub struct AuthFailuresPort;
-impl Port for AuthFailuresPort {
-    const DYNAMODB: &'static [DynamoAccess] = &[DynamoAccess::table(
-        Table::Clients,
-        &["dynamodb:UpdateItem"],
-    )];
-}
-
 /// codes: PutItem (conditional). Used by authorize.
 #[async_trait]
 pub trait CodeIssue: Send + Sync {

@@ -6,19 +6,18 @@ use crate::respond::{Endpoint, TokenError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::{DynamoClients, DynamoTokens};
-use portcullis_core::client_auth::{count_failure, ClientCredentials};
+use portcullis_core::client_auth::{limit_failures, ClientCredentials};
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::introspect::{introspect, IntrospectionRequest};
 use portcullis_core::ports::{
-    AccessTokenLookup, AccessTokenLookupPort, AuthFailures, AuthFailuresPort, ClientLookup,
-    ClientLookupPort, DynamoAccess, Port, TokenLookup, TokenLookupPort,
+    AccessTokenLookup, AccessTokenLookupPort, ClientLookup, ClientLookupPort, DynamoAccess, Port,
+    TokenLookup, TokenLookupPort,
 };
 use portcullis_core::settings::{ConfigError, FromEnv, IntrospectSettings};
 
 /// The storage ports `introspect` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
     ClientLookupPort::DYNAMODB,
-    AuthFailuresPort::DYNAMODB,
     TokenLookupPort::DYNAMODB,
     AccessTokenLookupPort::DYNAMODB,
 ];
@@ -47,7 +46,7 @@ impl IntrospectEndpoint<DynamoClients, DynamoTokens> {
 
 impl<L, T> Endpoint for IntrospectEndpoint<L, T>
 where
-    L: ClientLookup + AuthFailures,
+    L: ClientLookup,
     T: TokenLookup + AccessTokenLookup,
 {
     type Error = TokenError;
@@ -70,7 +69,7 @@ where
             now,
         )
         .await;
-        count_failure(&self.clients, &creds, &result, self.settings.lockout, now).await;
+        let result = limit_failures(&self.settings.lockout, &creds, result, now);
         let answer = result?;
         // `json` marks it `no-store`: the answer describes a credential.
         Ok(json(200, &answer))

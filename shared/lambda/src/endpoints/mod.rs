@@ -39,12 +39,9 @@ mod tests {
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
         ];
-        // UpdateItem on clients: failed authentications counted (failure paths only).
-        let clients = vec![
-            "dynamodb:ConditionCheckItem",
-            "dynamodb:GetItem",
-            "dynamodb:UpdateItem",
-        ];
+        // Reads and the transaction's check only: failed authentications are counted in
+        // memory (`portcullis_core::throttle`), never on the client item.
+        let clients = vec!["dynamodb:ConditionCheckItem", "dynamodb:GetItem"];
         assert_eq!(
             needs(token::DYNAMODB),
             vec![
@@ -80,11 +77,7 @@ mod tests {
         assert_eq!(
             needs(revoke::DYNAMODB),
             vec![
-                (
-                    Table::Clients,
-                    None,
-                    vec!["dynamodb:GetItem", "dynamodb:UpdateItem"]
-                ),
+                (Table::Clients, None, vec!["dynamodb:GetItem"]),
                 (
                     Table::Tokens,
                     None,
@@ -98,18 +91,14 @@ mod tests {
                 (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
             ]
         );
-        // RFC 7662: reads only, and the count of failed client authentications.
+        // RFC 7662: reads only.
         assert_eq!(
             needs(introspect::DYNAMODB),
             vec![
                 (
                     Table::Clients,
                     None,
-                    vec![
-                        "dynamodb:BatchGetItem",
-                        "dynamodb:GetItem",
-                        "dynamodb:UpdateItem"
-                    ]
+                    vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
                 ),
                 (
                     Table::Tokens,

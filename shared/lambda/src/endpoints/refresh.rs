@@ -8,20 +8,19 @@ use crate::respond::{Endpoint, TokenError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::{DynamoClients, DynamoTokens};
-use portcullis_core::client_auth::{count_failure, ClientCredentials};
+use portcullis_core::client_auth::{limit_failures, ClientCredentials};
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis_core::error::OAuthError;
 use portcullis_core::grants::{refresh_tokens, RefreshGrant, TokenContext};
 use portcullis_core::ports::{
-    AuthFailures, AuthFailuresPort, ClientLookup, ClientLookupPort, DynamoAccess, GrantRevocation,
-    GrantRevocationPort, Port, RefreshRotation, RefreshRotationPort,
+    ClientLookup, ClientLookupPort, DynamoAccess, GrantRevocation, GrantRevocationPort, Port,
+    RefreshRotation, RefreshRotationPort,
 };
 use portcullis_core::settings::{ConfigError, FromEnv, RefreshSettings};
 
 /// The storage ports `refresh` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
     ClientLookupPort::DYNAMODB,
-    AuthFailuresPort::DYNAMODB,
     RefreshRotationPort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
 ];
@@ -73,7 +72,7 @@ fn bearer_refresh_token(req: &Request) -> Result<Option<&str>, OAuthError> {
 
 impl<L, T> Endpoint for RefreshEndpoint<L, T>
 where
-    L: ClientLookup + AuthFailures,
+    L: ClientLookup,
     T: RefreshRotation + GrantRevocation,
 {
     type Error = TokenError;
@@ -93,7 +92,7 @@ where
         };
         let result = refresh_tokens(&self.clients, &self.tokens, &creds, &grant, &ctx).await;
         let now = self.clock.now();
-        count_failure(&self.clients, &creds, &result, self.settings.lockout, now).await;
+        let result = limit_failures(&self.settings.lockout, &creds, result, now);
         Ok(json(200, &result?))
     }
 }

@@ -7,12 +7,11 @@ use lambda_http::http::header::{HeaderValue, CACHE_CONTROL, PRAGMA};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::{DynamoClients, DynamoTokens};
-use portcullis_core::client_auth::{count_failure, ClientCredentials};
+use portcullis_core::client_auth::{limit_failures, ClientCredentials};
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::ports::{
-    AccessTokenRevocation, AccessTokenRevocationPort, AuthFailures, AuthFailuresPort, ClientLookup,
-    ClientLookupPort, DynamoAccess, GrantRevocation, GrantRevocationPort, Port, TokenLookup,
-    TokenLookupPort,
+    AccessTokenRevocation, AccessTokenRevocationPort, ClientLookup, ClientLookupPort, DynamoAccess,
+    GrantRevocation, GrantRevocationPort, Port, TokenLookup, TokenLookupPort,
 };
 use portcullis_core::revoke::{revoke_token, RevocationRequest};
 use portcullis_core::settings::{ConfigError, FromEnv, RevokeSettings};
@@ -20,7 +19,6 @@ use portcullis_core::settings::{ConfigError, FromEnv, RevokeSettings};
 /// The storage ports `revoke` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
     ClientLookupPort::DYNAMODB,
-    AuthFailuresPort::DYNAMODB,
     AccessTokenRevocationPort::DYNAMODB,
     TokenLookupPort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
@@ -60,7 +58,7 @@ fn revoked() -> Response<Body> {
 
 impl<L, T> Endpoint for RevokeEndpoint<L, T>
 where
-    L: ClientLookup + AuthFailures,
+    L: ClientLookup,
     T: AccessTokenRevocation + TokenLookup + GrantRevocation,
 {
     type Error = TokenError;
@@ -75,7 +73,7 @@ where
         let request = RevocationRequest::parse(&params)?;
         let now = self.clock.now();
         let result = revoke_token(&self.clients, &self.tokens, &creds, &request, now).await;
-        count_failure(&self.clients, &creds, &result, self.settings.lockout, now).await;
+        let result = limit_failures(&self.settings.lockout, &creds, result, now);
         let done = result?;
         tracing::info!(outcome = ?done, "revocation");
         Ok(revoked())

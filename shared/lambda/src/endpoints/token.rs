@@ -5,20 +5,18 @@ use crate::respond::{Endpoint, TokenError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::{DynamoClients, DynamoCodes, DynamoTokens};
-use portcullis_core::client_auth::{count_failure, ClientCredentials};
+use portcullis_core::client_auth::{limit_failures, ClientCredentials};
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis_core::grants::{exchange_code, refresh_tokens, TokenContext, TokenRequest};
 use portcullis_core::ports::{
-    AuthFailures, AuthFailuresPort, ClientLookup, ClientLookupPort, CodeRedeem, CodeRedeemPort,
-    DynamoAccess, GrantRevocation, GrantRevocationPort, Port, RefreshRotation, RefreshRotationPort,
-    TokenIssue, TokenIssuePort,
+    ClientLookup, ClientLookupPort, CodeRedeem, CodeRedeemPort, DynamoAccess, GrantRevocation,
+    GrantRevocationPort, Port, RefreshRotation, RefreshRotationPort, TokenIssue, TokenIssuePort,
 };
 use portcullis_core::settings::{ConfigError, FromEnv, TokenSettings};
 
 /// The storage ports `token` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
     ClientLookupPort::DYNAMODB,
-    AuthFailuresPort::DYNAMODB,
     CodeRedeemPort::DYNAMODB,
     TokenIssuePort::DYNAMODB,
     RefreshRotationPort::DYNAMODB,
@@ -55,7 +53,7 @@ impl TokenEndpoint<DynamoClients, DynamoCodes, DynamoTokens> {
 
 impl<L, C, T> Endpoint for TokenEndpoint<L, C, T>
 where
-    L: ClientLookup + AuthFailures,
+    L: ClientLookup,
     C: CodeRedeem,
     T: TokenIssue + RefreshRotation + GrantRevocation,
 {
@@ -90,7 +88,7 @@ where
             }
         };
         let now = self.clock.now();
-        count_failure(&self.clients, &creds, &result, self.settings.lockout, now).await;
+        let result = limit_failures(&self.settings.lockout, &creds, result, now);
         Ok(json(200, &result?))
     }
 }
