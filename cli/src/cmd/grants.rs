@@ -10,7 +10,7 @@ use portcullis_aws::DynamoTokens;
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::ids::{ClientId, GrantId, Subject};
 use portcullis_core::model::GrantRecord;
-use portcullis_core::ports::{GrantListing, GrantRevocation};
+use portcullis_core::ports::{ApiKeyRegistry, GrantListing, GrantRevocation};
 use serde::Serialize;
 
 #[derive(Debug, clap::Subcommand)]
@@ -23,7 +23,7 @@ pub enum GrantsCommand {
     /// Revoke grants with all their tokens, effective at once: one grant, one user's grants
     /// (of one client, or of every client).
     #[command(
-        after_help = "Examples:\n  portcullis grants revoke --sub 'user|42' --client 0f3c9a2e41d84b7a9c1e5d6f7a8b9c0d   # disconnect one app\n  portcullis grants revoke --sub 'user|42'                                              # sign out of every app\n  portcullis grants revoke --grant g_Xw3…"
+        after_help = "Examples:\n  portcullis grants revoke --sub 'user|42' --client 0f3c9a2e41d84b7a9c1e5d6f7a8b9c0d   # disconnect one app\n  portcullis grants revoke --sub 'user|42'                                              # sign out of every app\n  portcullis grants revoke --sub 'user|42' --api-keys                                   # ... and revoke their API keys\n  portcullis grants revoke --grant g_Xw3…"
     )]
     Revoke(RevokeArgs),
 }
@@ -51,6 +51,10 @@ pub struct RevokeArgs {
     /// With --sub: only this client's grants.
     #[arg(long, requires = "sub")]
     pub client: Option<String>,
+    /// With --sub (and no --client): revoke the user's API keys too, so the user is signed out
+    /// of everything. Without it the user's API keys keep working, and the answer says so.
+    #[arg(long, requires = "sub", conflicts_with = "client")]
+    pub api_keys: bool,
 }
 
 /// A grant as listed: never a token or a hash.
@@ -126,19 +130,42 @@ impl Render for GrantList {
 pub struct GrantsRevoked {
     pub revoked: Vec<GrantId>,
     pub items_deleted: usize,
+    /// With `--sub`: the user's API keys revoked (`--api-keys`), by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub api_keys_revoked: Vec<GrantId>,
+    /// With `--sub` and no `--api-keys`: the user's API keys that still work (review finding 7:
+    /// "sign this user out of every app" says plainly what it leaves in place).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub api_keys_still_live: Vec<GrantId>,
 }
 
 impl Render for GrantsRevoked {
     fn text(&self) -> String {
-        match self.revoked.as_slice() {
-            [] => "no grants to revoke".into(),
+        let join = |ids: &[GrantId]| ids.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" ");
+        let mut out = match self.revoked.as_slice() {
+            [] => "no grants to revoke".to_string(),
             ids => format!(
                 "revoked {} grant(s) and {} item(s): {}",
                 ids.len(),
                 self.items_deleted,
-                ids.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" ")
+                join(ids)
             ),
+        };
+        if !self.api_keys_revoked.is_empty() {
+            out.push_str(&format!(
+                "\nrevoked {} API key(s): {}",
+                self.api_keys_revoked.len(),
+                join(&self.api_keys_revoked)
+            ));
         }
+        if !self.api_keys_still_live.is_empty() {
+            out.push_str(&format!(
+                "\nnote: the user's {} API key(s) still work ({}): add --api-keys to revoke them too, or `portcullis apikey revoke ID`",
+                self.api_keys_still_live.len(),
+                join(&self.api_keys_still_live)
+            ));
+        }
+        out
     }
 }
 
@@ -249,6 +276,8 @@ pub async fn revoke(ctx: &Context, args: RevokeArgs) -> Result<GrantsRevoked, Cl
     let mut done = GrantsRevoked {
         revoked: Vec::new(),
         items_deleted: 0,
+        api_keys_revoked: Vec::new(),
+        api_keys_still_live: Vec::new(),
     };
     for id in ids {
         done.items_deleted += t
@@ -256,6 +285,25 @@ pub async fn revoke(ctx: &Context, args: RevokeArgs) -> Result<GrantsRevoked, Cl
             .await
             .map_err(|e| ctx.storage("revoking a grant", table, e))?;
         done.revoked.push(id);
+    }
+    // Review finding 7: "sign this user out of every app" either ends the user's API keys too
+    // (--api-keys) or says which still work.
+    if let (Some(sub), None) = (&args.sub, &args.client) {
+        let keys = t
+            .api_keys_of(&Subject::from(sub.trim()))
+            .await
+            .map_err(|e| ctx.storage("listing the user's API keys", table, e))?;
+        for key in keys.into_iter().filter(|k| k.is_live(now)) {
+            let id = key.id().clone();
+            if args.api_keys {
+                t.revoke_api_key(&id)
+                    .await
+                    .map_err(|e| ctx.storage("revoking an API key", table, e))?;
+                done.api_keys_revoked.push(id);
+            } else {
+                done.api_keys_still_live.push(id);
+            }
+        }
     }
     Ok(done)
 }

@@ -3,9 +3,14 @@ use crate::{classify, condition_failed, from_item, n, s, to_item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use portcullis_core::error::StoreError;
+use portcullis_core::ids::ClientId;
 use portcullis_core::model::CodeRecord;
 use portcullis_core::ports::{CodeIssue, CodeRedeem, Consumed, Presenter};
 use portcullis_core::secret::SecretHash;
+
+/// A code that can still be consumed, by the client `:cid`.
+const LIVE: &str = "attribute_exists(pk) AND attribute_not_exists(consumed_at) \
+                    AND expires_at > :now AND client_id = :cid";
 
 #[derive(Debug, Clone)]
 pub struct DynamoCodes {
@@ -50,8 +55,6 @@ impl CodeRedeem for DynamoCodes {
         now: u64,
         presenter: Presenter<'_>,
     ) -> Result<Consumed, StoreError> {
-        const LIVE: &str = "attribute_exists(pk) AND attribute_not_exists(consumed_at) \
-                            AND expires_at > :now AND client_id = :cid";
         let mut consume = self
             .db
             .update_item()
@@ -79,6 +82,37 @@ impl CodeRedeem for DynamoCodes {
             }
             .expression_attribute_values(":true", AttributeValue::Bool(true)),
         };
+        self.finish_consume(code_hash, consume).await
+    }
+
+    /// One conditional UpdateItem naming the client only (the caller authenticated it against
+    /// its current registration); the same read after a refusal.
+    async fn consume_code_for(
+        &self,
+        code_hash: &SecretHash,
+        now: u64,
+        client_id: &ClientId,
+    ) -> Result<Consumed, StoreError> {
+        let consume = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(code_hash.as_str()))
+            .update_expression("SET consumed_at = :now")
+            .condition_expression(LIVE)
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":cid", s(client_id.as_str()))
+            .return_values(ReturnValue::AllNew);
+        self.finish_consume(code_hash, consume).await
+    }
+}
+
+impl DynamoCodes {
+    async fn finish_consume(
+        &self,
+        code_hash: &SecretHash,
+        consume: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    ) -> Result<Consumed, StoreError> {
         match consume.send().await {
             Ok(out) => match out.attributes {
                 Some(item) => Ok(Consumed::Now(from_item(item)?)),

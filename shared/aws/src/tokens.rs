@@ -123,6 +123,34 @@ impl RefreshRotation for DynamoTokens {
         self.get_kind(hash.as_str(), "refresh").await
     }
 
+    /// One BatchGetItem, strongly consistent: the refresh token's item and its client's item.
+    async fn refresh_record_and_client(
+        &self,
+        hash: &SecretHash,
+        client_id: &ClientId,
+    ) -> Result<(Option<TokenRecord>, Option<portcullis_core::model::Client>), StoreError> {
+        let clients_table = self.clients_table()?;
+        let mut found = self
+            .batch_get_two(
+                Self::one_key("pk", hash.as_str())?,
+                clients_table,
+                Self::one_key("client_id", client_id.as_str())?,
+            )
+            .await?;
+        let token = found
+            .remove(&self.table)
+            .and_then(|items| items.into_iter().next())
+            .filter(|item| item.get("kind") == Some(&s("refresh")))
+            .map(from_item)
+            .transpose()?;
+        let client = found
+            .remove(clients_table)
+            .and_then(|items| items.into_iter().next())
+            .map(from_item)
+            .transpose()?;
+        Ok((token, client))
+    }
+
     /// One TransactWriteItems: the presented token's conditional update (retire, extend, or
     /// count a grace retry), the grace retry's deletion of the pair the first use issued, the
     /// new tokens, the client check, and the grant's update (which fails once it is revoked).
@@ -190,11 +218,15 @@ impl RefreshRotation for DynamoTokens {
                 .build()
                 .map_err(build_err)?;
             // Only while the first use's refresh token is unused: otherwise a second branch
-            // has started, and this is reuse.
-            let refresh = Delete::builder()
+            // has started, and this is reuse. It is retired, not deleted (review finding 2): if
+            // whoever holds it uses it later, that is reuse and the grant ends, so a thief who
+            // retried after the client cannot keep the grant quietly.
+            let refresh = Update::builder()
                 .table_name(&self.table)
                 .key("pk", s(seen_next_refresh.as_str()))
                 .condition_expression("attribute_exists(pk) AND attribute_not_exists(retired_at)")
+                .update_expression("SET retired_at = :now")
+                .expression_attribute_values(":now", n(r.now))
                 .build()
                 .map_err(build_err)?;
             parts.push((
@@ -203,7 +235,7 @@ impl RefreshRotation for DynamoTokens {
             ));
             parts.push((
                 RefreshPart::SeenRefresh,
-                TransactWriteItem::builder().delete(refresh).build(),
+                TransactWriteItem::builder().update(refresh).build(),
             ));
         }
         parts.push((RefreshPart::Access, self.put(to_item(&r.access)?)?));
@@ -367,6 +399,53 @@ impl DynamoTokens {
     }
 }
 
+impl DynamoTokens {
+    /// One strongly consistent BatchGetItem of one key in the tokens table and one in
+    /// `clients_table`; keys handed back unprocessed (throttling) are asked for again, briefly.
+    async fn batch_get_two(
+        &self,
+        token_keys: KeysAndAttributes,
+        clients_table: &str,
+        client_keys: KeysAndAttributes,
+    ) -> Result<HashMap<String, Vec<Item>>, StoreError> {
+        let mut request = HashMap::from([
+            (self.table.clone(), token_keys),
+            (clients_table.to_string(), client_keys),
+        ]);
+        let mut found: HashMap<String, Vec<Item>> = HashMap::new();
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+            }
+            let out = self
+                .db
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(classify)?;
+            for (table, items) in out.responses.unwrap_or_default() {
+                found.entry(table).or_default().extend(items);
+            }
+            request = out.unprocessed_keys.unwrap_or_default();
+            if request.is_empty() {
+                return Ok(found);
+            }
+        }
+        Err(StoreError::Unavailable(
+            "a two-table read left keys unprocessed".into(),
+        ))
+    }
+
+    fn one_key(name: &str, value: &str) -> Result<KeysAndAttributes, StoreError> {
+        KeysAndAttributes::builder()
+            .keys(HashMap::from([(name.to_string(), s(value))]))
+            .consistent_read(true)
+            .build()
+            .map_err(build_err)
+    }
+}
+
 type TransactError = aws_sdk_dynamodb::error::SdkError<
     TransactWriteItemsError,
     aws_sdk_dynamodb::config::http::HttpResponse,
@@ -478,6 +557,13 @@ impl TokenLookup for DynamoTokens {
                 .then_some(rec),
         )
     }
+
+    async fn refresh_token_item(
+        &self,
+        token_hash: &SecretHash,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        self.get_kind(token_hash.as_str(), "refresh").await
+    }
 }
 
 #[async_trait]
@@ -493,14 +579,7 @@ impl AccessTokenLookup for DynamoTokens {
             return Ok(None);
         };
         let clients_table = self.clients_table()?;
-        let token_keys = KeysAndAttributes::builder()
-            .keys(HashMap::from([(
-                "pk".to_string(),
-                s(token.hash().as_str()),
-            )]))
-            .consistent_read(true)
-            .build()
-            .map_err(build_err)?;
+        let token_keys = Self::one_key("pk", token.hash().as_str())?;
         let client_keys = KeysAndAttributes::builder()
             .keys(HashMap::from([(
                 "client_id".to_string(),
@@ -510,36 +589,9 @@ impl AccessTokenLookup for DynamoTokens {
             .projection_expression("client_id, disabled")
             .build()
             .map_err(build_err)?;
-        let mut request = HashMap::from([
-            (self.table.clone(), token_keys),
-            (clients_table.to_string(), client_keys),
-        ]);
-        let mut found: HashMap<String, Vec<Item>> = HashMap::new();
-        // BatchGetItem may hand keys back unprocessed (throttling): ask again, briefly.
-        for attempt in 0..3u32 {
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-            }
-            let out = self
-                .db
-                .batch_get_item()
-                .set_request_items(Some(request))
-                .send()
-                .await
-                .map_err(classify)?;
-            for (table, items) in out.responses.unwrap_or_default() {
-                found.entry(table).or_default().extend(items);
-            }
-            request = out.unprocessed_keys.unwrap_or_default();
-            if request.is_empty() {
-                break;
-            }
-        }
-        if !request.is_empty() {
-            return Err(StoreError::Unavailable(
-                "the token lookup left keys unprocessed".into(),
-            ));
-        }
+        let mut found = self
+            .batch_get_two(token_keys, clients_table, client_keys)
+            .await?;
         let client_ok = found
             .remove(clients_table)
             .and_then(|items| items.into_iter().next())

@@ -133,20 +133,11 @@ where
     if rec.kind != kind || rec.retired_at.is_some() {
         return Ok(Introspection::inactive());
     }
-    if rec.client_id != client.client_id {
-        if !client.resource_server {
-            return Ok(Introspection::inactive());
-        }
-        // A resource server asking about another client's refresh token (rare): that client
-        // must still be enabled. Access tokens were checked in their own read.
-        if kind == ItemKind::Refresh
-            && clients
-                .client(&rec.client_id)
-                .await?
-                .is_none_or(|c| c.disabled)
-        {
-            return Ok(Introspection::inactive());
-        }
+    // RFC 7662 §4 and review finding 8: a resource server sees other clients' *access* tokens
+    // (what it is presented); a refresh token is only ever its own client's business, so any
+    // other caller learns nothing about it.
+    if rec.client_id != client.client_id && (!client.resource_server || kind == ItemKind::Refresh) {
+        return Ok(Introspection::inactive());
     }
     let exp = match rec.grant_expires_at {
         Some(end) if kind == ItemKind::Refresh => rec.expires_at.min(end),
@@ -312,6 +303,22 @@ mod tests {
             .unwrap();
         assert!(rs.active);
         assert_eq!(rs.client_id, Some(ClientId::new("c1")));
+    }
+
+    /// Review finding 8 (RFC 7662 §4): a resource server introspects access tokens, never
+    /// another client's refresh token; the refresh token's own client still can.
+    #[tokio::test]
+    async fn a_resource_server_cannot_introspect_another_clients_refresh_token() {
+        let w = world();
+        let t = issued(&w).await;
+        let rs = ask(&w, creds("rs", Some(SECRET)), t.refresh_token.secret())
+            .await
+            .unwrap();
+        assert_eq!(rs, Introspection::inactive());
+        let own = ask(&w, creds("c1", Some(SECRET)), t.refresh_token.secret())
+            .await
+            .unwrap();
+        assert!(own.active);
     }
 
     /// RFC 7662 §2.1: the caller must authenticate; a wrong secret, an unknown client and a

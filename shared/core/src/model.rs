@@ -211,6 +211,11 @@ pub struct TokenRecord {
     /// The grant's absolute end, when the deployment sets one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_expires_at: Option<u64>,
+    /// The least the grant item must be kept (a refresh never moves the grant's end before
+    /// it): the code's end plus the replay margin, so a consumed code can never find its grant
+    /// gone and be redeemed again (review finding 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_keep_until: Option<u64>,
     /// When this refresh token was used and replaced; `None` while it is active.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<u64>,
@@ -255,6 +260,7 @@ impl TokenRecord {
             client_secret_hashes: Vec::new(),
             no_rotation: false,
             grant_expires_at: None,
+            grant_keep_until: None,
             retired_at: None,
             retries: 0,
             next_access: None,

@@ -85,11 +85,16 @@ where
     }
     let refresh = RefreshToken::new(req.token.as_str());
     if refresh.is_well_formed() {
-        // Only an active refresh token (a retired one, or one past its end, is already invalid).
-        let Some(rec) = tokens.token(&refresh.hash(), now).await? else {
+        // Active or retired (review finding 3): a retired refresh token that is still kept (so
+        // that its reuse is recognised) names a grant that may be live, with a thief's tokens
+        // in it; its client revoking it ends that grant (RFC 7009 §2.1).
+        let Some(rec) = tokens.refresh_token_item(&refresh.hash()).await? else {
             return Ok(Revoked::Nothing);
         };
-        if rec.kind != ItemKind::Refresh || rec.client_id != client.client_id {
+        if rec.kind != ItemKind::Refresh
+            || rec.client_id != client.client_id
+            || rec.expires_at <= now
+        {
             return Ok(Revoked::Nothing);
         }
         tokens.revoke_grant(&rec.grant_id).await?;
@@ -165,6 +170,29 @@ mod tests {
         assert!(!w.is_live(&t.refresh_token.hash()).await);
         assert_eq!(
             w.refresh(("c1", Some(SECRET)), &t.refresh_token, None)
+                .await
+                .err(),
+            Some(ErrorCode::InvalidGrant)
+        );
+    }
+
+    /// Review finding 3 (RFC 7009 §2.1): revoking a refresh token that was already used (retired)
+    /// still ends its grant, so a thief who used it first loses the tokens it got.
+    #[tokio::test]
+    async fn revoking_a_retired_refresh_token_ends_its_grant() {
+        let w = world();
+        let t = issued(&w, Q, ("c1", Some(SECRET))).await;
+        // The thief refreshes first: the client's token is now retired.
+        let thief = w
+            .refresh(("c1", Some(SECRET)), &t.refresh_token, None)
+            .await
+            .unwrap();
+        let r = revoke(&w, creds("c1", Some(SECRET)), t.refresh_token.secret()).await;
+        assert_eq!(r, Ok(Revoked::Grant));
+        assert!(!w.is_live(&thief.access_token.hash()).await);
+        assert!(!w.is_live(&thief.refresh_token.hash()).await);
+        assert_eq!(
+            w.refresh(("c1", Some(SECRET)), &thief.refresh_token, None)
                 .await
                 .err(),
             Some(ErrorCode::InvalidGrant)

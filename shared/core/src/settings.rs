@@ -503,6 +503,8 @@ pub struct TokenSettings {
     pub tokens_table: String,
     pub lifetimes: Lifetimes,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
+    /// `PORTCULLIS_SCOPES`: a refresh keeps only the scopes still in the catalogue.
+    pub scopes: ScopeCatalog,
     pub lockout: FailureLimit,
 }
 
@@ -514,6 +516,7 @@ impl FromEnv for TokenSettings {
         let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;
         Ok(Self {
+            scopes: r.scopes()?,
             lockout: FailureLimit::new(r.lockout()?),
             clients_table,
             codes_table,
@@ -531,6 +534,8 @@ pub struct RefreshSettings {
     pub tokens_table: String,
     pub lifetimes: Lifetimes,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
+    /// `PORTCULLIS_SCOPES`: a refresh keeps only the scopes still in the catalogue.
+    pub scopes: ScopeCatalog,
     pub lockout: FailureLimit,
 }
 
@@ -541,6 +546,7 @@ impl FromEnv for RefreshSettings {
         let tokens_table = r.required(env::TOKENS_TABLE);
         r.finish()?;
         Ok(Self {
+            scopes: r.scopes()?,
             lockout: FailureLimit::new(r.lockout()?),
             clients_table,
             tokens_table,

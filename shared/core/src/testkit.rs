@@ -198,6 +198,7 @@ impl World {
             clock: &self.clock,
             entropy: &OsEntropy,
             lifetimes: &self.lifetimes,
+            scopes: &self.scopes,
         }
     }
 

@@ -395,6 +395,35 @@ async fn grants_are_listed_and_revoked_by_user_and_by_client() {
     assert_eq!(after["grants"], serde_json::json!([]));
 }
 
+/// Review finding 7: "sign this user out of every app" (`grants revoke --sub`) says plainly that
+/// the user's API keys still work and how to end them; `--api-keys` ends them too.
+#[tokio::test]
+async fn signing_a_user_out_names_their_api_keys_and_api_keys_revokes_them() {
+    let stack = Stack::get();
+    let sub = "u-cli-signout-keys";
+    let (_, t) = connected(&[], sub).await;
+    let key = stack.cli_json(&["apikey", "create", "--sub", sub, "--scopes", "READ_BOOKING"]);
+    let key_id = key["id"].as_str().unwrap().to_string();
+
+    let done = ok_json(stack, &["grants", "revoke", "--sub", sub]);
+    assert_eq!(done["revoked"].as_array().unwrap().len(), 1, "{done}");
+    assert_eq!(done["api_keys_still_live"], serde_json::json!([key_id]));
+    assert_eq!(
+        me(stack, t.access_token().secret()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let text = local(stack, &["grants", "revoke", "--sub", sub]).stdout;
+    assert!(
+        text.contains("API key(s) still work") && text.contains("--api-keys"),
+        "{text}"
+    );
+
+    let done = ok_json(stack, &["grants", "revoke", "--sub", sub, "--api-keys"]);
+    assert_eq!(done["api_keys_revoked"], serde_json::json!([key_id]));
+    let keys = ok_json(stack, &["apikey", "list", "--sub", sub]);
+    assert_eq!(keys["api_keys"], serde_json::json!([]), "{keys}");
+}
+
 /// `grants revoke --grant`: that grant only; an unknown id is exit 1, an API key's id exit 2.
 #[tokio::test]
 async fn one_grant_is_revoked_by_its_id() {

@@ -552,10 +552,12 @@ async fn twenty_concurrent_refreshes_of_one_token_succeed_once() {
     assert_eq!(ok, 1);
 }
 
-/// Grace window on: a retry of the just-retired token inside it succeeds once, and revokes the
-/// pair the first use issued, so one live branch remains; a further retry is reuse.
+/// Grace window on: a retry of the just-retired token inside it succeeds once and retires the
+/// pair the first use issued (its access token deleted, its refresh token marked), so one live
+/// branch remains. Review finding 2: a later use of that superseded branch is reuse and ends
+/// the grant, the retry's branch included, so whoever retried second cannot keep it quietly.
 #[tokio::test]
-async fn grace_window_retry_succeeds_once_and_leaves_one_live_branch() {
+async fn grace_window_retry_leaves_one_branch_and_a_later_use_of_the_other_ends_the_grant() {
     let (p, rt, _) = private("grace", 60, false).await;
     let (status, first) = p.refresh(rt.secret()).await;
     assert_eq!(status, 200, "{first}");
@@ -563,12 +565,15 @@ async fn grace_window_retry_succeeds_once_and_leaves_one_live_branch() {
     assert_eq!(status, 200, "{retry}");
     assert!(!p.live(first["access_token"].as_str().unwrap()).await);
     assert!(p.live(retry["access_token"].as_str().unwrap()).await);
-    let (status, _) = p.refresh(first["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(status, 400, "the first use's refresh token is gone");
-    let (status, again) = p.refresh(rt.secret()).await;
-    assert_eq!(status, 400, "past the retry cap: reuse");
-    assert_eq!(again["error"], "invalid_grant");
-    assert!(!p.live(retry["access_token"].as_str().unwrap()).await);
+    let (status, body) = p.refresh(first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 400, "the superseded branch: reuse");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        !p.live(retry["access_token"].as_str().unwrap()).await,
+        "the grant ended: the retry's branch is gone too"
+    );
+    let (status, _) = p.refresh(retry["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 400);
 }
 
 /// Hostile input at Cal.com's path gets a clear 4xx RFC error, never a 5xx.

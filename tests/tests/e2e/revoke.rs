@@ -99,6 +99,39 @@ async fn revoked_refresh_token_takes_the_grants_access_tokens_with_it() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
+/// Review finding 3 (RFC 7009 §2.1): revoking a refresh token that was already used (say by a
+/// thief, first) ends its grant, so the tokens that use issued stop working at once.
+#[tokio::test]
+async fn revoking_a_retired_refresh_token_ends_the_grant_and_the_thiefs_tokens() {
+    let stack = Stack::get();
+    let (c, t) = connected(&[], "u-revoke-retired").await;
+    let stolen = t.refresh_token().unwrap().secret();
+    let r = no_redirect_client()
+        .post(stack.token_url())
+        .basic_auth(&c.id, c.secret.as_ref())
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", stolen)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let thief: serde_json::Value = r.json().await.unwrap();
+    let thief_access = thief["access_token"].as_str().unwrap();
+    assert_eq!(me(stack, thief_access).await.0, StatusCode::OK);
+    assert_eq!(revoke(&c, stolen, None).await, StatusCode::OK);
+    assert_eq!(me(stack, thief_access).await.0, StatusCode::UNAUTHORIZED);
+    let r = no_redirect_client()
+        .post(stack.token_url())
+        .basic_auth(&c.id, c.secret.as_ref())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", thief["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
 /// RFC 7009 §2.1: the server checks that the token was issued to the requesting client; another
 /// client's request changes nothing and gets the same `200` (§2.2).
 #[tokio::test]

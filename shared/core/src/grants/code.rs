@@ -66,12 +66,10 @@ pub async fn exchange_code(
         Consumed::Now(rec) => rec,
         // Consumed before, live, for this client: redeemable if nothing was issued for it (the
         // checks below authenticate the presenter exactly as for a first use).
-        Consumed::Refused(Some(rec))
+        Consumed::Refused(Some(mut rec))
             if rec.client_id == *client_id && rec.consumed_at.is_some() && rec.expires_at > now =>
         {
-            if let Err(e) = authenticate(creds, rec.client()) {
-                return Err(EndpointError::from(e));
-            }
+            authenticate_for_code(clients, creds, &mut rec, now).await?;
             match tokens.grant(&rec.grant_id()).await? {
                 None => {
                     tracing::info!(
@@ -90,14 +88,24 @@ pub async fn exchange_code(
         {
             return Err(replayed(clients, tokens, creds, grant, &code_hash, now).await)
         }
-        // Still there and unused, with the presented client id: expired, or the wrong
-        // credentials for it (a public client: a wrong or missing verifier). Authenticate
-        // against the code's own snapshot; the code stays usable.
-        Consumed::Refused(Some(rec)) if rec.client_id == *client_id => {
-            return Err(match authenticate(creds, rec.client()) {
-                Err(e) => EndpointError::from(e),
-                Ok(_) => invalid_code().into(),
-            });
+        // Still there and unused, with the presented client id: expired, or credentials that
+        // the code's snapshot does not know (a public client: a wrong or missing verifier; a
+        // confidential one: a wrong secret, or one rotated in since the code was issued).
+        Consumed::Refused(Some(mut rec)) if rec.client_id == *client_id => {
+            let snapshot_ok = authenticate(creds, rec.client()).is_ok();
+            authenticate_for_code(clients, creds, &mut rec, now).await?;
+            if snapshot_ok || rec.expires_at <= now {
+                return Err(invalid_code().into());
+            }
+            // Review finding 11: the client authenticated with its current registration (a
+            // secret newer than the code): consume the code for it, naming the client only.
+            match codes.consume_code_for(&code_hash, now, client_id).await? {
+                Consumed::Now(mut fresh) => {
+                    fresh.client_secret_hashes = rec.client_secret_hashes;
+                    fresh
+                }
+                _ => return Err(invalid_code().into()),
+            }
         }
         Consumed::Refused(Some(_)) => {
             return Err(refuse_grant(clients, creds, invalid_code(), now).await)
@@ -157,6 +165,9 @@ pub async fn exchange_code(
     let grant_expires_at = l.grant_lifetime.map(|g| now + g);
     let refresh_expires_at =
         grant_expires_at.map_or(now + l.refresh_ttl, |g| g.min(now + l.refresh_ttl));
+    // Review finding 9: an access token never outlives its grant's absolute end.
+    let access_expires_at =
+        grant_expires_at.map_or(now + l.access_ttl, |g| g.min(now + l.access_ttl));
     let token = |pk, kind, expires_at| {
         TokenRecord::new(
             pk,
@@ -174,6 +185,7 @@ pub async fn exchange_code(
         client_secret_hashes: rec.client_secret_hashes.clone(),
         no_rotation: !rec.client_refresh_rotation && !rec.client_public,
         grant_expires_at,
+        grant_keep_until: Some(replay_until),
         ..token(refresh.hash(), ItemKind::Refresh, refresh_expires_at)
     };
     let issuance = Issuance {
@@ -185,7 +197,9 @@ pub async fn exchange_code(
             user_sub: rec.user.sub.clone(),
             scopes: rec.scopes.clone(),
             created_at: now,
-            expires_at: refresh_expires_at,
+            // Review finding 6: the grant (and, once revoked, its tombstone) outlives its code
+            // and the replay margin, however short the refresh or grant lifetime.
+            expires_at: refresh_expires_at.max(replay_until),
             latest_access: Some(access.hash()),
             latest_refresh: Some(refresh.hash()),
             previous_access: None,
@@ -195,7 +209,7 @@ pub async fn exchange_code(
             client_public: rec.client_public,
             code_challenge: rec.code_challenge.clone(),
         },
-        access: token(access.hash(), ItemKind::Access, now + l.access_ttl),
+        access: token(access.hash(), ItemKind::Access, access_expires_at),
         refresh: refresh_rec,
         client_check: client,
     };
@@ -229,10 +243,32 @@ pub async fn exchange_code(
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",
-        expires_in: l.access_ttl,
+        expires_in: access_expires_at - now,
         refresh_token: refresh,
         scope: join_scope(&rec.scopes),
     })
+}
+
+/// RFC 6749 §3.2.1 for a code's presenter: against the code's snapshot of its client first (no
+/// read); when that fails for a confidential client, against its current registration (one
+/// read, on this failure path only), so that a code issued just before a secret rotation is
+/// redeemable with the new secret as well as the old one while the old one is in its overlap
+/// (review finding 11). On success `rec` carries the current secret hashes.
+async fn authenticate_for_code(
+    clients: &(impl ClientLookup + ?Sized),
+    creds: &ClientCredentials,
+    rec: &mut crate::model::CodeRecord,
+    now: u64,
+) -> Result<crate::client_auth::AuthenticatedClient, EndpointError> {
+    match authenticate(creds, rec.client()) {
+        Ok(c) => Ok(c),
+        Err(e) if rec.client_public || creds.secret.is_none() => Err(e.into()),
+        Err(_) => {
+            let (c, current) = authenticate_registered(clients, creds, now).await?;
+            rec.client_secret_hashes = current.secret_hashes;
+            Ok(c)
+        }
+    }
 }
 
 /// RFC 6749 §4.1.2: a code that is gone was never issued or is being replayed. Its grant (the
@@ -720,6 +756,71 @@ mod tests {
             .unwrap();
         assert!(w.is_live(&t.access_token.hash()).await);
         assert!(w.is_live(&t.refresh_token.hash()).await);
+    }
+
+    /// Review finding 11: a code issued just before a secret rotation is redeemable with the
+    /// new secret, and with the old one while it is in its overlap; a wrong secret still is not.
+    #[tokio::test]
+    async fn a_code_issued_before_a_rotation_is_redeemable_with_either_secret_in_the_overlap() {
+        use crate::model::RetiringSecret;
+        use crate::secret::ClientSecret;
+        const NEW: &str = "pc_cs_new";
+        let rotate = |w: &World| {
+            let until = w.clock.now() + 3600;
+            let mut c = client("c1")
+                .scopes(&["READ_PROFILE"])
+                .secrets(&[NEW, SECRET])
+                .build();
+            c.secret_retiring = Some(RetiringSecret {
+                hash: ClientSecret::new(SECRET).hash(),
+                until,
+            });
+            w.store.upsert_client(c);
+        };
+        for secret in [NEW, SECRET] {
+            let w = world(false);
+            let code = w.code(Q).await;
+            rotate(&w);
+            let wrong = w
+                .exchange(("c1", Some("pc_cs_wrong")), &code, CB, None)
+                .await;
+            assert_eq!(wrong.err(), Some(ErrorCode::InvalidClient));
+            let t = w.exchange(("c1", Some(secret)), &code, CB, None).await;
+            assert!(t.is_ok(), "{secret}: {t:?}");
+            let t = t.unwrap();
+            // The refresh token works with the new secret too.
+            assert!(w
+                .refresh(("c1", Some(NEW)), &t.refresh_token, None)
+                .await
+                .is_ok());
+        }
+    }
+
+    /// Review finding 6: however short the refresh and grant lifetimes, the grant item (and,
+    /// once revoked, its tombstone) is kept past its code's end plus the replay margin, at the
+    /// exchange and at every refresh, so a consumed code never finds its grant gone (which
+    /// would make it redeemable again).
+    #[tokio::test]
+    async fn a_grant_outlives_its_code_however_short_its_lifetimes() {
+        let mut w = world(false);
+        w.lifetimes.grant_lifetime = Some(60);
+        w.lifetimes.refresh_ttl = 30;
+        let code = w.code(Q).await;
+        let code_end = w.clock.now() + 600;
+        let t = w
+            .exchange(("c1", Some(SECRET)), &code, CB, None)
+            .await
+            .unwrap();
+        let grant_id = grant_id_for_code(&code.hash());
+        let kept = |g: Option<GrantRecord>| g.unwrap().expires_at;
+        assert!(kept(w.store.grant(&grant_id).await.unwrap()) >= code_end + REPLAY_MARGIN);
+        w.clock.advance(10);
+        w.refresh(("c1", Some(SECRET)), &t.refresh_token, None)
+            .await
+            .unwrap();
+        assert!(kept(w.store.grant(&grant_id).await.unwrap()) >= code_end + REPLAY_MARGIN);
+        w.store.revoke_grant(&grant_id).await.unwrap();
+        assert!(kept(w.store.grant(&grant_id).await.unwrap()) >= code_end + REPLAY_MARGIN);
     }
 
     /// Review finding 1 (OAuth 2.1 §2.4.1): knowing only a `client_id`, an attacker cannot

@@ -143,6 +143,9 @@ pub struct TokenContext<'a> {
     pub clock: &'a dyn Clock,
     pub entropy: &'a dyn Entropy,
     pub lifetimes: &'a Lifetimes,
+    /// The deployment's current scope catalogue: a refresh keeps only the grant's scopes that
+    /// are still in it (review finding 4).
+    pub scopes: &'a crate::scope::ScopeCatalog,
 }
 
 #[cfg(test)]

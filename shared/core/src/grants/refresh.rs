@@ -2,7 +2,7 @@
 //! OAuth 2.1 §4.3). One implementation for both paths: the token endpoint's
 //! `grant_type=refresh_token` and Cal.com's `/api/auth/oauth/refreshToken`.
 use super::{RefreshGrant, TokenContext, TokenResponse};
-use crate::client_auth::{authenticate, authenticate_registered, refuse_grant, ClientCredentials};
+use crate::client_auth::{auth_failed, authenticate, refuse_grant, ClientCredentials};
 use crate::error::{EndpointError, OAuthError};
 use crate::model::{ItemKind, TokenRecord};
 use crate::ports::{
@@ -48,18 +48,37 @@ pub async fn refresh_tokens(
         return Err(refuse_grant(clients, creds, invalid_refresh(), now).await);
     }
     let hash = grant.refresh_token.hash();
-    let mut rec = match tokens.refresh_record(&hash).await? {
+    // One read: the token's item and the client's current registration, so every refresh
+    // applies what the operator registered now (review finding 4).
+    let (found, registered) = if client_id.is_well_formed() {
+        tokens.refresh_record_and_client(&hash, client_id).await?
+    } else {
+        (None, None)
+    };
+    // RFC 6749 §3.2.1: the client authenticates first, against its current registration:
+    // unknown, disabled or a wrong secret is `invalid_client` and nothing changes.
+    let current = registered.filter(|c| !c.disabled).ok_or_else(auth_failed)?;
+    let client = authenticate(creds, current.registered(now))?;
+    let mut rec = match found {
         Some(r) if r.kind == ItemKind::Refresh && r.client_id == *client_id => r,
         // Unknown, or another client's: that client is not told more, and nothing changes.
-        _ => return Err(refuse_grant(clients, creds, invalid_refresh(), now).await),
+        _ => return Err(invalid_refresh().into()),
     };
-    let (client, current) = match authenticate(creds, rec.client()) {
-        Ok(c) => (c, None),
-        Err(_) => {
-            let (c, registered) = authenticate_registered(clients, creds, now).await?;
-            (c, Some(registered))
-        }
-    };
+    // Review finding 4: the grant's scopes as the client may hold them today (its current
+    // registration and the deployment's current catalogue). The narrowing sticks: the new
+    // refresh token carries it.
+    let allowed: Vec<String> = rec
+        .scopes
+        .iter()
+        .filter(|s| current.scopes.contains(s) && ctx.scopes.contains(s))
+        .cloned()
+        .collect();
+    if allowed.is_empty() {
+        return Err(OAuthError::invalid_grant(
+            "the client is no longer registered for any scope of this grant",
+        )
+        .into());
+    }
 
     for attempt in 0..2 {
         if rec.grant_expires_at.is_some_and(|end| end <= now) {
@@ -69,7 +88,9 @@ pub async fn refresh_tokens(
             (None, _, _) if rec.expires_at <= now => {
                 return Err(OAuthError::invalid_grant("the refresh token has expired").into())
             }
-            (None, _, _) if rec.no_rotation && !rec.client_public => RotationKind::Extend,
+            // The current registration decides (review finding 4): a legacy client switched
+            // back to rotation rotates from its next refresh on.
+            (None, _, _) if !current.refresh_rotation && !current.public => RotationKind::Extend,
             (None, _, _) => RotationKind::Rotate,
             (Some(retired_at), Some(a), Some(r))
                 if l.refresh_grace > 0
@@ -88,7 +109,7 @@ pub async fn refresh_tokens(
         // RFC 6749 §6: the scope may narrow (for the access token), never widen; the new refresh
         // token keeps the grant's scope.
         let scopes = match &grant.scope {
-            None => rec.scopes.clone(),
+            None => allowed.clone(),
             Some(asked) => {
                 if asked.is_empty() || !asked.iter().all(|s| rec.scopes.contains(s)) {
                     return Err(OAuthError::invalid_scope(
@@ -96,11 +117,26 @@ pub async fn refresh_tokens(
                     )
                     .into());
                 }
-                asked.clone()
+                let kept: Vec<String> = asked
+                    .iter()
+                    .filter(|s| allowed.contains(s))
+                    .cloned()
+                    .collect();
+                if kept.is_empty() {
+                    return Err(OAuthError::invalid_scope(
+                        "the client is no longer registered for the requested scope",
+                    )
+                    .into());
+                }
+                kept
             }
         };
 
         let access = AccessToken::generate_for(&rec.client_id, ctx.entropy);
+        // Review finding 9: an access token never outlives its grant's absolute end.
+        let access_expires_at = rec
+            .grant_expires_at
+            .map_or(now + l.access_ttl, |end| end.min(now + l.access_ttl));
         let refresh_expires_at = rec
             .grant_expires_at
             .map_or(now + l.refresh_ttl, |end| end.min(now + l.refresh_ttl));
@@ -112,13 +148,13 @@ pub async fn refresh_tokens(
             rec.user.clone(),
             scopes.clone(),
             now,
-            now + l.access_ttl,
+            access_expires_at,
         );
         let (new_refresh, refresh_rec) = match kind {
             RotationKind::Extend => (grant.refresh_token.clone(), None),
             _ => {
                 let t = RefreshToken::generate(ctx.entropy);
-                let mut r = TokenRecord {
+                let r = TokenRecord {
                     pk: t.hash(),
                     created_at: now,
                     expires_at: refresh_expires_at,
@@ -126,12 +162,12 @@ pub async fn refresh_tokens(
                     retries: 0,
                     next_access: None,
                     next_refresh: None,
+                    scopes: allowed.clone(),
+                    no_rotation: !current.refresh_rotation && !current.public,
+                    client_public: current.public,
+                    client_secret_hashes: current.secret_hashes.clone(),
                     ..rec.clone()
                 };
-                if let Some(c) = &current {
-                    r.client_public = c.public;
-                    r.client_secret_hashes = c.secret_hashes.clone();
-                }
                 (t, Some(r))
             }
         };
@@ -147,7 +183,8 @@ pub async fn refresh_tokens(
             access: access_rec,
             refresh: refresh_rec,
             grant_id: rec.grant_id.clone(),
-            grant_expires_at: refresh_expires_at,
+            // Never before the code's end plus its replay margin (review finding 6).
+            grant_expires_at: refresh_expires_at.max(rec.grant_keep_until.unwrap_or(0)),
             client_check: client.clone(),
         };
         let outcome = match tokens.rotate(&rotation).await? {
@@ -180,7 +217,7 @@ pub async fn refresh_tokens(
                 return Ok(TokenResponse {
                     access_token: access,
                     token_type: "Bearer",
-                    expires_in: l.access_ttl,
+                    expires_in: access_expires_at - now,
                     refresh_token: new_refresh,
                     scope: join_scope(&scopes),
                 });
@@ -357,6 +394,29 @@ mod tests {
         assert!(!live(&w, &second.access_token).await);
     }
 
+    /// Review finding 2: the grace retry marks the other party's newer refresh token retired
+    /// instead of deleting it, so one branch is live and a later use of the other one ends the
+    /// grant: a thief who retries the old token just after the client cannot keep the grant
+    /// while the client's next refresh fails quietly.
+    #[tokio::test]
+    async fn a_later_use_of_the_superseded_branch_ends_the_grant() {
+        let mut w = World::new().with(client("c1"));
+        w.lifetimes.refresh_grace = 30;
+        let t = issued(&w).await;
+        let client_pair = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        w.clock.advance(5);
+        let thief_pair = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        assert!(live_refresh(&w, &thief_pair.refresh_token).await);
+        // The client's next refresh, with the superseded token: reuse, and the grant ends.
+        let r = w.refresh(C1, &client_pair.refresh_token, None).await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
+        assert!(!live(&w, &thief_pair.access_token).await);
+        assert_eq!(
+            w.refresh(C1, &thief_pair.refresh_token, None).await.err(),
+            Some(ErrorCode::InvalidGrant),
+            "the thief's branch is gone too"
+        );
+    }
     /// RFC 6749 §6: the scope may narrow, never widen; the new refresh token keeps the grant's.
     #[tokio::test]
     async fn scope_may_narrow_but_not_widen() {
@@ -404,6 +464,84 @@ mod tests {
             w.refresh(C1, &r.refresh_token, None).await.err(),
             Some(ErrorCode::InvalidGrant)
         );
+    }
+
+    /// Review finding 4: each refresh applies the client's current registration and the
+    /// current catalogue: a disabled client is refused, narrowed scopes narrow the grant (and
+    /// the narrowing sticks), a legacy client switched back to rotation rotates, and a scope
+    /// removed from the catalogue is no longer issued.
+    #[tokio::test]
+    async fn each_refresh_applies_the_clients_current_registration_and_catalogue() {
+        // Disabled since the grant: invalid_client, nothing rotates.
+        let w = World::new().with(client("c1"));
+        let t = issued(&w).await;
+        w.store.upsert_client(client("c1").disabled().build());
+        let r = w.refresh(C1, &t.refresh_token, None).await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
+        w.store.upsert_client(client("c1").build());
+        assert!(w.refresh(C1, &t.refresh_token, None).await.is_ok());
+
+        // Scopes narrowed: at most the current scopes, at this refresh and the next.
+        let w = World::new().with(client("c1"));
+        let t = issued(&w).await;
+        assert_eq!(t.scope, "READ_PROFILE READ_BOOKING");
+        w.store
+            .upsert_client(client("c1").scopes(&["READ_PROFILE"]).build());
+        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        assert_eq!(r.scope, "READ_PROFILE");
+        w.store.upsert_client(client("c1").build());
+        let again = w.refresh(C1, &r.refresh_token, None).await.unwrap();
+        assert_eq!(
+            again.scope, "READ_PROFILE",
+            "the narrowing sticks to the grant"
+        );
+        w.store
+            .upsert_client(client("c1").scopes(&["READ_BOOKING"]).build());
+        let none = w.refresh(C1, &again.refresh_token, None).await;
+        assert_eq!(none.err(), Some(ErrorCode::InvalidGrant));
+
+        // Legacy switched back to rotation: the next refresh rotates.
+        let w = World::new().with(client("c1").no_refresh_rotation());
+        let t = issued(&w).await;
+        let same = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        assert!(same.refresh_token.ct_eq(&t.refresh_token), "legacy: kept");
+        w.store.upsert_client(client("c1").build());
+        let rotated = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        assert!(
+            !rotated.refresh_token.ct_eq(&t.refresh_token),
+            "rotates now"
+        );
+        assert_eq!(
+            w.refresh(C1, &t.refresh_token, None).await.err(),
+            Some(ErrorCode::InvalidGrant),
+            "and the old one is now retired"
+        );
+
+        // A scope removed from the catalogue is no longer issued.
+        let mut w = World::new().with(client("c1"));
+        let t = issued(&w).await;
+        w.scopes = crate::scope::ScopeCatalog::new(vec![crate::scope::ScopeDef {
+            name: "READ_BOOKING".into(),
+            description: "See your bookings".into(),
+        }])
+        .unwrap();
+        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        assert_eq!(r.scope, "READ_BOOKING");
+    }
+
+    /// Review finding 9: an access token never outlives its grant's absolute end, at the code
+    /// exchange or at a refresh: its `expires_in` and its stored end stop at the grant's.
+    #[tokio::test]
+    async fn access_tokens_never_outlive_their_grant() {
+        let mut w = World::new().with(client("c1"));
+        w.lifetimes.grant_lifetime = Some(1_000);
+        let t = issued(&w).await;
+        assert_eq!(t.expires_in, 1_000, "capped at the grant's end, not 1800");
+        w.clock.advance(900);
+        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        assert_eq!(r.expires_in, 100);
+        w.clock.advance(100);
+        assert!(!w.is_live(&r.access_token.hash()).await);
     }
 
     /// Another (authenticated) client's refresh token is `invalid_grant`; nothing changes.

@@ -183,6 +183,23 @@ impl CodeRedeem for MemoryStore {
         self.0.calls.fetch_add(1, Ordering::SeqCst);
         Ok(Consumed::Refused(t.codes.get(code_hash.as_str()).cloned()))
     }
+
+    async fn consume_code_for(
+        &self,
+        code_hash: &SecretHash,
+        now: u64,
+        client_id: &ClientId,
+    ) -> Result<Consumed, StoreError> {
+        let mut t = self.lock(Op::ConsumeCode)?;
+        if let Some(c) = t.codes.get_mut(code_hash.as_str()) {
+            if c.expires_at > now && c.client_id == *client_id && c.consumed_at.is_none() {
+                c.consumed_at = Some(now);
+                return Ok(Consumed::Now(c.clone()));
+            }
+        }
+        self.0.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(Consumed::Refused(t.codes.get(code_hash.as_str()).cloned()))
+    }
 }
 
 #[async_trait]
@@ -231,6 +248,17 @@ impl TokenLookup for MemoryStore {
         Ok(t.tokens
             .get(token_hash.as_str())
             .filter(|r| r.expires_at > now && r.kind != ItemKind::Grant && r.retired_at.is_none())
+            .cloned())
+    }
+
+    async fn refresh_token_item(
+        &self,
+        token_hash: &SecretHash,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let t = self.lock(Op::Token)?;
+        Ok(t.tokens
+            .get(token_hash.as_str())
+            .filter(|r| r.kind == ItemKind::Refresh)
             .cloned())
     }
 }
@@ -305,6 +333,18 @@ impl RefreshRotation for MemoryStore {
         Ok(t.tokens.get(hash.as_str()).cloned())
     }
 
+    async fn refresh_record_and_client(
+        &self,
+        hash: &SecretHash,
+        client_id: &ClientId,
+    ) -> Result<(Option<TokenRecord>, Option<Client>), StoreError> {
+        let t = self.lock(Op::RefreshRecord)?;
+        Ok((
+            t.tokens.get(hash.as_str()).cloned(),
+            t.clients.get(client_id).cloned(),
+        ))
+    }
+
     async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
         let mut t = self.lock(Op::Rotate)?;
         let client_ok = t.clients.get(&r.client_check.client_id).is_some_and(|c| {
@@ -355,7 +395,10 @@ impl RefreshRotation for MemoryStore {
         } = &r.kind
         {
             t.tokens.remove(seen_next_access.as_str());
-            t.tokens.remove(seen_next_refresh.as_str());
+            // Marked, not deleted (review finding 2): a later use of it is reuse.
+            if let Some(n) = t.tokens.get_mut(seen_next_refresh.as_str()) {
+                n.retired_at = Some(r.now);
+            }
         }
         if let Some(old) = t.tokens.get_mut(r.old.as_str()) {
             old.expires_at = r.old_expires_at;

@@ -137,6 +137,16 @@ pub trait CodeRedeem: Send + Sync {
         now: u64,
         presenter: Presenter<'_>,
     ) -> Result<Consumed, StoreError>;
+    /// As [`Self::consume_code`], for a presenter the caller has already authenticated as
+    /// `client_id` against the client's *current* registration (review finding 11: a code issued
+    /// before a secret rotation, presented with the new secret): the condition names the client
+    /// only, not the code's snapshot of its secrets.
+    async fn consume_code_for(
+        &self,
+        code_hash: &SecretHash,
+        now: u64,
+        client_id: &ClientId,
+    ) -> Result<Consumed, StoreError>;
 }
 pub struct CodeRedeemPort;
 impl Port for CodeRedeemPort {
@@ -181,6 +191,12 @@ pub trait TokenLookup: Send + Sync {
         &self,
         token_hash: &SecretHash,
         now: u64,
+    ) -> Result<Option<TokenRecord>, StoreError>;
+    /// A refresh token's item as stored, active or retired (RFC 7009 §2.1: revoking a retired
+    /// refresh token still ends its grant).
+    async fn refresh_token_item(
+        &self,
+        token_hash: &SecretHash,
     ) -> Result<Option<TokenRecord>, StoreError>;
 }
 pub struct TokenLookupPort;
@@ -314,6 +330,15 @@ pub enum RotateOutcome {
 pub trait RefreshRotation: Send + Sync {
     /// A refresh token's item as stored, active or retired (expiry is the caller's to check).
     async fn refresh_record(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError>;
+    /// The refresh token's item as stored (active or retired) and the client item of
+    /// `client_id`, in one strongly consistent BatchGetItem: each refresh applies the client's
+    /// *current* registration (review finding 4: disabled, scopes narrowed, rotation switched on)
+    /// without a second call.
+    async fn refresh_record_and_client(
+        &self,
+        hash: &SecretHash,
+        client_id: &ClientId,
+    ) -> Result<(Option<TokenRecord>, Option<Client>), StoreError>;
     /// RFC 6749 §6, RFC 9700 §4.14.2: the one conditional write that decides a refresh.
     async fn rotate(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
 }
@@ -323,13 +348,17 @@ impl Port for RefreshRotationPort {
         DynamoAccess::table(
             Table::Tokens,
             &[
+                "dynamodb:BatchGetItem",
                 "dynamodb:DeleteItem",
                 "dynamodb:GetItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
             ],
         ),
-        DynamoAccess::table(Table::Clients, &["dynamodb:ConditionCheckItem"]),
+        DynamoAccess::table(
+            Table::Clients,
+            &["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem"],
+        ),
     ];
 }
 

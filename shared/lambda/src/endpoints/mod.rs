@@ -33,6 +33,7 @@ mod tests {
             ]
         );
         let tokens_rw = vec![
+            "dynamodb:BatchGetItem",
             "dynamodb:BatchWriteItem",
             "dynamodb:DeleteItem",
             "dynamodb:GetItem",
@@ -41,7 +42,13 @@ mod tests {
         ];
         // Reads and the transaction's check only: failed authentications are counted in
         // memory (`portcullis_core::throttle`), never on the client item.
-        let clients = vec!["dynamodb:ConditionCheckItem", "dynamodb:GetItem"];
+        // BatchGetItem: a refresh reads its token and its client's current registration in
+        // one request (review finding 4).
+        let clients = vec![
+            "dynamodb:BatchGetItem",
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:GetItem",
+        ];
         assert_eq!(
             needs(token::DYNAMODB),
             vec![

@@ -89,6 +89,7 @@ where
             clock: self.clock.as_ref(),
             entropy: self.entropy.as_ref(),
             lifetimes: &self.settings.lifetimes,
+            scopes: &self.settings.scopes,
         };
         let result = refresh_tokens(&self.clients, &self.tokens, &creds, &grant, &ctx).await;
         let now = self.clock.now();

@@ -70,6 +70,7 @@ where
             clock: self.clock.as_ref(),
             entropy: self.entropy.as_ref(),
             lifetimes: &self.settings.lifetimes,
+            scopes: &self.settings.scopes,
         };
         let result = match TokenRequest::parse(&params)? {
             TokenRequest::AuthorizationCode(grant) => {
