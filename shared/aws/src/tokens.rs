@@ -113,7 +113,6 @@ enum RefreshPart {
     SeenRefresh,
     Access,
     Refresh,
-    ClientCheck,
     Grant,
 }
 
@@ -242,10 +241,6 @@ impl RefreshRotation for DynamoTokens {
         if let Some(t) = &r.refresh {
             parts.push((RefreshPart::Refresh, self.put(to_item(t)?)?));
         }
-        parts.push((
-            RefreshPart::ClientCheck,
-            self.client_check(&r.client_check, r.now)?,
-        ));
         let grant = Update::builder()
             .table_name(&self.table)
             .key("pk", s(&GrantRecord::key(&r.grant_id)))
@@ -278,9 +273,6 @@ impl RefreshRotation for DynamoTokens {
             Err(e) => e,
         };
         let failed = failed_parts(&e, &names);
-        if failed.contains(&RefreshPart::ClientCheck) {
-            return Ok(RotateOutcome::ClientRejected);
-        }
         if failed.contains(&RefreshPart::Grant) {
             return Ok(RotateOutcome::GrantRevoked);
         }

@@ -908,3 +908,24 @@ fn list_bookings_calls_only_query_on_its_table() {
         );
     }
 }
+
+/// Issue 16: no refresh transaction names the client item. On real DynamoDB, concurrent
+/// transactions on one item are cancelled (TransactionConflict), so a check on a popular
+/// client's item in every refresh would fail its users' refreshes under load (moto never shows
+/// this). The refresh reads the client with its token instead; the template proves the
+/// transaction cannot touch it: the refresh function has no ConditionCheckItem (or any write) on
+/// the clients table.
+#[test]
+fn a_refresh_transaction_never_names_the_client_item() {
+    let t = template();
+    let (refresh, _) = granted(function_resource(&t, "refresh").1, "refresh");
+    let clients = refresh
+        .get(&("ClientsTable".to_string(), None))
+        .cloned()
+        .unwrap_or_default();
+    let expected: BTreeSet<String> = ["dynamodb:BatchGetItem", "dynamodb:GetItem"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(clients, expected);
+}

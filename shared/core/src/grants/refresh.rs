@@ -58,7 +58,7 @@ pub async fn refresh_tokens(
     // RFC 6749 §3.2.1: the client authenticates first, against its current registration:
     // unknown, disabled or a wrong secret is `invalid_client` and nothing changes.
     let current = registered.filter(|c| !c.disabled).ok_or_else(auth_failed)?;
-    let client = authenticate(creds, current.registered(now))?;
+    authenticate(creds, current.registered(now))?;
     let mut rec = match found {
         Some(r) if r.kind == ItemKind::Refresh && r.client_id == *client_id => r,
         // Unknown, or another client's: that client is not told more, and nothing changes.
@@ -185,7 +185,6 @@ pub async fn refresh_tokens(
             grant_id: rec.grant_id.clone(),
             // Never before the code's end plus its replay margin (review finding 6).
             grant_expires_at: refresh_expires_at.max(rec.grant_keep_until.unwrap_or(0)),
-            client_check: client.clone(),
         };
         let outcome = match tokens.rotate(&rotation).await? {
             // The write failed its condition: re-read what it found (this failure path only).
@@ -221,12 +220,6 @@ pub async fn refresh_tokens(
                     refresh_token: new_refresh,
                     scope: join_scope(&scopes),
                 });
-            }
-            RotateOutcome::ClientRejected => {
-                let refusal = OAuthError::invalid_client(
-                    "the client is disabled or its secret is no longer valid",
-                );
-                return Err(EndpointError::from(refusal));
             }
             RotateOutcome::GrantRevoked => return Err(invalid_refresh().into()),
             // Another request used this token at the same moment: decide again on what it left

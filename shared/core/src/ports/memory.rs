@@ -347,16 +347,6 @@ impl RefreshRotation for MemoryStore {
 
     async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
         let mut t = self.lock(Op::Rotate)?;
-        let client_ok = t.clients.get(&r.client_check.client_id).is_some_and(|c| {
-            !c.disabled
-                && r.client_check
-                    .secret_hash
-                    .as_ref()
-                    .is_none_or(|h| c.secret_is_live(h, r.now))
-        });
-        if !client_ok {
-            return Ok(RotateOutcome::ClientRejected);
-        }
         let grant_key = GrantRecord::key(&r.grant_id);
         if t.grants
             .get(&grant_key)

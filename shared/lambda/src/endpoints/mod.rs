@@ -63,10 +63,15 @@ mod tests {
                 (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
             ]
         );
+        // The refresh transaction does not touch the client item (it was read with the token).
         assert_eq!(
             needs(refresh::DYNAMODB),
             vec![
-                (Table::Clients, None, clients),
+                (
+                    Table::Clients,
+                    None,
+                    vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
+                ),
                 (Table::Tokens, None, tokens_rw),
                 (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
             ]
