@@ -118,10 +118,6 @@ enum RefreshPart {
 
 #[async_trait]
 impl RefreshRotation for DynamoTokens {
-    async fn refresh_record(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
-        self.get_kind(hash.as_str(), "refresh").await
-    }
-
     /// One BatchGetItem, strongly consistent: the refresh token's item and its client's item.
     async fn refresh_record_and_client(
         &self,

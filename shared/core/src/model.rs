@@ -201,13 +201,6 @@ pub struct TokenRecord {
     /// Access token: its end. Active refresh token: its end (sliding). Retired refresh token:
     /// how long it is kept so that its reuse is recognised.
     pub expires_at: u64,
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub client_public: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub client_secret_hashes: Vec<SecretHash>,
-    /// Legacy mode (`--no-refresh-rotation`): a refresh returns this same refresh token.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub no_rotation: bool,
     /// The grant's absolute end, when the deployment sets one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_expires_at: Option<u64>,
@@ -256,9 +249,6 @@ impl TokenRecord {
             scopes,
             created_at,
             expires_at,
-            client_public: false,
-            client_secret_hashes: Vec::new(),
-            no_rotation: false,
             grant_expires_at: None,
             grant_keep_until: None,
             retired_at: None,
@@ -277,16 +267,6 @@ impl TokenRecord {
             && self.client_id == *client_id
             && self.expires_at > now
             && self.retired_at.is_none()
-    }
-
-    /// The client this refresh token was issued to, as it was registered then.
-    pub fn client(&self) -> RegisteredClient<'_> {
-        RegisteredClient {
-            client_id: &self.client_id,
-            public: self.client_public,
-            secret_hashes: &self.client_secret_hashes,
-            retired: None,
-        }
     }
 }
 

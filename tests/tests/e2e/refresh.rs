@@ -246,52 +246,15 @@ async fn scope_may_narrow_on_refresh_but_not_widen() {
 /// A grant with an expired refresh token still in the table (TTL deletes late), written
 /// directly, for client `c`.
 async fn seed_expired(stores: &Stores, c: &Registered) -> Rt {
-    let access = AccessToken::generate_for(&ClientId::new(c.id.clone()), &OsEntropy);
-    let refresh = Rt::generate(&OsEntropy);
-    let grant_id = GrantId::new(format!("g-expired-{}", &c.id));
     let secret = ClientSecret::new(c.secret.clone().unwrap());
+    let (mut issuance, _, refresh) = one_grant(&c.id, &secret, &format!("g-expired-{}", &c.id));
     let t = now();
-    let token = |pk, kind| {
-        TokenRecord::new(
-            pk,
-            kind,
-            grant_id.clone(),
-            ClientId::new(c.id.clone()),
-            testkit::user("u-expired"),
-            vec!["READ_PROFILE".into()],
-            t - 100_000,
-            t - 10,
-        )
-    };
-    let issuance = Issuance {
-        grant: GrantRecord {
-            pk: GrantRecord::key(&grant_id),
-            kind: ItemKind::Grant,
-            grant_id: grant_id.clone(),
-            client_id: ClientId::new(c.id.clone()),
-            user_sub: "u-expired".into(),
-            scopes: vec!["READ_PROFILE".into()],
-            created_at: t - 100_000,
-            expires_at: t + 600,
-            latest_access: Some(access.hash()),
-            latest_refresh: Some(refresh.hash()),
-            previous_access: None,
-            refreshed_at: None,
-            revoked_at: None,
-            replay_until: None,
-            client_public: false,
-            code_challenge: None,
-        },
-        access: token(access.hash(), ItemKind::Access),
-        refresh: TokenRecord {
-            client_secret_hashes: vec![secret.hash()],
-            ..token(refresh.hash(), ItemKind::Refresh)
-        },
-        client_check: AuthenticatedClient {
-            client_id: ClientId::new(c.id.clone()),
-            secret_hash: Some(secret.hash()),
-        },
-    };
+    for token in [&mut issuance.access, &mut issuance.refresh] {
+        token.created_at = t - 100_000;
+        token.expires_at = t - 10;
+    }
+    issuance.grant.created_at = t - 100_000;
+    issuance.grant.expires_at = t + 600;
     stores.tokens.issue_tokens(&issuance).await.unwrap();
     refresh
 }
@@ -442,10 +405,7 @@ fn one_grant(client_id: &str, secret: &ClientSecret, grant: &str) -> (Issuance, 
             code_challenge: None,
         },
         access: token(access.hash(), ItemKind::Access, 1800),
-        refresh: TokenRecord {
-            client_secret_hashes: vec![secret.hash()],
-            ..token(refresh.hash(), ItemKind::Refresh, 86_400)
-        },
+        refresh: token(refresh.hash(), ItemKind::Refresh, 86_400),
         client_check: AuthenticatedClient {
             client_id: ClientId::new(client_id),
             secret_hash: Some(secret.hash()),

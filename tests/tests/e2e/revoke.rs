@@ -89,13 +89,12 @@ async fn revoked_refresh_token_takes_the_grants_access_tokens_with_it() {
         me(stack, t.access_token().secret()).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let r = no_redirect_client()
-        .post(stack.token_url())
-        .basic_auth(&c.id, c.secret.as_ref())
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
-        .send()
-        .await
-        .unwrap();
+    let r = post_as(
+        &stack.token_url(),
+        &c,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -106,29 +105,27 @@ async fn revoking_a_retired_refresh_token_ends_the_grant_and_the_thiefs_tokens()
     let stack = Stack::get();
     let (c, t) = connected(&[], "u-revoke-retired").await;
     let stolen = t.refresh_token().unwrap().secret();
-    let r = no_redirect_client()
-        .post(stack.token_url())
-        .basic_auth(&c.id, c.secret.as_ref())
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", stolen)])
-        .send()
-        .await
-        .unwrap();
+    let r = post_as(
+        &stack.token_url(),
+        &c,
+        &[("grant_type", "refresh_token"), ("refresh_token", stolen)],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let thief: serde_json::Value = r.json().await.unwrap();
     let thief_access = thief["access_token"].as_str().unwrap();
     assert_eq!(me(stack, thief_access).await.0, StatusCode::OK);
     assert_eq!(revoke(&c, stolen, None).await, StatusCode::OK);
     assert_eq!(me(stack, thief_access).await.0, StatusCode::UNAUTHORIZED);
-    let r = no_redirect_client()
-        .post(stack.token_url())
-        .basic_auth(&c.id, c.secret.as_ref())
-        .form(&[
+    let r = post_as(
+        &stack.token_url(),
+        &c,
+        &[
             ("grant_type", "refresh_token"),
             ("refresh_token", thief["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 

@@ -181,9 +181,6 @@ pub async fn exchange_code(
         )
     };
     let refresh_rec = TokenRecord {
-        client_public: rec.client_public,
-        client_secret_hashes: rec.client_secret_hashes.clone(),
-        no_rotation: !rec.client_refresh_rotation && !rec.client_public,
         grant_expires_at,
         grant_keep_until: Some(replay_until),
         ..token(refresh.hash(), ItemKind::Refresh, refresh_expires_at)

@@ -7,6 +7,7 @@ use crate::error::{EndpointError, OAuthError};
 use crate::model::{ItemKind, TokenRecord};
 use crate::ports::{
     ClientLookup, GrantRevocation, RefreshRotation, RotateOutcome, Rotation, RotationKind,
+    TokenLookup,
 };
 use crate::scope::join_scope;
 use crate::secret::{AccessToken, RefreshToken};
@@ -29,7 +30,7 @@ fn invalid_refresh() -> OAuthError {
 ///   revoked, unless this is a retry inside the deployment's grace window, with retries left.
 pub async fn refresh_tokens(
     clients: &(impl ClientLookup + ?Sized),
-    tokens: &(impl RefreshRotation + GrantRevocation + ?Sized),
+    tokens: &(impl RefreshRotation + TokenLookup + GrantRevocation + ?Sized),
     creds: &ClientCredentials,
     grant: &RefreshGrant,
     ctx: &TokenContext<'_>,
@@ -163,9 +164,6 @@ pub async fn refresh_tokens(
                     next_access: None,
                     next_refresh: None,
                     scopes: allowed.clone(),
-                    no_rotation: !current.refresh_rotation && !current.public,
-                    client_public: current.public,
-                    client_secret_hashes: current.secret_hashes.clone(),
                     ..rec.clone()
                 };
                 (t, Some(r))
@@ -190,7 +188,7 @@ pub async fn refresh_tokens(
             // The write failed its condition: re-read what it found (this failure path only).
             // If the token names this request's own new access token, the SDK retried this very
             // transaction after it had landed (its first answer was lost): rotated.
-            RotateOutcome::TokenChanged => match tokens.refresh_record(&hash).await? {
+            RotateOutcome::TokenChanged => match tokens.refresh_token_item(&hash).await? {
                 Some(r) if r.next_access.as_ref() == Some(&rotation.access.pk) => {
                     RotateOutcome::Rotated
                 }

@@ -328,11 +328,6 @@ impl AccessTokenRevocation for MemoryStore {
 
 #[async_trait]
 impl RefreshRotation for MemoryStore {
-    async fn refresh_record(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
-        let t = self.lock(Op::RefreshRecord)?;
-        Ok(t.tokens.get(hash.as_str()).cloned())
-    }
-
     async fn refresh_record_and_client(
         &self,
         hash: &SecretHash,

@@ -320,12 +320,11 @@ pub enum RotateOutcome {
     TokenChanged,
 }
 
-/// tokens: GetItem, then one TransactWriteItems (UpdateItem, PutItem, DeleteItem on tokens;
-/// ConditionCheckItem on clients). Used by token and refresh.
+/// tokens and clients: one BatchGetItem, then one TransactWriteItems on tokens only (UpdateItem,
+/// PutItem, DeleteItem). Used by token and refresh, with [`TokenLookup::refresh_token_item`] to
+/// re-read a token after a lost race.
 #[async_trait]
 pub trait RefreshRotation: Send + Sync {
-    /// A refresh token's item as stored, active or retired (expiry is the caller's to check).
-    async fn refresh_record(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError>;
     /// The refresh token's item as stored (active or retired) and the client item of
     /// `client_id`, in one strongly consistent BatchGetItem: each refresh applies the client's
     /// *current* registration (review finding 4: disabled, scopes narrowed, rotation switched on)
@@ -346,7 +345,6 @@ impl Port for RefreshRotationPort {
             &[
                 "dynamodb:BatchGetItem",
                 "dynamodb:DeleteItem",
-                "dynamodb:GetItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
             ],

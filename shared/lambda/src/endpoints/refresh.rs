@@ -14,7 +14,7 @@ use portcullis_core::error::OAuthError;
 use portcullis_core::grants::{refresh_tokens, RefreshGrant, TokenContext};
 use portcullis_core::ports::{
     ClientLookup, ClientLookupPort, DynamoAccess, GrantRevocation, GrantRevocationPort, Port,
-    RefreshRotation, RefreshRotationPort,
+    RefreshRotation, RefreshRotationPort, TokenLookup, TokenLookupPort,
 };
 use portcullis_core::settings::{ConfigError, FromEnv, RefreshSettings};
 
@@ -22,6 +22,7 @@ use portcullis_core::settings::{ConfigError, FromEnv, RefreshSettings};
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
     ClientLookupPort::DYNAMODB,
     RefreshRotationPort::DYNAMODB,
+    TokenLookupPort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
 ];
 
@@ -73,7 +74,7 @@ fn bearer_refresh_token(req: &Request) -> Result<Option<&str>, OAuthError> {
 impl<L, T> Endpoint for RefreshEndpoint<L, T>
 where
     L: ClientLookup,
-    T: RefreshRotation + GrantRevocation,
+    T: RefreshRotation + TokenLookup + GrantRevocation,
 {
     type Error = TokenError;
     const CORS: bool = true;

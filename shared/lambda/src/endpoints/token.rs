@@ -11,6 +11,7 @@ use portcullis_core::grants::{exchange_code, refresh_tokens, TokenContext, Token
 use portcullis_core::ports::{
     ClientLookup, ClientLookupPort, CodeRedeem, CodeRedeemPort, DynamoAccess, GrantRevocation,
     GrantRevocationPort, Port, RefreshRotation, RefreshRotationPort, TokenIssue, TokenIssuePort,
+    TokenLookup, TokenLookupPort,
 };
 use portcullis_core::settings::{ConfigError, FromEnv, TokenSettings};
 
@@ -20,6 +21,7 @@ pub const DYNAMODB: &[&[DynamoAccess]] = &[
     CodeRedeemPort::DYNAMODB,
     TokenIssuePort::DYNAMODB,
     RefreshRotationPort::DYNAMODB,
+    TokenLookupPort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
 ];
 
@@ -55,7 +57,7 @@ impl<L, C, T> Endpoint for TokenEndpoint<L, C, T>
 where
     L: ClientLookup,
     C: CodeRedeem,
-    T: TokenIssue + RefreshRotation + GrantRevocation,
+    T: TokenIssue + RefreshRotation + TokenLookup + GrantRevocation,
 {
     type Error = TokenError;
     const CORS: bool = true;
