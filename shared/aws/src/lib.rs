@@ -1,6 +1,6 @@
 //! Portcullis's AWS adapters (production): one DynamoDB adapter per table, each implementing the
 //! storage ports of `portcullis_core::ports` that touch its table; the SDK set-up; and, with the
-//! `secrets` feature, the Secrets Manager key source.
+//! `secrets` feature, the Secrets Manager key sources.
 //!
 //! Every state change is one conditional request; expiry is in every condition and read because
 //! TTL deletes items late.

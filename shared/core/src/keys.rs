@@ -1,6 +1,9 @@
 //! Keys: read at cold start from a [`KeySource`] (Secrets Manager in production, see
-//! `portcullis-aws`), cached with a TTL, never fetched per request.
+//! `portcullis-aws`), cached with a TTL, never fetched per request. One cache serves every kind
+//! of key a secret holds: the authorize function's [`Keys`], and each token secret's
+//! [`KeyRing`].
 use crate::error::KeyError;
+use crate::keyring::KeyRing;
 use crate::secret::Key;
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
@@ -105,9 +108,12 @@ fn derive(key: &[u8], label: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Where a secret's keys are read from. [`KeyCache`] decides when.
 #[async_trait]
 pub trait KeySource: Send + Sync {
-    async fn fetch(&self) -> Result<Keys, KeyError>;
+    /// What one read yields: [`Keys`] (the authorize function's secret) or a [`KeyRing`].
+    type Keys: Send + Sync + 'static;
+    async fn fetch(&self) -> Result<Self::Keys, KeyError>;
 }
 
 /// Fixed keys (tests, benches).
@@ -116,7 +122,20 @@ pub struct StaticKeys(pub Keys);
 
 #[async_trait]
 impl KeySource for StaticKeys {
+    type Keys = Keys;
     async fn fetch(&self) -> Result<Keys, KeyError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// A fixed key ring (tests, benches).
+#[derive(Debug, Clone)]
+pub struct StaticKeyRing(pub KeyRing);
+
+#[async_trait]
+impl KeySource for StaticKeyRing {
+    type Keys = KeyRing;
+    async fn fetch(&self) -> Result<KeyRing, KeyError> {
         Ok(self.0.clone())
     }
 }
@@ -133,8 +152,8 @@ pub const REFRESH_BACKOFF_MAX: u64 = 60;
 pub const MAX_STALE: u64 = 3600;
 
 /// What the cache holds.
-struct Cached {
-    keys: Option<(Arc<Keys>, u64)>,
+struct Cached<T> {
+    keys: Option<(Arc<T>, u64)>,
     /// No refresh before this time (after a failure).
     retry_at: u64,
     /// The current backoff, 0 after a success.
@@ -146,10 +165,10 @@ struct Cached {
 /// past their TTL, and the next attempt waits out a backoff ([`REFRESH_BACKOFF_MIN`] doubling up
 /// to [`REFRESH_BACKOFF_MAX`]) instead of every request re-fetching. With no usable keys the
 /// error is returned and the caller answers 503.
-pub struct KeyCache<S> {
+pub struct KeyCache<S: KeySource> {
     source: S,
     ttl: u64,
-    cached: RwLock<Cached>,
+    cached: RwLock<Cached<S::Keys>>,
 }
 
 impl<S: KeySource> KeyCache<S> {
@@ -166,7 +185,7 @@ impl<S: KeySource> KeyCache<S> {
     }
 
     /// The keys if fresh (`Ok`), or else the ones still usable while stale (`Err`).
-    fn fresh(&self, c: &Cached, now: u64) -> Result<Arc<Keys>, Option<Arc<Keys>>> {
+    fn fresh(&self, c: &Cached<S::Keys>, now: u64) -> Result<Arc<S::Keys>, Option<Arc<S::Keys>>> {
         match &c.keys {
             Some((keys, at)) if now < at.saturating_add(self.ttl) => Ok(keys.clone()),
             Some((keys, at)) if now < at.saturating_add(self.ttl).saturating_add(MAX_STALE) => {
@@ -176,7 +195,7 @@ impl<S: KeySource> KeyCache<S> {
         }
     }
 
-    pub async fn get(&self, now: u64) -> Result<Arc<Keys>, KeyError> {
+    pub async fn get(&self, now: u64) -> Result<Arc<S::Keys>, KeyError> {
         if let Ok(keys) = self.fresh(&*self.cached.read().await, now) {
             return Ok(keys);
         }
@@ -235,6 +254,7 @@ mod tests {
     struct Counting(AtomicUsize, bool);
     #[async_trait]
     impl KeySource for Counting {
+        type Keys = Keys;
         async fn fetch(&self) -> Result<Keys, KeyError> {
             let n = self.0.fetch_add(1, Ordering::SeqCst);
             if self.1 && n > 0 {
@@ -297,6 +317,7 @@ mod tests {
         struct Down(AtomicUsize);
         #[async_trait]
         impl KeySource for Down {
+            type Keys = Keys;
             async fn fetch(&self) -> Result<Keys, KeyError> {
                 self.0.fetch_add(1, Ordering::SeqCst);
                 Err(KeyError::Unavailable("down".into()))
@@ -307,6 +328,38 @@ mod tests {
             assert!(cache.get(1000).await.is_err());
         }
         assert_eq!(cache.source.0.load(Ordering::SeqCst), 1);
+    }
+
+    /// The token secrets' key rings go through the same cache: one read per TTL, and the
+    /// stale ring kept while a refresh fails.
+    #[tokio::test]
+    async fn a_key_ring_is_cached_like_the_keys() {
+        struct Rings(AtomicUsize);
+        #[async_trait]
+        impl KeySource for Rings {
+            type Keys = KeyRing;
+            async fn fetch(&self) -> Result<KeyRing, KeyError> {
+                if self.0.fetch_add(1, Ordering::SeqCst) > 0 {
+                    return Err(KeyError::Unavailable("down".into()));
+                }
+                KeyRing::from_secret_json(&format!(r#"{{"key":"{}"}}"#, "r".repeat(32)))
+            }
+        }
+        let cache = KeyCache::new(Rings(AtomicUsize::new(0)), 300);
+        for t in 0..10 {
+            assert_eq!(
+                cache.get(1000 + t).await.unwrap().current().bytes(),
+                [b'r'; 32]
+            );
+        }
+        assert_eq!(cache.source.0.load(Ordering::SeqCst), 1);
+        assert!(cache.get(1300).await.is_ok(), "the stale ring is kept");
+        assert_eq!(cache.source.0.load(Ordering::SeqCst), 2);
+        let fixed = KeyCache::new(
+            StaticKeyRing(cache.get(1300).await.unwrap().as_ref().clone()),
+            300,
+        );
+        assert_eq!(fixed.get(0).await.unwrap().keys().count(), 1);
     }
 
     /// Rotation: the previous keys are parsed and verify; signing uses the current ones.

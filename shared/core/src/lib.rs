@@ -9,7 +9,8 @@
 //!   [`scope`], [`redirect`], [`session`], [`csrf`];
 //! - the data model ([`model`]) and narrow storage ports ([`ports`]), with an in-memory adapter
 //!   for tests and benches (the DynamoDB adapters are in `portcullis-aws`);
-//! - settings ([`settings`]), the key cache ([`keys`]), the error types ([`error`]).
+//! - settings ([`settings`]), the key cache ([`keys`]) and the token secrets' key rings
+//!   ([`keyring`]), the error types ([`error`]).
 //!
 //! The crates around it: `portcullis-aws` (DynamoDB adapters, Secrets Manager key source),
 //! `portcullis-resource` (the small public crate a product's API Lambda uses),
@@ -27,6 +28,7 @@ pub mod error;
 pub mod grants;
 pub mod ids;
 pub mod introspect;
+pub mod keyring;
 pub mod keys;
 pub mod metadata;
 pub mod model;

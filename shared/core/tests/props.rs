@@ -9,6 +9,7 @@ use portcullis_core::csrf::{verify_csrf_with, CsrfBinding};
 use portcullis_core::error::{echo, OAuthError, ECHO_LIMIT};
 use portcullis_core::grants::{RefreshGrant, TokenRequest};
 use portcullis_core::introspect::IntrospectionRequest;
+use portcullis_core::keyring::KeyRing;
 use portcullis_core::keys::Keys;
 use portcullis_core::params::Params;
 use portcullis_core::revoke::RevocationRequest;
@@ -210,5 +211,24 @@ proptest! {
     #[test]
     fn an_arbitrary_keys_secret_never_panics(raw in "\\PC{0,200}") {
         let _ = Keys::from_secret_json(&raw);
+    }
+
+    /// A token secret's key ring: arbitrary JSON text never panics, and a refusal never
+    /// repeats the secret's text (it may hold key material).
+    #[test]
+    fn an_arbitrary_key_ring_secret_never_panics_or_echoes_it(
+        key in "[A-Za-z0-9]{0,80}",
+        extra in "\\PC{0,40}",
+    ) {
+        for raw in [
+            format!(r#"{{"key":"{key}"}}"#),
+            format!(r#"{{"key":"{key}","previous_key":"{key}{extra}"}}"#),
+            format!("{key}{extra}"),
+        ] {
+            if let Err(e) = KeyRing::from_secret_json(&raw) {
+                let shown = e.to_string();
+                prop_assert!(key.len() < 8 || !shown.contains(&key), "{shown}");
+            }
+        }
     }
 }

@@ -26,7 +26,7 @@ use portcullis_core::settings::{AuthorizeSettings, ConfigError, FromEnv};
 /// The storage ports `authorize` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[ClientLookupPort::DYNAMODB, CodeIssuePort::DYNAMODB];
 
-pub struct AuthorizeEndpoint<C, D, K> {
+pub struct AuthorizeEndpoint<C, D, K: KeySource> {
     pub settings: AuthorizeSettings,
     /// The clients table (read).
     pub clients: C,
@@ -74,7 +74,7 @@ impl<C, D, K> Endpoint for AuthorizeEndpoint<C, D, K>
 where
     C: ClientLookup,
     D: CodeIssue,
-    K: KeySource,
+    K: KeySource<Keys = Keys>,
 {
     type Error = PageError;
 
@@ -110,7 +110,7 @@ impl<C, D, K> AuthorizeEndpoint<C, D, K>
 where
     C: ClientLookup,
     D: CodeIssue,
-    K: KeySource,
+    K: KeySource<Keys = Keys>,
 {
     fn issue_context(&self) -> IssueContext<'_> {
         IssueContext {

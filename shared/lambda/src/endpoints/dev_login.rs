@@ -8,7 +8,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_core::clock::Clock;
 use portcullis_core::ids::Subject;
-use portcullis_core::keys::{KeyCache, KeySource};
+use portcullis_core::keys::{KeyCache, KeySource, Keys};
 use portcullis_core::model::UserInfo;
 use portcullis_core::session::{sign_session, Session};
 use portcullis_core::settings::AuthorizeSettings;
@@ -22,7 +22,7 @@ pub fn is_login_path(settings: &AuthorizeSettings, path: &str) -> bool {
 }
 
 /// GET: the form. POST: sign in, then back to `return_to` (only into this server).
-pub async fn handle<K: KeySource>(
+pub async fn handle<K: KeySource<Keys = Keys>>(
     settings: &AuthorizeSettings,
     keys: &KeyCache<K>,
     clock: &dyn Clock,
