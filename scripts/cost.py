@@ -220,7 +220,7 @@ def main():
                 print(f"\n{name}, item by item (one request; index writes included in WRU):")
                 for d in acc["detail"]:
                     print(f"  {d}")
-        print("\nAt rest: DynamoDB storage ($0.25/GB-month), the secret ($0.40/month), CloudWatch Logs storage; nothing else.")
+        print("\nAt rest: DynamoDB storage ($0.25/GB-month), the four secrets ($0.40/month each), CloudWatch Logs storage; nothing else.")
     finally:
         for f in functions:
             f.stop()

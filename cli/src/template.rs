@@ -199,7 +199,7 @@ mod tests {
 
     /// The repository's own template must define what the code expects.
     #[test]
-    fn the_repository_template_defines_three_tables_with_ttl_and_one_secret() {
+    fn the_repository_template_defines_three_tables_with_ttl_and_four_secrets() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
         let t = load(&path).unwrap();
         let ids: Vec<&str> = t.tables.iter().map(|t| t.logical_id.as_str()).collect();
@@ -220,7 +220,15 @@ mod tests {
             .find(|t| t.logical_id == "CodesTable")
             .unwrap();
         assert_eq!(codes.ttl_attribute.as_deref(), Some("expires_at"));
-        assert_eq!(t.secrets, ["KeysSecret"]);
+        assert_eq!(
+            t.secrets,
+            [
+                "KeysSecret",
+                "MintKeySecret",
+                "TagKeySecret",
+                "AccessTagKeySecret"
+            ]
+        );
     }
 
     /// What `portcullis init` creates is what the template defines, table by table: keys,

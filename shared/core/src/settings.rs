@@ -16,6 +16,12 @@ pub mod env {
     /// The example `list-bookings` function's own table (not Portcullis's).
     pub const BOOKINGS_TABLE: &str = "PORTCULLIS_BOOKINGS_TABLE";
     pub const SECRET_ID: &str = "PORTCULLIS_SECRET_ID";
+    /// The key ring that derives the secret part of access and refresh tokens.
+    pub const MINT_SECRET_ID: &str = "PORTCULLIS_MINT_SECRET_ID";
+    /// The key ring that tags authorization codes and refresh tokens.
+    pub const TAG_SECRET_ID: &str = "PORTCULLIS_TAG_SECRET_ID";
+    /// The key ring that tags access tokens (the only one a product's API Lambda holds).
+    pub const ACCESS_TAG_SECRET_ID: &str = "PORTCULLIS_ACCESS_TAG_SECRET_ID";
     pub const LOGIN_URL: &str = "PORTCULLIS_LOGIN_URL";
     pub const SESSION_COOKIE: &str = "PORTCULLIS_SESSION_COOKIE";
     pub const SCOPES: &str = "PORTCULLIS_SCOPES";
@@ -69,7 +75,10 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar { name: env::CODES_TABLE, default: None, meaning: "DynamoDB table of authorization codes" },
     EnvVar { name: env::TOKENS_TABLE, default: None, meaning: "DynamoDB table of tokens, grants and API keys" },
     EnvVar { name: env::BOOKINGS_TABLE, default: None, meaning: "The example `list-bookings` function's own table (not Portcullis's)" },
-    EnvVar { name: env::SECRET_ID, default: None, meaning: "Secrets Manager secret holding the token, CSRF and session keys" },
+    EnvVar { name: env::SECRET_ID, default: None, meaning: "Secrets Manager secret holding the session and CSRF keys" },
+    EnvVar { name: env::MINT_SECRET_ID, default: None, meaning: "Secrets Manager secret holding the mint key ring (`key`, `previous_key`), which derives the secret part of access and refresh tokens; read only by the functions that issue tokens" },
+    EnvVar { name: env::TAG_SECRET_ID, default: None, meaning: "Secrets Manager secret holding the tag key ring (`key`, `previous_key`), which tags authorization codes and refresh tokens so forged ones are refused without a storage call" },
+    EnvVar { name: env::ACCESS_TAG_SECRET_ID, default: None, meaning: "Secrets Manager secret holding the access-tag key ring (`key`, `previous_key`), which tags access tokens; the only key a product's API Lambda holds: it can check a tag, not mint or predict a token" },
     EnvVar { name: env::LOGIN_URL, default: None, meaning: "The host application's login page; users without a session go there with `return_to`" },
     EnvVar { name: env::SESSION_COOKIE, default: Some("session"), meaning: "Name of the host application's session cookie" },
     EnvVar { name: env::SCOPES, default: Some("READ_BOOKING, READ_PROFILE"), meaning: "Scope catalog: JSON array of `{\"name\", \"description\"}`; the description is the consent page's sentence" },
@@ -79,7 +88,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar { name: env::GRANT_LIFETIME, default: Some("none"), meaning: "Optional absolute end of a grant from the code exchange, seconds" },
     EnvVar { name: env::REFRESH_GRACE, default: Some("0"), meaning: "Grace window for a retried refresh, 0 (off) to 300 seconds" },
     EnvVar { name: env::REFRESH_GRACE_RETRIES, default: Some("1"), meaning: "Retries one retired refresh token may have inside the grace window" },
-    EnvVar { name: env::KEY_CACHE_TTL, default: Some("300"), meaning: "How long keys read from Secrets Manager are cached, seconds" },
+    EnvVar { name: env::KEY_CACHE_TTL, default: Some("300"), meaning: "How long keys read from Secrets Manager are cached, seconds (every function that reads a secret)" },
     EnvVar { name: env::CONSENT_TTL, default: Some("900"), meaning: "How long a consent page may stay open before its form is refused, seconds" },
     EnvVar { name: env::AUTH_FAILURE_LIMIT, default: Some("10"), meaning: "Failed client authentications of one client_id within the window, per function instance, after which further failures get 429 (OAuth 2.1 §2.4.1); a correct secret always authenticates" },
     EnvVar { name: env::AUTH_FAILURE_WINDOW, default: Some("300"), meaning: "The window failed client authentications are counted in, seconds (the longest Retry-After a failure gets)" },
@@ -107,6 +116,12 @@ pub fn local_stack(port: u16, aws_port: u16) -> Vec<(&'static str, String)> {
         (env::TOKENS_TABLE, "portcullis-tokens".into()),
         (env::BOOKINGS_TABLE, "portcullis-bookings".into()),
         (env::SECRET_ID, "portcullis-keys".into()),
+        (env::MINT_SECRET_ID, "portcullis-mint-key".into()),
+        (env::TAG_SECRET_ID, "portcullis-tag-key".into()),
+        (
+            env::ACCESS_TAG_SECRET_ID,
+            "portcullis-access-tag-key".into(),
+        ),
         (env::LOGIN_URL, format!("{issuer}{DEV_LOGIN_PATH}")),
         // A browser app on the demo app's port may call the JSON endpoints (`make dev`).
         (env::CORS_ORIGINS, LOCAL_CORS_ORIGIN.into()),
@@ -128,6 +143,9 @@ pub fn shell_quote(s: &str) -> String {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
+
+/// The default of `PORTCULLIS_KEY_CACHE_TTL`, seconds.
+pub const DEFAULT_KEY_CACHE_TTL: u64 = 300;
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -196,6 +214,12 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
                 ))
             }),
         }
+    }
+
+    /// `PORTCULLIS_KEY_CACHE_TTL`: how long keys read from Secrets Manager are used before they
+    /// are read again, default [`DEFAULT_KEY_CACHE_TTL`] seconds.
+    pub fn key_cache_ttl(&self) -> Result<u64, ConfigError> {
+        self.seconds(env::KEY_CACHE_TTL, DEFAULT_KEY_CACHE_TTL)
     }
 
     pub fn flag(&self, name: &str) -> bool {
@@ -300,6 +324,8 @@ pub struct AuthorizeSettings {
     pub codes_table: String,
     /// The Secrets Manager secret holding the keys.
     pub secret_id: String,
+    /// The tag key ring's secret (`PORTCULLIS_TAG_SECRET_ID`): tags the codes it issues.
+    pub tag_secret_id: String,
     /// Where users without a session are sent, with `return_to`.
     pub login_url: String,
     pub session_cookie: String,
@@ -356,6 +382,7 @@ impl FromEnv for AuthorizeSettings {
         let clients_table = r.required(env::CLIENTS_TABLE);
         let codes_table = r.required(env::CODES_TABLE);
         let secret_id = r.required(env::SECRET_ID);
+        let tag_secret_id = r.required(env::TAG_SECRET_ID);
         let login_url = r.required(env::LOGIN_URL);
         r.finish()?;
         Url::parse(&login_url)
@@ -368,11 +395,12 @@ impl FromEnv for AuthorizeSettings {
             clients_table,
             codes_table,
             secret_id,
+            tag_secret_id,
             login_url,
             session_cookie: session_cookie(&r),
             scopes: r.scopes()?,
             code_ttl: r.seconds(env::CODE_TTL, 600)?,
-            key_cache_ttl: r.seconds(env::KEY_CACHE_TTL, 300)?,
+            key_cache_ttl: r.key_cache_ttl()?,
             consent_ttl: r.seconds(env::CONSENT_TTL, 900)?,
             clock_skew_leeway: match r.optional(env::CLOCK_SKEW_LEEWAY) {
                 None => 30,
@@ -501,6 +529,12 @@ pub struct TokenSettings {
     pub clients_table: String,
     pub codes_table: String,
     pub tokens_table: String,
+    /// The key secrets it reads (it issues tokens): mint, tag and access tag.
+    pub mint_secret_id: String,
+    pub tag_secret_id: String,
+    pub access_tag_secret_id: String,
+    /// How long the key rings read from Secrets Manager are used before they are read again.
+    pub key_cache_ttl: u64,
     pub lifetimes: Lifetimes,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
     /// `PORTCULLIS_SCOPES`: a refresh keeps only the scopes still in the catalogue.
@@ -514,6 +548,9 @@ impl FromEnv for TokenSettings {
         let clients_table = r.required(env::CLIENTS_TABLE);
         let codes_table = r.required(env::CODES_TABLE);
         let tokens_table = r.required(env::TOKENS_TABLE);
+        let mint_secret_id = r.required(env::MINT_SECRET_ID);
+        let tag_secret_id = r.required(env::TAG_SECRET_ID);
+        let access_tag_secret_id = r.required(env::ACCESS_TAG_SECRET_ID);
         r.finish()?;
         Ok(Self {
             scopes: r.scopes()?,
@@ -521,6 +558,10 @@ impl FromEnv for TokenSettings {
             clients_table,
             codes_table,
             tokens_table,
+            mint_secret_id,
+            tag_secret_id,
+            access_tag_secret_id,
+            key_cache_ttl: r.key_cache_ttl()?,
             lifetimes: Lifetimes::read(&r)?,
         })
     }
@@ -532,6 +573,12 @@ pub struct RefreshSettings {
     /// Named in the refresh's condition check; read only on failure paths.
     pub clients_table: String,
     pub tokens_table: String,
+    /// The key secrets it reads (it issues tokens): mint, tag and access tag.
+    pub mint_secret_id: String,
+    pub tag_secret_id: String,
+    pub access_tag_secret_id: String,
+    /// How long the key rings read from Secrets Manager are used before they are read again.
+    pub key_cache_ttl: u64,
     pub lifetimes: Lifetimes,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
     /// `PORTCULLIS_SCOPES`: a refresh keeps only the scopes still in the catalogue.
@@ -544,22 +591,34 @@ impl FromEnv for RefreshSettings {
         let mut r = Reader::new(get);
         let clients_table = r.required(env::CLIENTS_TABLE);
         let tokens_table = r.required(env::TOKENS_TABLE);
+        let mint_secret_id = r.required(env::MINT_SECRET_ID);
+        let tag_secret_id = r.required(env::TAG_SECRET_ID);
+        let access_tag_secret_id = r.required(env::ACCESS_TAG_SECRET_ID);
         r.finish()?;
         Ok(Self {
             scopes: r.scopes()?,
             lockout: FailureLimit::new(r.lockout()?),
             clients_table,
             tokens_table,
+            mint_secret_id,
+            tag_secret_id,
+            access_tag_secret_id,
+            key_cache_ttl: r.key_cache_ttl()?,
             lifetimes: Lifetimes::read(&r)?,
         })
     }
 }
 
-/// The revoke function's settings: the clients table (authentication) and the tokens table.
+/// The revoke function's settings: the clients table (authentication), the tokens table, and
+/// the tag and access-tag key rings (a token whose tag does not verify is not looked up).
 #[derive(Debug, Clone)]
 pub struct RevokeSettings {
     pub clients_table: String,
     pub tokens_table: String,
+    pub tag_secret_id: String,
+    pub access_tag_secret_id: String,
+    /// How long the key rings read from Secrets Manager are used before they are read again.
+    pub key_cache_ttl: u64,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
     pub lockout: FailureLimit,
 }
@@ -569,22 +628,32 @@ impl FromEnv for RevokeSettings {
         let mut r = Reader::new(get);
         let clients_table = r.required(env::CLIENTS_TABLE);
         let tokens_table = r.required(env::TOKENS_TABLE);
+        let tag_secret_id = r.required(env::TAG_SECRET_ID);
+        let access_tag_secret_id = r.required(env::ACCESS_TAG_SECRET_ID);
         r.finish()?;
         Ok(Self {
             lockout: FailureLimit::new(r.lockout()?),
             clients_table,
             tokens_table,
+            tag_secret_id,
+            access_tag_secret_id,
+            key_cache_ttl: r.key_cache_ttl()?,
         })
     }
 }
 
 /// The introspect function's settings: the issuer (`iss` in answers), the clients table
-/// (authentication) and the tokens table.
+/// (authentication), the tokens table, and the tag and access-tag key rings (a token whose tag
+/// does not verify is inactive without a lookup).
 #[derive(Debug, Clone)]
 pub struct IntrospectSettings {
     pub issuer: String,
     pub clients_table: String,
     pub tokens_table: String,
+    pub tag_secret_id: String,
+    pub access_tag_secret_id: String,
+    /// How long the key rings read from Secrets Manager are used before they are read again.
+    pub key_cache_ttl: u64,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
     pub lockout: FailureLimit,
 }
@@ -595,12 +664,17 @@ impl FromEnv for IntrospectSettings {
         let issuer = r.required(env::ISSUER);
         let clients_table = r.required(env::CLIENTS_TABLE);
         let tokens_table = r.required(env::TOKENS_TABLE);
+        let tag_secret_id = r.required(env::TAG_SECRET_ID);
+        let access_tag_secret_id = r.required(env::ACCESS_TAG_SECRET_ID);
         r.finish()?;
         Ok(Self {
             lockout: FailureLimit::new(r.lockout()?),
             issuer: r.issuer(issuer)?,
             clients_table,
             tokens_table,
+            tag_secret_id,
+            access_tag_secret_id,
+            key_cache_ttl: r.key_cache_ttl()?,
         })
     }
 }
@@ -624,12 +698,17 @@ impl FromEnv for MetadataSettings {
     }
 }
 
-/// A resource server's settings (`me`, and a product's own API Lambdas): the tokens table only.
+/// A resource server's settings (`me`, and a product's own API Lambdas): the tokens and clients
+/// tables, and the access-tag key ring (the only key it holds: it can check an access token's
+/// tag, not mint or predict a token).
 #[derive(Debug, Clone)]
 pub struct ResourceSettings {
     pub tokens_table: String,
     /// Read beside each access token: a disabled client's tokens stop working at once.
     pub clients_table: String,
+    pub access_tag_secret_id: String,
+    /// How long the key ring read from Secrets Manager is used before it is read again.
+    pub key_cache_ttl: u64,
 }
 
 impl FromEnv for ResourceSettings {
@@ -637,10 +716,13 @@ impl FromEnv for ResourceSettings {
         let mut r = Reader::new(get);
         let tokens_table = r.required(env::TOKENS_TABLE);
         let clients_table = r.required(env::CLIENTS_TABLE);
+        let access_tag_secret_id = r.required(env::ACCESS_TAG_SECRET_ID);
         r.finish()?;
         Ok(Self {
             tokens_table,
             clients_table,
+            access_tag_secret_id,
+            key_cache_ttl: r.key_cache_ttl()?,
         })
     }
 }
@@ -799,25 +881,119 @@ mod tests {
     }
 
     /// A resource server (`me`, a product's Lambda) needs only the tokens and clients tables
-    /// (no issuer, no secret).
+    /// and the access-tag secret (no issuer, no other secret).
     #[test]
     fn each_function_reads_only_its_own_settings() {
-        let tables = |k: &str| match k {
+        let resource = |k: &str| match k {
             env::TOKENS_TABLE => Some("t".to_string()),
             env::CLIENTS_TABLE => Some("c".to_string()),
+            env::ACCESS_TAG_SECRET_ID => Some("a".to_string()),
             _ => None,
         };
-        let r = ResourceSettings::from_lookup(tables).unwrap();
+        let r = ResourceSettings::from_lookup(resource).unwrap();
         assert_eq!(
-            (r.tokens_table.as_str(), r.clients_table.as_str()),
-            ("t", "c")
+            (
+                r.tokens_table.as_str(),
+                r.clients_table.as_str(),
+                r.access_tag_secret_id.as_str()
+            ),
+            ("t", "c", "a")
         );
         let token_only = |k: &str| match k {
-            env::CLIENTS_TABLE | env::CODES_TABLE | env::TOKENS_TABLE => Some("x".to_string()),
+            env::CLIENTS_TABLE
+            | env::CODES_TABLE
+            | env::TOKENS_TABLE
+            | env::MINT_SECRET_ID
+            | env::TAG_SECRET_ID
+            | env::ACCESS_TAG_SECRET_ID => Some("x".to_string()),
             _ => None,
         };
         assert!(TokenSettings::from_lookup(token_only).is_ok());
         assert!(AuthorizeSettings::from_lookup(token_only).is_err());
+    }
+
+    /// The secrets each settings type reads, by name: a function holds only the keys it uses
+    /// (only the functions that issue tokens hold the mint key; a resource server holds only the
+    /// access-tag key).
+    #[test]
+    fn each_settings_type_reads_exactly_the_key_secrets_it_uses() {
+        use std::cell::RefCell;
+        const SECRETS: [&str; 4] = [
+            env::SECRET_ID,
+            env::MINT_SECRET_ID,
+            env::TAG_SECRET_ID,
+            env::ACCESS_TAG_SECRET_ID,
+        ];
+        fn read<T>(
+            settings: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<T, ConfigError>,
+        ) -> Vec<&'static str> {
+            let asked = RefCell::new(Vec::new());
+            let all = vars(&[]);
+            let get = |k: &str| {
+                asked.borrow_mut().push(k.to_string());
+                all(k)
+            };
+            assert!(settings(&get).is_ok());
+            let asked = asked.into_inner();
+            SECRETS
+                .into_iter()
+                .filter(|s| asked.iter().any(|a| a == s))
+                .collect()
+        }
+        use env::{ACCESS_TAG_SECRET_ID as ACCESS, MINT_SECRET_ID as MINT, TAG_SECRET_ID as TAG};
+        assert_eq!(
+            read(|g| AuthorizeSettings::from_lookup(g)),
+            [env::SECRET_ID, TAG]
+        );
+        assert_eq!(read(|g| TokenSettings::from_lookup(g)), [MINT, TAG, ACCESS]);
+        assert_eq!(
+            read(|g| RefreshSettings::from_lookup(g)),
+            [MINT, TAG, ACCESS]
+        );
+        assert_eq!(read(|g| RevokeSettings::from_lookup(g)), [TAG, ACCESS]);
+        assert_eq!(read(|g| IntrospectSettings::from_lookup(g)), [TAG, ACCESS]);
+        assert_eq!(read(|g| ResourceSettings::from_lookup(g)), [ACCESS]);
+        assert!(read(|g| MetadataSettings::from_lookup(g)).is_empty());
+    }
+
+    /// The key secrets are required: a function that would hold a key does not start without it,
+    /// and the message names every missing one.
+    #[test]
+    fn a_missing_key_secret_is_named() {
+        let without = |names: &'static [&'static str]| {
+            let all = vars(&[]);
+            move |k: &str| (!names.contains(&k)).then(|| all(k)).flatten()
+        };
+        let e = TokenSettings::from_lookup(without(&[env::MINT_SECRET_ID, env::TAG_SECRET_ID]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(env::MINT_SECRET_ID) && e.contains(env::TAG_SECRET_ID),
+            "{e}"
+        );
+        let e = ResourceSettings::from_lookup(without(&[env::ACCESS_TAG_SECRET_ID])).unwrap_err();
+        assert!(e.to_string().contains(env::ACCESS_TAG_SECRET_ID), "{e}");
+        let e = AuthorizeSettings::from_lookup(without(&[env::TAG_SECRET_ID])).unwrap_err();
+        assert!(e.to_string().contains(env::TAG_SECRET_ID), "{e}");
+    }
+
+    /// `PORTCULLIS_KEY_CACHE_TTL` (default 300 s) applies to every function that reads a secret.
+    #[test]
+    fn every_function_that_reads_a_secret_caches_its_keys_for_the_key_cache_ttl() {
+        let ttls = |extra: &[(&str, &str)]| -> Result<[u64; 6], ConfigError> {
+            Ok([
+                AuthorizeSettings::from_lookup(vars(extra))?.key_cache_ttl,
+                TokenSettings::from_lookup(vars(extra))?.key_cache_ttl,
+                RefreshSettings::from_lookup(vars(extra))?.key_cache_ttl,
+                RevokeSettings::from_lookup(vars(extra))?.key_cache_ttl,
+                IntrospectSettings::from_lookup(vars(extra))?.key_cache_ttl,
+                ResourceSettings::from_lookup(vars(extra))?.key_cache_ttl,
+            ])
+        };
+        assert_eq!(ttls(&[]).unwrap(), [DEFAULT_KEY_CACHE_TTL; 6]);
+        assert_eq!(ttls(&[(env::KEY_CACHE_TTL, "60")]).unwrap(), [60; 6]);
+        let e = ResourceSettings::from_lookup(vars(&[(env::KEY_CACHE_TTL, "0")])).unwrap_err();
+        assert!(e.to_string().contains(env::KEY_CACHE_TTL), "{e}");
     }
 
     /// Revocation, introspection and metadata read only what they use: metadata no table,
@@ -830,11 +1006,14 @@ mod tests {
         let m = MetadataSettings::from_lookup(only(&[env::ISSUER])).unwrap();
         assert_eq!(m.issuer, "https://x");
         assert!(m.scopes.contains("READ_BOOKING"));
-        assert!(
-            RevokeSettings::from_lookup(only(&[env::CLIENTS_TABLE, env::TOKENS_TABLE])).is_ok()
-        );
-        let e = IntrospectSettings::from_lookup(only(&[env::CLIENTS_TABLE, env::TOKENS_TABLE]))
-            .unwrap_err();
+        const REVOKE: &[&str] = &[
+            env::CLIENTS_TABLE,
+            env::TOKENS_TABLE,
+            env::TAG_SECRET_ID,
+            env::ACCESS_TAG_SECRET_ID,
+        ];
+        assert!(RevokeSettings::from_lookup(only(REVOKE)).is_ok());
+        let e = IntrospectSettings::from_lookup(only(REVOKE)).unwrap_err();
         assert!(e.to_string().contains(env::ISSUER), "{e}");
         let i = IntrospectSettings::from_lookup(vars(&[])).unwrap();
         assert_eq!(i.issuer, "http://127.0.0.1:9000");

@@ -1,7 +1,7 @@
 //! `infra/template.yaml` against the code: every function's IAM policy grants exactly the
-//! DynamoDB actions its storage ports declare (`endpoints::<name>::DYNAMODB`), the Secrets Manager
-//! secret only to the functions whose settings read it, exactly the environment its settings read,
-//! and the API serves exactly the watch router's routes. Nothing here is a second hand-kept list
+//! DynamoDB actions its storage ports declare (`endpoints::<name>::DYNAMODB`), each Secrets
+//! Manager secret only to the functions whose settings read it, exactly the environment its
+//! settings read, and the API serves exactly the watch router's routes. Nothing here is a second hand-kept list
 //! of actions: the expectations are derived from the code.
 use portcullis_core::ports::{self, dynamodb_needs, DynamoAccess, Port, Table};
 use portcullis_core::settings::{
@@ -455,49 +455,93 @@ fn dev_login_is_never_set_in_the_template() {
     assert!(!raw.contains(&format!("{}:", env::DEV_LOGIN)));
 }
 
-/// Secrets Manager: `GetSecretValue` on the one secret, for exactly the functions whose settings
-/// read the secret's id, and that id is the template's secret.
+/// Each secret the template defines: its logical id, the variable its id is given in, and the
+/// functions whose settings read that variable (README, Configuration; docs/deploy.md).
+const SECRETS: &[(&str, &str, &[&str])] = &[
+    ("KeysSecret", env::SECRET_ID, &["authorize"]),
+    ("MintKeySecret", env::MINT_SECRET_ID, &["token", "refresh"]),
+    (
+        "TagKeySecret",
+        env::TAG_SECRET_ID,
+        &["authorize", "token", "refresh", "revoke", "introspect"],
+    ),
+    (
+        "AccessTagKeySecret",
+        env::ACCESS_TAG_SECRET_ID,
+        &[
+            "token",
+            "refresh",
+            "me",
+            "revoke",
+            "introspect",
+            "list-bookings",
+        ],
+    ),
+];
+
+/// Secrets Manager: for each secret, `GetSecretValue` on exactly that secret for exactly the
+/// functions whose settings read its variable, and that variable names the secret. The mint key
+/// stays with the two functions that issue tokens; a product API holds only the access-tag key.
 #[test]
-fn only_the_functions_that_read_the_keys_may_read_the_secret() {
+fn only_the_functions_that_read_a_secret_may_read_it() {
     let t = template();
-    let secrets: Vec<String> = resources(&t)
+    let defined: Vec<&str> = resources(&t)
         .iter()
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::SecretsManager::Secret"))
-        .map(|(id, _)| id.as_str().unwrap().to_string())
+        .map(|(id, _)| id.as_str().unwrap())
         .collect();
-    assert_eq!(secrets, ["KeysSecret"]);
-    let mut readers = Vec::new();
+    let known: Vec<&str> = SECRETS.iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(defined, known, "the template's secrets (left) differ");
+    let mut readers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for f in functions() {
         let (_, res) = function_resource(&t, f.binary);
         let vars = deployed_env(&t, res);
         let (read, _) = settings_read(&f, &vars);
         let (_, may_read) = granted(res, f.binary);
-        let reads_keys = read.contains(env::SECRET_ID);
-        if reads_keys {
-            readers.push(f.binary);
+        let mut expected = BTreeSet::new();
+        for (secret, var, _) in SECRETS {
+            if !read.contains(*var) {
+                continue;
+            }
+            readers.entry(secret).or_default().push(f.binary);
+            expected.insert(secret.to_string());
             assert_eq!(
-                vars.get(env::SECRET_ID).map(String::as_str),
-                Some("KeysSecret-name"),
-                "{}",
+                vars.get(*var).map(String::as_str),
+                Some(format!("{secret}-name").as_str()),
+                "{}: {var} must be !Ref {secret}",
                 f.binary
             );
         }
-        let expected: BTreeSet<String> = if reads_keys {
-            secrets.iter().cloned().collect()
-        } else {
-            BTreeSet::new()
-        };
         assert_eq!(
             may_read, expected,
             "{}: secret access differs from what its settings read",
             f.binary
         );
     }
-    assert_eq!(
-        readers,
-        ["authorize"],
-        "who reads the keys changed: check the docs too"
-    );
+    for (secret, _, want) in SECRETS {
+        assert_eq!(
+            readers.get(secret).map(Vec::as_slice).unwrap_or_default(),
+            *want,
+            "who reads {secret} changed: check the docs too"
+        );
+    }
+}
+
+/// Each secret's IAM statement names it: one statement per secret, its `Sid` the secret's name.
+#[test]
+fn each_secret_statement_is_named_after_its_secret() {
+    let t = template();
+    for f in functions() {
+        let (_, res) = function_resource(&t, f.binary);
+        for s in statements(res) {
+            if strings(&s["Action"]) != ["secretsmanager:GetSecretValue"] {
+                continue;
+            }
+            let (tag, target) = tagged(&s["Resource"]).unwrap();
+            assert_eq!(tag, "Ref", "{}", f.binary);
+            assert_eq!(s["Sid"].as_str(), target.as_str(), "{}", f.binary);
+        }
+    }
 }
 
 /// The routes of the local stack (`[workspace.metadata.lambda.watch.router]`): path -> binary.
@@ -827,26 +871,52 @@ fn every_function_binary_is_deployed_once_and_logs_json_to_its_own_log_group() {
     }
 }
 
-/// The generated secret is one the code accepts: `{"session_key": <letters and digits>}` of at
-/// least the minimum key length (`Keys::from_secret_json`).
-#[test]
-fn the_generated_secret_is_accepted_by_the_key_reader() {
-    let t = template();
-    let g = &resources(&t)["KeysSecret"]["Properties"]["GenerateSecretString"];
-    assert_eq!(g["SecretStringTemplate"].as_str(), Some("{}"));
-    let key = g["GenerateStringKey"].as_str().unwrap();
+/// What CloudFormation's `GenerateSecretString` makes of a secret's definition: the template
+/// `{}` with the generated key set to `len` letters and digits.
+fn generated(t: &Value, secret: &str) -> (String, usize, String) {
+    let g = &resources(t)[secret]["Properties"]["GenerateSecretString"];
+    assert_eq!(g["SecretStringTemplate"].as_str(), Some("{}"), "{secret}");
+    let key = g["GenerateStringKey"].as_str().unwrap().to_string();
     let len = g["PasswordLength"].as_u64().unwrap() as usize;
     assert_eq!(
         g["ExcludePunctuation"].as_bool(),
         Some(true),
-        "quotes or backslashes would need JSON escaping"
+        "{secret}: quotes or backslashes would need JSON escaping"
     );
-    let generated = serde_json::json!({ key: "a1".repeat(len / 2) }).to_string();
     assert!(
-        portcullis_core::keys::Keys::from_secret_json(&generated).is_ok(),
+        len >= 43,
+        "{secret}: at least 256 bits of letters and digits"
+    );
+    let value = serde_json::json!({ key.as_str(): "a1".repeat(len / 2) }).to_string();
+    (key, len, value)
+}
+
+/// The generated secrets are ones the code accepts: `{"session_key": <letters and digits>}` for
+/// the keys (`Keys::from_secret_json`), and `{"key": ...}` for each token key ring
+/// (`KeyRing::from_secret_json`), as is what `portcullis init` writes locally
+/// (`KeyRing::generate_json`).
+#[test]
+fn the_generated_secret_is_accepted_by_the_key_reader() {
+    use portcullis_core::keyring::KeyRing;
+    let t = template();
+    let (key, len, value) = generated(&t, "KeysSecret");
+    assert!(
+        portcullis_core::keys::Keys::from_secret_json(&value).is_ok(),
         "{key} of {len} characters is refused"
     );
-    assert!(len >= 43, "at least 256 bits of letters and digits");
+    for (secret, _, _) in SECRETS.iter().filter(|(id, _, _)| *id != "KeysSecret") {
+        let (key, len, value) = generated(&t, secret);
+        assert_eq!(key, "key", "{secret}");
+        let ring = KeyRing::from_secret_json(&value)
+            .unwrap_or_else(|e| panic!("{secret}: {key} of {len} characters is refused: {e}"));
+        assert_eq!(
+            ring.keys().count(),
+            1,
+            "{secret}: no previous key at deploy time"
+        );
+    }
+    let local = KeyRing::generate_json(&portcullis_core::clock::OsEntropy);
+    assert!(KeyRing::from_secret_json(&local).is_ok());
 }
 
 /// The outputs the operator CLI's `--stack` reads keep their names (docs/deploy.md).
@@ -875,6 +945,9 @@ fn the_outputs_keep_their_documented_names() {
         "TokensTableName",
         "BookingsTableName",
         "KeysSecretArn",
+        "MintKeySecretArn",
+        "TagKeySecretArn",
+        "AccessTagKeySecretArn",
     ]
     .into();
     assert_eq!(names, want);
