@@ -62,7 +62,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the local stack's tables and keys secret from infra/template.yaml (idempotent).
+    /// Create the local stack's tables and secrets from infra/template.yaml (idempotent).
     #[command(
         after_help = "Example:\n  portcullis --local init\n\nLocal stack only: a deployed stage's tables come from its CloudFormation stack."
     )]
@@ -182,7 +182,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
 fn check_target(command: &Command, target: &Target) -> Result<(), CliError> {
     match command {
         Command::Init(_) if !target.is_local() => Err(CliError::Invalid(format!(
-            "init creates the local stack's tables and secret; it is refused against {} (a deployed stage's come from its CloudFormation stack): pass --local",
+            "init creates the local stack's tables and secrets; it is refused against {} (a deployed stage's come from its CloudFormation stack): pass --local",
             target.describe()
         ))),
         Command::Session(a) if !target.is_local() && !a.allow_production => Err(CliError::Invalid(format!(

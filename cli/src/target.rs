@@ -61,6 +61,9 @@ pub const STACK_OUTPUTS: &[(&str, &str, bool)] = &[
     ("TokensTableName", env::TOKENS_TABLE, true),
     ("BookingsTableName", env::BOOKINGS_TABLE, false),
     ("KeysSecretArn", env::SECRET_ID, false),
+    ("MintKeySecretArn", env::MINT_SECRET_ID, false),
+    ("TagKeySecretArn", env::TAG_SECRET_ID, false),
+    ("AccessTagKeySecretArn", env::ACCESS_TAG_SECRET_ID, false),
     ("Issuer", env::ISSUER, false),
 ];
 
@@ -223,6 +226,9 @@ mod tests {
                 "CodesTableName",
                 "TokensTableName",
                 "KeysSecretArn",
+                "MintKeySecretArn",
+                "TagKeySecretArn",
+                "AccessTagKeySecretArn",
                 "Issuer",
                 "ApiUrl",
             ]),
@@ -235,6 +241,12 @@ mod tests {
                 (env::CODES_TABLE, "v-CodesTableName".to_string()),
                 (env::TOKENS_TABLE, "v-TokensTableName".to_string()),
                 (env::SECRET_ID, "v-KeysSecretArn".to_string()),
+                (env::MINT_SECRET_ID, "v-MintKeySecretArn".to_string()),
+                (env::TAG_SECRET_ID, "v-TagKeySecretArn".to_string()),
+                (
+                    env::ACCESS_TAG_SECRET_ID,
+                    "v-AccessTagKeySecretArn".to_string()
+                ),
                 (env::ISSUER, "v-Issuer".to_string()),
             ]
         );

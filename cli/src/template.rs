@@ -26,6 +26,9 @@ pub enum TemplateError {
     /// A table this version of the CLI cannot map to a `PORTCULLIS_*_TABLE` variable.
     #[error("the template defines table `{0}`, which this version does not know")]
     UnknownTable(String),
+    /// A secret this version of the CLI cannot map to a `PORTCULLIS_*SECRET_ID` variable.
+    #[error("the template defines secret `{0}`, which this version does not know")]
+    UnknownSecret(String),
 }
 
 /// What is wrong inside the template.

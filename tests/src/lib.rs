@@ -1,5 +1,5 @@
 //! End-to-end harness: the local stack of `xtask` (moto as DynamoDB and Secrets Manager, the
-//! tables and secret created by the real CLI from `infra/template.yaml`, and the real function
+//! tables and secrets created by the real CLI from `infra/template.yaml`, and the real function
 //! binaries under `cargo lambda watch`), on 127.0.0.1 and free ports. One stack per test process,
 //! started on first use and stopped when the process exits (or on Ctrl-C).
 //!

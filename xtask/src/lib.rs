@@ -1,7 +1,7 @@
 //! The local Portcullis stack, in one place: `make dev` (the `xtask dev` binary) and the
 //! end-to-end tests (`portcullis-e2e`) both start it through [`stack::LocalStack`].
 //!
-//! - [`stack`]: moto on `127.0.0.1`, the tables and secret made by the real CLI
+//! - [`stack`]: moto on `127.0.0.1`, the tables and secrets made by the real CLI
 //!   (`portcullis --local init`), and every function under `cargo lambda watch`, with the
 //!   environment of `portcullis_core::settings::local_stack` (the one list of local values);
 //! - [`process`]: every process the stack starts, in a process group of its own, stopped by PID

@@ -1,4 +1,4 @@
-//! The local stack: moto (DynamoDB and Secrets Manager), the tables and secret made by the real
+//! The local stack: moto (DynamoDB and Secrets Manager), the tables and secrets made by the real
 //! CLI from `infra/template.yaml`, and every function under `cargo lambda watch`, all on
 //! 127.0.0.1. `make dev` and the end-to-end tests start it the same way; they differ only in
 //! [`Options`]: ports, log directory, and whether `cargo lambda watch` rebuilds on changes.
@@ -181,7 +181,7 @@ impl LocalStack {
         Ok(stack)
     }
 
-    /// moto, and the tables and secret (`portcullis --local init`).
+    /// moto, and the tables and secrets (`portcullis --local init`).
     pub fn start_aws(options: &Options) -> Result<Self> {
         let bin = portcullis_bin();
         if !bin.is_file() {
@@ -240,7 +240,7 @@ impl LocalStack {
             stack.aws_endpoint
         ));
 
-        log_step("creating tables and secret: portcullis --local init");
+        log_step("creating tables and secrets: portcullis --local init");
         stack
             .cli(&["init"])
             .map_err(|e| error!("portcullis --local init failed: {e}"))?;

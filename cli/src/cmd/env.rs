@@ -134,6 +134,9 @@ mod tests {
         assert_eq!(obj.len(), local().len());
         assert_eq!(obj["AWS_ENDPOINT_URL"], "http://127.0.0.1:5000");
         assert_eq!(obj[vars::SECRET_ID], "portcullis-keys");
+        assert_eq!(obj[vars::MINT_SECRET_ID], "portcullis-mint-key");
+        assert_eq!(obj[vars::TAG_SECRET_ID], "portcullis-tag-key");
+        assert_eq!(obj[vars::ACCESS_TAG_SECRET_ID], "portcullis-access-tag-key");
     }
 
     #[test]

@@ -1,11 +1,13 @@
-//! `init`: creates the tables and the keys secret as the SAM template defines them. Idempotent:
-//! what exists is left as it is.
+//! `init`: creates the tables and the secrets (the keys, and the token keys' three key rings) as
+//! the SAM template defines them. Idempotent: what exists is left as it is (an existing secret
+//! keeps its value).
 use super::{CliConfig, Context};
 use crate::error::CliError;
 use crate::output::{Render, Table};
 use crate::template::{self, TableDef, TemplateError};
 use aws_sdk_dynamodb::types::TimeToLiveSpecification;
 use portcullis_core::clock::{Entropy, OsEntropy};
+use portcullis_core::keyring::KeyRing;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::path::PathBuf;
@@ -94,6 +96,57 @@ fn table_name<'a>(config: &'a CliConfig, def: &TableDef) -> Result<Option<&'a st
     }
 }
 
+/// A secret the template defines, as `init` creates it: its configured name, its description
+/// and a fresh value.
+#[derive(Debug)]
+struct SecretPlan<'a> {
+    name: &'a str,
+    description: &'static str,
+    value: String,
+}
+
+/// What `init` creates for the secret the template calls `logical_id`; its name is the variable
+/// the functions read its id from (the local stack's default with `--local`).
+fn secret_plan<'a>(
+    config: &'a CliConfig,
+    logical_id: &str,
+    entropy: &dyn Entropy,
+) -> Result<SecretPlan<'a>, CliError> {
+    let ring = || KeyRing::generate_json(entropy);
+    let (name, description, value) = match logical_id {
+        "KeysSecret" => (
+            config.secret_id()?,
+            "Portcullis keys (session_key, csrf_key)",
+            serde_json::json!({
+                "session_key": random_key(entropy),
+                "csrf_key": random_key(entropy),
+            })
+            .to_string(),
+        ),
+        "MintKeySecret" => (
+            config.mint_secret_id()?,
+            "Portcullis mint key ring (key, previous_key) for access and refresh tokens",
+            ring(),
+        ),
+        "TagKeySecret" => (
+            config.tag_secret_id()?,
+            "Portcullis tag key ring (key, previous_key) for authorization codes and refresh tokens",
+            ring(),
+        ),
+        "AccessTagKeySecret" => (
+            config.access_tag_secret_id()?,
+            "Portcullis access-tag key ring (key, previous_key) for access tokens",
+            ring(),
+        ),
+        other => return Err(TemplateError::UnknownSecret(other.to_string()).into()),
+    };
+    Ok(SecretPlan {
+        name,
+        description,
+        value,
+    })
+}
+
 pub async fn run(ctx: &Context, args: &InitArgs) -> Result<InitReport, CliError> {
     let t = template::load(&args.template)?;
     let db = aws_sdk_dynamodb::Client::new(&ctx.sdk);
@@ -146,19 +199,15 @@ pub async fn run(ctx: &Context, args: &InitArgs) -> Result<InitReport, CliError>
             status,
         });
     }
-    if !t.secrets.is_empty() {
-        let secret_id = ctx.config.secret_id()?;
-        let sm = aws_sdk_secretsmanager::Client::new(&ctx.sdk);
-        let value = serde_json::json!({
-            "session_key": random_key(&OsEntropy),
-            "csrf_key": random_key(&OsEntropy),
-        })
-        .to_string();
+    let sm = aws_sdk_secretsmanager::Client::new(&ctx.sdk);
+    for logical_id in &t.secrets {
+        let plan = secret_plan(&ctx.config, logical_id, &OsEntropy)?;
+        let secret_id = plan.name;
         let res = sm
             .create_secret()
             .name(secret_id)
-            .description("Portcullis keys (session_key, csrf_key)")
-            .secret_string(value)
+            .description(plan.description)
+            .secret_string(plan.value)
             .send()
             .await;
         let status = match res {
@@ -264,6 +313,57 @@ mod tests {
             table_name(&config, &other).unwrap_err().to_string(),
             "the template defines table `AuditTable`, which this version does not know"
         );
+    }
+
+    /// Every secret of the template has a configured name, and `init` writes a value the
+    /// functions' reader of that secret accepts.
+    #[test]
+    fn every_template_secret_maps_to_a_configured_name_and_an_accepted_value() {
+        use portcullis_core::settings::{env as vars, local_stack};
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+        let t = template::load(&path).unwrap();
+        let local = local_stack(9000, 5000);
+        let local: Vec<(&str, &str)> = local.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let config = CliConfig::from_lookup(super::super::tests::lookup(&local)).unwrap();
+        let mut names = Vec::new();
+        for id in &t.secrets {
+            let plan = secret_plan(&config, id, &OsEntropy).unwrap();
+            let accepted = match id.as_str() {
+                "KeysSecret" => Keys::from_secret_json(&plan.value).is_ok(),
+                _ => KeyRing::from_secret_json(&plan.value).is_ok(),
+            };
+            assert!(accepted, "{id}");
+            assert!(!plan.description.is_empty());
+            names.push(plan.name);
+        }
+        assert_eq!(
+            names,
+            [
+                "portcullis-keys",
+                "portcullis-mint-key",
+                "portcullis-tag-key",
+                "portcullis-access-tag-key"
+            ]
+        );
+        let a = secret_plan(&config, "TagKeySecret", &OsEntropy).unwrap();
+        let b = secret_plan(&config, "AccessTagKeySecret", &OsEntropy).unwrap();
+        assert_ne!(a.value, b.value, "every secret gets its own key");
+        assert_eq!(
+            secret_plan(&config, "AuditSecret", &OsEntropy)
+                .unwrap_err()
+                .to_string(),
+            "the template defines secret `AuditSecret`, which this version does not know"
+        );
+        let without = CliConfig::from_lookup(super::super::tests::lookup(
+            &local
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != vars::MINT_SECRET_ID)
+                .collect::<Vec<_>>(),
+        ))
+        .unwrap();
+        let e = secret_plan(&without, "MintKeySecret", &OsEntropy).unwrap_err();
+        assert!(e.to_string().contains(vars::MINT_SECRET_ID), "{e}");
     }
 
     /// The secret `init` writes must be one the functions accept.

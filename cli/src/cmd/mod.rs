@@ -22,7 +22,13 @@ pub mod session;
 #[derive(Debug)]
 pub struct CliConfig {
     pub tables: TableNames,
+    /// `PORTCULLIS_SECRET_ID`: the keys (session and CSRF).
     pub secret_id: Option<String>,
+    /// `PORTCULLIS_MINT_SECRET_ID`, `PORTCULLIS_TAG_SECRET_ID`, `PORTCULLIS_ACCESS_TAG_SECRET_ID`:
+    /// the token keys' key rings (`init` creates them).
+    pub mint_secret_id: Option<String>,
+    pub tag_secret_id: Option<String>,
+    pub access_tag_secret_id: Option<String>,
     pub session_cookie: String,
     pub scopes: ScopeCatalog,
 }
@@ -38,6 +44,9 @@ impl CliConfig {
         Ok(Self {
             tables,
             secret_id: r.optional(vars::SECRET_ID),
+            mint_secret_id: r.optional(vars::MINT_SECRET_ID),
+            tag_secret_id: r.optional(vars::TAG_SECRET_ID),
+            access_tag_secret_id: r.optional(vars::ACCESS_TAG_SECRET_ID),
             session_cookie: settings::session_cookie(&r),
             scopes: r.scopes()?,
         })
@@ -45,10 +54,30 @@ impl CliConfig {
 
     /// `PORTCULLIS_SECRET_ID`, which `init` and `session` need.
     pub fn secret_id(&self) -> Result<&str, CliError> {
-        self.secret_id
-            .as_deref()
-            .ok_or_else(|| ConfigError(format!("{} is not set", vars::SECRET_ID)).into())
+        required(&self.secret_id, vars::SECRET_ID)
     }
+
+    /// `PORTCULLIS_MINT_SECRET_ID`, which `init` needs.
+    pub fn mint_secret_id(&self) -> Result<&str, CliError> {
+        required(&self.mint_secret_id, vars::MINT_SECRET_ID)
+    }
+
+    /// `PORTCULLIS_TAG_SECRET_ID`, which `init` needs.
+    pub fn tag_secret_id(&self) -> Result<&str, CliError> {
+        required(&self.tag_secret_id, vars::TAG_SECRET_ID)
+    }
+
+    /// `PORTCULLIS_ACCESS_TAG_SECRET_ID`, which `init` needs.
+    pub fn access_tag_secret_id(&self) -> Result<&str, CliError> {
+        required(&self.access_tag_secret_id, vars::ACCESS_TAG_SECRET_ID)
+    }
+}
+
+/// A variable a command needs, or a configuration error naming it.
+fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, CliError> {
+    value
+        .as_deref()
+        .ok_or_else(|| ConfigError(format!("{name} is not set")).into())
 }
 
 /// What the commands that call AWS need: the target, its configuration and the SDK's.
@@ -146,6 +175,39 @@ pub(crate) mod tests {
         assert_eq!(c.session_cookie, "session");
         assert!(c.scopes.contains("READ_PROFILE"));
         assert!(c.secret_id.is_none());
+        assert!(c.mint_secret_id.is_none() && c.tag_secret_id.is_none());
+        assert!(c.access_tag_secret_id.is_none());
+    }
+
+    #[test]
+    fn the_token_key_secret_ids_are_read_and_a_missing_one_is_named() {
+        let c = CliConfig::from_lookup(lookup(&TABLES)).unwrap();
+        for (e, name) in [
+            (c.mint_secret_id().unwrap_err(), vars::MINT_SECRET_ID),
+            (c.tag_secret_id().unwrap_err(), vars::TAG_SECRET_ID),
+            (
+                c.access_tag_secret_id().unwrap_err(),
+                vars::ACCESS_TAG_SECRET_ID,
+            ),
+        ] {
+            assert!(matches!(e, CliError::Config(_)));
+            assert!(e.to_string().contains(name), "{e}");
+        }
+        let mut vars = TABLES.to_vec();
+        vars.extend([
+            (vars::MINT_SECRET_ID, "m"),
+            (vars::TAG_SECRET_ID, "t"),
+            (vars::ACCESS_TAG_SECRET_ID, "a"),
+        ]);
+        let c = CliConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(
+            (
+                c.mint_secret_id().unwrap(),
+                c.tag_secret_id().unwrap(),
+                c.access_tag_secret_id().unwrap()
+            ),
+            ("m", "t", "a")
+        );
     }
 
     #[test]
