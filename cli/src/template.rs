@@ -215,7 +215,7 @@ mod tests {
             .find(|t| t.logical_id == "TokensTable")
             .unwrap();
         let idx: Vec<&str> = tokens.indexes.iter().map(|i| i.index_name()).collect();
-        assert_eq!(idx, ["by_grant", "by_user", "by_client"]);
+        assert_eq!(idx, ["by_key", "by_user", "by_client"]);
         assert_eq!(tokens.ttl_attribute.as_deref(), Some("expires_at"));
         let codes = t
             .tables

@@ -204,7 +204,7 @@ pub async fn list(ctx: &Context, args: ListArgs) -> Result<ApiKeyList, CliError>
     })
 }
 
-/// `apikey revoke`: a Query of `by_grant` and a DeleteItem.
+/// `apikey revoke`: a Query of `by_key` and a DeleteItem.
 pub async fn revoke(ctx: &Context, args: RevokeArgs) -> Result<ApiKeyRevoked, CliError> {
     let id = parse_id(&args.id)?;
     let found = tokens(ctx)

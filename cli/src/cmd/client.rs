@@ -96,14 +96,13 @@ fn tokens(ctx: &Context) -> DynamoTokens {
 pub struct ClientDisabled {
     pub client_id: ClientId,
     pub grants_revoked: usize,
-    pub items_deleted: usize,
 }
 
 impl Render for ClientDisabled {
     fn text(&self) -> String {
         format!(
-            "disabled client {}; revoked {} grant(s) and {} item(s)",
-            self.client_id, self.grants_revoked, self.items_deleted
+            "disabled client {}; revoked {} grant(s)",
+            self.client_id, self.grants_revoked
         )
     }
 }
@@ -113,14 +112,18 @@ impl Render for ClientDisabled {
 /// (issued within the index's lag) are refused at use: the server checks the client there.
 pub async fn disable(ctx: &Context, args: DisableArgs) -> Result<ClientDisabled, CliError> {
     let client_id = client_id(&args.client_id)?;
-    let done = portcullis_core::admin::disable_client(&clients(ctx), &tokens(ctx), &client_id)
-        .await
-        .map_err(|e| ctx.storage("disabling the client", &ctx.config.tables.clients, e))?
-        .ok_or_else(|| not_found(&client_id))?;
+    let done = portcullis_core::admin::disable_client(
+        &clients(ctx),
+        &tokens(ctx),
+        &client_id,
+        SystemClock.now(),
+    )
+    .await
+    .map_err(|e| ctx.storage("disabling the client", &ctx.config.tables.clients, e))?
+    .ok_or_else(|| not_found(&client_id))?;
     Ok(ClientDisabled {
         client_id,
         grants_revoked: done.grants_revoked,
-        items_deleted: done.items_deleted,
     })
 }
 
@@ -730,14 +733,13 @@ pub async fn rotate_secret(ctx: &Context, args: RotateArgs) -> Result<SecretRota
 pub struct ClientDeleted {
     pub client_id: ClientId,
     pub grants_revoked: usize,
-    pub items_deleted: usize,
 }
 
 impl Render for ClientDeleted {
     fn text(&self) -> String {
         format!(
-            "deleted client {}; revoked {} grant(s) and {} item(s)",
-            self.client_id, self.grants_revoked, self.items_deleted
+            "deleted client {}; revoked {} grant(s)",
+            self.client_id, self.grants_revoked
         )
     }
 }
@@ -763,7 +765,6 @@ pub async fn delete(ctx: &Context, args: IdArgs) -> Result<ClientDeleted, CliErr
     Ok(ClientDeleted {
         client_id: id,
         grants_revoked: done.grants_revoked,
-        items_deleted: done.items_deleted,
     })
 }
 
@@ -773,7 +774,7 @@ async fn revoke_all(
     tokens: &(impl ClientGrants + GrantRevocation),
     id: &ClientId,
 ) -> Result<Option<portcullis_core::admin::Disabled>, portcullis_core::error::StoreError> {
-    portcullis_core::admin::disable_client(clients, tokens, id).await
+    portcullis_core::admin::disable_client(clients, tokens, id, SystemClock.now()).await
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! `grants ...`: the users' consents (one grant per authorization-code exchange, with every token
-//! descended from it), found through the tokens table's `by_user` and `by_client` indexes, and
-//! revoked with all their tokens: "disconnect app X for user Y" and "sign user Y out of every
-//! app" are each one command.
+//! `grants ...`: the users' consents (one grant item per authorization-code exchange, which every
+//! token of it names), found through the tokens table's `by_user` and `by_client` indexes, and
+//! revoked in one write each, after which none of their tokens works: "disconnect app X for
+//! user Y" and "sign user Y out of every app" are each one command.
 use super::Context;
 use crate::error::CliError;
 use crate::output::{Render, Table};
@@ -9,8 +9,8 @@ use crate::validate::utc;
 use portcullis_aws::DynamoTokens;
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::ids::{ClientId, GrantId, Subject};
-use portcullis_core::model::GrantRecord;
-use portcullis_core::ports::{ApiKeyRegistry, GrantListing, GrantRevocation};
+use portcullis_core::model::Grant;
+use portcullis_core::ports::{ApiKeyRegistry, GrantListing, GrantLookup, GrantRevocation};
 use serde::Serialize;
 
 #[derive(Debug, clap::Subcommand)]
@@ -72,8 +72,8 @@ pub struct GrantView {
     pub expires_at: u64,
 }
 
-impl From<GrantRecord> for GrantView {
-    fn from(g: GrantRecord) -> Self {
+impl From<Grant> for GrantView {
+    fn from(g: Grant) -> Self {
         Self {
             grant_id: g.grant_id,
             client_id: g.client_id,
@@ -129,7 +129,6 @@ impl Render for GrantList {
 #[derive(Debug, Serialize)]
 pub struct GrantsRevoked {
     pub revoked: Vec<GrantId>,
-    pub items_deleted: usize,
     /// With `--sub`: the user's API keys revoked (`--api-keys`), by id.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub api_keys_revoked: Vec<GrantId>,
@@ -144,12 +143,7 @@ impl Render for GrantsRevoked {
         let join = |ids: &[GrantId]| ids.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" ");
         let mut out = match self.revoked.as_slice() {
             [] => "no grants to revoke".to_string(),
-            ids => format!(
-                "revoked {} grant(s) and {} item(s): {}",
-                ids.len(),
-                self.items_deleted,
-                join(ids)
-            ),
+            ids => format!("revoked {} grant(s): {}", ids.len(), join(ids)),
         };
         if !self.api_keys_revoked.is_empty() {
             out.push_str(&format!(
@@ -205,7 +199,7 @@ fn tokens(ctx: &Context) -> DynamoTokens {
 
 /// The grants still in force at `now`: not revoked (a revoked grant stays as a tombstone until
 /// its TTL) and not expired (TTL deletes late).
-fn live(grants: Vec<GrantRecord>, now: u64) -> impl Iterator<Item = GrantRecord> {
+fn live(grants: Vec<Grant>, now: u64) -> impl Iterator<Item = Grant> {
     grants
         .into_iter()
         .filter(move |g| g.revoked_at.is_none() && g.expires_at > now)
@@ -275,16 +269,17 @@ pub async fn revoke(ctx: &Context, args: RevokeArgs) -> Result<GrantsRevoked, Cl
     };
     let mut done = GrantsRevoked {
         revoked: Vec::new(),
-        items_deleted: 0,
         api_keys_revoked: Vec::new(),
         api_keys_still_live: Vec::new(),
     };
     for id in ids {
-        done.items_deleted += t
-            .revoke_grant(&id)
+        // One write: the grant becomes a tombstone and every token of it is refused at once.
+        if t.revoke_grant(&id, now)
             .await
-            .map_err(|e| ctx.storage("revoking a grant", table, e))?;
-        done.revoked.push(id);
+            .map_err(|e| ctx.storage("revoking a grant", table, e))?
+        {
+            done.revoked.push(id);
+        }
     }
     // Review finding 7: "sign this user out of every app" either ends the user's API keys too
     // (--api-keys) or says which still work.
@@ -312,34 +307,21 @@ pub async fn revoke(ctx: &Context, args: RevokeArgs) -> Result<GrantsRevoked, Cl
 mod tests {
     use super::*;
     use crate::output::render;
-    use portcullis_core::model::ItemKind;
 
-    fn grant() -> GrantRecord {
-        GrantRecord {
-            pk: "grant#g_abc".into(),
-            kind: ItemKind::Grant,
-            grant_id: GrantId::from("g_abc"),
-            client_id: ClientId::from("c1"),
-            user_sub: Subject::from("user|42"),
-            scopes: vec!["READ_PROFILE".into(), "READ_BOOKING".into()],
-            created_at: 0,
+    fn grant() -> Grant {
+        Grant {
             expires_at: 86_400,
-            latest_access: None,
-            latest_refresh: None,
-            previous_access: None,
             refreshed_at: Some(3_600),
-            revoked_at: None,
-            replay_until: None,
-            client_public: false,
-            code_challenge: None,
+            ..portcullis_core::testkit::grant("g_abc", "c1", "user|42", 0)
         }
     }
 
     #[test]
     fn a_grant_lists_its_client_user_scopes_and_dates_never_a_token_hash() {
         let mut g = grant();
-        g.latest_access = Some(portcullis_core::secret::SecretHash::of("pc_at_x"));
-        let hash = g.latest_access.as_ref().unwrap().as_str().to_string();
+        g.access_hash = Some(portcullis_core::secret::SecretHash::of("pc_at_x"));
+        g.refresh_hash = Some(portcullis_core::secret::SecretHash::of("pc_rt_x"));
+        let hash = g.access_hash.as_ref().unwrap().as_str().to_string();
         let list = GrantList {
             grants: vec![g.into()],
         };
@@ -373,7 +355,7 @@ mod tests {
         revoked.revoked_at = Some(5);
         let mut expired = grant();
         expired.expires_at = 100;
-        let kept: Vec<GrantRecord> = live(vec![grant(), revoked, expired], 100).collect();
+        let kept: Vec<Grant> = live(vec![grant(), revoked, expired], 100).collect();
         assert_eq!(kept, vec![grant()]);
     }
 

@@ -1,60 +1,16 @@
 //! The operator's adapters (`portcullis_core::ports::admin`): the clients table's scan, update,
 //! rotation and delete, and grants by user or by client through the tokens table's indexes.
-use crate::{applied, classify, condition_failed, from_item, s, Item};
+use crate::{applied, classify, condition_failed, from_item, s, value, Item, UpdateExpr};
 use crate::{DynamoClients, DynamoTokens};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use portcullis_core::error::StoreError;
 use portcullis_core::ids::{ClientId, Subject};
-use portcullis_core::model::{Client, GrantRecord};
+use portcullis_core::model::{Client, Grant};
 use portcullis_core::ports::{
     ClientChange, ClientChanges, ClientDirectory, ClientLookup, ClientRemoval, ClientUpdate,
     GrantListing, SecretRotation,
 };
-
-fn value<T: serde::Serialize>(v: &T) -> Result<AttributeValue, StoreError> {
-    serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Corrupt(Box::new(e)))
-}
-
-/// An UpdateItem being assembled: `SET`/`REMOVE` clauses and their values, by name.
-#[derive(Default)]
-struct UpdateExpr {
-    set: Vec<String>,
-    remove: Vec<String>,
-    names: Vec<(String, String)>,
-    values: Vec<(String, AttributeValue)>,
-}
-
-impl UpdateExpr {
-    fn set(&mut self, attribute: &str, v: AttributeValue) {
-        self.set.push(format!("#{attribute} = :{attribute}"));
-        self.names
-            .push((format!("#{attribute}"), attribute.to_string()));
-        self.values.push((format!(":{attribute}"), v));
-    }
-
-    fn remove(&mut self, attribute: &str) {
-        self.remove.push(format!("#{attribute}"));
-        self.names
-            .push((format!("#{attribute}"), attribute.to_string()));
-    }
-
-    fn expression(&self) -> String {
-        let mut e = String::new();
-        if !self.set.is_empty() {
-            e.push_str("SET ");
-            e.push_str(&self.set.join(", "));
-        }
-        if !self.remove.is_empty() {
-            if !e.is_empty() {
-                e.push(' ');
-            }
-            e.push_str("REMOVE ");
-            e.push_str(&self.remove.join(", "));
-        }
-        e
-    }
-}
 
 impl DynamoClients {
     /// One conditional UpdateItem returning the new item; on a failed condition, one GetItem
@@ -253,8 +209,8 @@ impl DynamoTokens {
 
     /// The grant items by key: one consistent BatchGetItem per 100 (unprocessed keys asked for
     /// again a few times). A grant revoked since the query is simply absent.
-    async fn grant_records(&self, keys: &[String]) -> Result<Vec<GrantRecord>, StoreError> {
-        let mut grants: Vec<GrantRecord> = self.batch_get_kind(keys, "grant", "grants").await?;
+    async fn grant_records(&self, keys: &[String]) -> Result<Vec<Grant>, StoreError> {
+        let mut grants: Vec<Grant> = self.batch_get_kind(keys, "grant", "grants").await?;
         grants.sort_by(|a, b| (a.created_at, &a.grant_id).cmp(&(b.created_at, &b.grant_id)));
         Ok(grants)
     }
@@ -266,7 +222,7 @@ const GRANT_ID_PREFIX: &str = "g_";
 
 #[async_trait]
 impl GrantListing for DynamoTokens {
-    async fn grants_of_user(&self, sub: &Subject) -> Result<Vec<GrantRecord>, StoreError> {
+    async fn grants_of_user(&self, sub: &Subject) -> Result<Vec<Grant>, StoreError> {
         let keys = self
             .grant_keys(
                 "by_user",
@@ -280,7 +236,7 @@ impl GrantListing for DynamoTokens {
     async fn grant_records_of_client(
         &self,
         client_id: &ClientId,
-    ) -> Result<Vec<GrantRecord>, StoreError> {
+    ) -> Result<Vec<Grant>, StoreError> {
         let keys = self
             .grant_keys("by_client", "client_id = :c", &[(":c", client_id.as_str())])
             .await?;

@@ -62,12 +62,12 @@ impl ApiKeyRegistry for DynamoTokens {
         Ok(keys)
     }
 
-    /// A Query of `by_grant` (the key's id is its `grant_id`), then a DeleteItem conditional on
+    /// A Query of `by_key` (on `key_id`, which only API keys carry), then a DeleteItem conditional on
     /// the item being that key. The index is eventually consistent: a key created a moment ago
     /// may not be found yet (`false`; retry).
     async fn revoke_api_key(&self, id: &GrantId) -> Result<bool, StoreError> {
         let found = self
-            .query_keys("by_grant", "grant_id = :g", &[(":g", id.as_str())])
+            .query_keys("by_key", "key_id = :g", &[(":g", id.as_str())])
             .await?;
         let mut revoked = false;
         for item in found {

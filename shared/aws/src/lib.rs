@@ -11,6 +11,8 @@ pub mod api_keys;
 pub mod clients;
 pub mod codes;
 pub mod metering;
+#[cfg(feature = "secrets")]
+pub mod rings;
 pub mod sdk;
 #[cfg(feature = "secrets")]
 pub mod secrets;
@@ -99,4 +101,48 @@ pub(crate) fn n(v: u64) -> AttributeValue {
 
 pub(crate) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Failed(Box::new(e))
+}
+
+pub(crate) fn value<T: serde::Serialize>(v: &T) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Corrupt(Box::new(e)))
+}
+
+/// An UpdateItem being assembled: `SET`/`REMOVE` clauses and their values, by name.
+#[derive(Default)]
+pub(crate) struct UpdateExpr {
+    pub(crate) set: Vec<String>,
+    pub(crate) remove: Vec<String>,
+    pub(crate) names: Vec<(String, String)>,
+    pub(crate) values: Vec<(String, AttributeValue)>,
+}
+
+impl UpdateExpr {
+    pub(crate) fn set(&mut self, attribute: &str, v: AttributeValue) {
+        self.set.push(format!("#{attribute} = :{attribute}"));
+        self.names
+            .push((format!("#{attribute}"), attribute.to_string()));
+        self.values.push((format!(":{attribute}"), v));
+    }
+
+    pub(crate) fn remove(&mut self, attribute: &str) {
+        self.remove.push(format!("#{attribute}"));
+        self.names
+            .push((format!("#{attribute}"), attribute.to_string()));
+    }
+
+    pub(crate) fn expression(&self) -> String {
+        let mut e = String::new();
+        if !self.set.is_empty() {
+            e.push_str("SET ");
+            e.push_str(&self.set.join(", "));
+        }
+        if !self.remove.is_empty() {
+            if !e.is_empty() {
+                e.push(' ');
+            }
+            e.push_str("REMOVE ");
+            e.push_str(&self.remove.join(", "));
+        }
+        e
+    }
 }

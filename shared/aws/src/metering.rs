@@ -199,6 +199,42 @@ fn attrs(item: &Value) -> Value {
     })
 }
 
+/// The attributes an `UpdateExpression` names (placeholders resolved), e.g. `SET #a = :a,
+/// b = :b REMOVE c` gives `[a, b, c]`.
+fn touched(req: &Value) -> Value {
+    let expr = req["UpdateExpression"].as_str().unwrap_or("");
+    let names = &req["ExpressionAttributeNames"];
+    let mut out: Vec<Value> = Vec::new();
+    let mut word = String::new();
+    for c in expr.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '#' || c == ':' {
+            word.push(c);
+            continue;
+        }
+        let w = std::mem::take(&mut word);
+        let keyword = [
+            "SET",
+            "REMOVE",
+            "ADD",
+            "DELETE",
+            "if_not_exists",
+            "list_append",
+        ]
+        .contains(&w.as_str());
+        if w.is_empty() || w.starts_with(':') || keyword || c == '(' {
+            continue;
+        }
+        let name = match w.strip_prefix('#') {
+            Some(_) => names[&w].as_str().unwrap_or(&w).to_string(),
+            None => w,
+        };
+        if !out.iter().any(|v| v.as_str() == Some(name.as_str())) {
+            out.push(Value::String(name));
+        }
+    }
+    Value::Array(out)
+}
+
 fn billed(table: &Value, kind: &str, transactional: bool, size: usize, names: Value) -> Value {
     json!({ "table": table, "kind": kind, "transactional": transactional, "bytes": size, "attrs": names })
 }
@@ -237,7 +273,15 @@ pub fn billed_items(op: &str, req: &Value, res: &Value) -> Vec<Value> {
             let (size, names) = changed(&req["Item"]);
             vec![billed(table, "write", false, size, names)]
         }
-        "UpdateItem" | "DeleteItem" => {
+        "UpdateItem" => {
+            let (size, names) = changed(&res["Attributes"]);
+            let mut w = billed(table, "write", false, size, names);
+            // What the update changes: an index is written only when an update changes one of
+            // its key or projected attributes (DynamoDB's rule), which the cost table applies.
+            w["touched"] = touched(req);
+            vec![w]
+        }
+        "DeleteItem" => {
             let (size, names) = changed(&Value::Null);
             vec![billed(table, "write", false, size, names)]
         }
@@ -330,6 +374,18 @@ mod tests {
 
     /// The interceptor asks DynamoDB for the capacity each call consumes, without the adapters
     /// asking: the body gains `ReturnConsumedCapacity`, everything else is kept.
+    #[test]
+    fn an_update_names_the_attributes_it_changes() {
+        let req = json!({
+            "UpdateExpression": "SET #g = :g, revoked_at = if_not_exists(revoked_at, :now) REMOVE #slot",
+            "ExpressionAttributeNames": {"#g": "generation", "#slot": "access_hash"}
+        });
+        assert_eq!(
+            touched(&req),
+            json!(["generation", "revoked_at", "access_hash"])
+        );
+    }
+
     #[test]
     fn the_request_asks_for_consumed_capacity_and_keeps_the_rest() {
         let body = br#"{"TableName":"t","Key":{"pk":{"S":"a"}}}"#;

@@ -6,44 +6,37 @@ use crate::ports::{ClientDisable, ClientGrants, GrantRevocation};
 /// What disabling a client did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Disabled {
-    /// Grants revoked (each with all its tokens).
+    /// Grants revoked (one write each).
     pub grants_revoked: usize,
-    /// Items deleted (grant items and tokens).
-    pub items_deleted: usize,
 }
 
-/// Disables a client so that none of its tokens works any more, at no cost to the hot path:
-/// the resource server's one `GetItem` simply finds nothing.
+/// Disables a client so that none of its tokens works any more.
 ///
-/// 1. The client item is flagged `disabled` first: from that write on, no code exchange and no
-///    refresh of this client succeeds (both transactions check `disabled = false`), so no new
-///    token appears.
-/// 2. Then every grant the `by_client` index names is revoked (grant item, then its tokens).
-/// 3. A second pass catches a grant whose items the index had not shown yet (the index is
-///    eventually consistent, typically well under a second behind): such a grant was issued just
-///    before step 1.
+/// 1. The client item is flagged `disabled`. That one write is what stops the client: every use
+///    of one of its access tokens (`/me`, `authenticate`, introspection) reads the client's
+///    standing with the grant, and every refresh reads the client's registration, so from this
+///    write on no token of the client is accepted anywhere (a refresh reads eventually
+///    consistent: it may still succeed within a second or so of the write, and its tokens are
+///    refused at use).
+/// 2. Then every grant the `by_client` index names is revoked (one write each), so the grants
+///    stay ended if the client is enabled again. A second pass catches a grant the index had
+///    not shown yet (it is eventually consistent, typically well under a second behind).
 ///
-/// Bound: once this returns, no token of the client is accepted, except one issued within the
-/// index's lag before step 1 and missed by both passes; such a token lives at most its
-/// access-token lifetime, and cannot be refreshed. `None` when the client does not exist.
+/// `None` when the client does not exist.
 pub async fn disable_client(
     clients: &impl ClientDisable,
     tokens: &(impl ClientGrants + GrantRevocation),
     client_id: &ClientId,
+    now: u64,
 ) -> Result<Option<Disabled>, StoreError> {
     if !clients.disable_client(client_id).await? {
         return Ok(None);
     }
-    let mut done = Disabled {
-        grants_revoked: 0,
-        items_deleted: 0,
-    };
+    let mut done = Disabled { grants_revoked: 0 };
     for _pass in 0..2 {
         for grant in tokens.grants_of_client(client_id).await? {
             // A grant revoked already (its tombstone is still listed) counts nothing.
-            let gone = tokens.revoke_grant(&grant).await?;
-            if gone > 0 {
-                done.items_deleted += gone;
+            if tokens.revoke_grant(&grant, now).await? {
                 done.grants_revoked += 1;
             }
         }
@@ -80,16 +73,28 @@ mod tests {
         let w = World::new().with(client("c-off")).with(client("c-on"));
         let ours = access_token(&w, "c-off").await;
         let theirs = access_token(&w, "c-on").await;
-        let done = disable_client(&w.store, &w.store, &ClientId::from("c-off"))
+        let done = disable_client(&w.store, &w.store, &ClientId::from("c-off"), w.clock.now())
             .await
             .unwrap()
             .unwrap();
         assert_eq!(done.grants_revoked, 1);
         assert!(w.store.stored_client("c-off").unwrap().disabled);
         let now = w.clock.now();
-        let refused = authenticate(&w.store, Presented::AccessToken(ours), now).await;
+        let refused = authenticate(
+            &w.store,
+            &w.keys.access_tag,
+            Presented::AccessToken(ours),
+            now,
+        )
+        .await;
         assert!(refused.is_err());
-        let accepted = authenticate(&w.store, Presented::AccessToken(theirs), now).await;
+        let accepted = authenticate(
+            &w.store,
+            &w.keys.access_tag,
+            Presented::AccessToken(theirs),
+            now,
+        )
+        .await;
         assert!(accepted.is_ok());
     }
 
@@ -102,19 +107,31 @@ mod tests {
         let w = World::new().with(client("c-off"));
         let token = access_token(&w, "c-off").await;
         let now = w.clock.now();
-        assert!(
-            authenticate(&w.store, Presented::AccessToken(token.clone()), now)
-                .await
-                .is_ok()
-        );
+        assert!(authenticate(
+            &w.store,
+            &w.keys.access_tag,
+            Presented::AccessToken(token.clone()),
+            now
+        )
+        .await
+        .is_ok());
         assert!(
             ClientDisable::disable_client(&w.store, &ClientId::from("c-off"))
                 .await
                 .unwrap()
         );
-        assert!(w.is_live(&token.hash()).await, "the sweep did not run");
+        assert!(
+            w.grant_of(&token).unwrap().revoked_at.is_none(),
+            "the sweep did not run"
+        );
         w.store.reset_calls();
-        let refused = authenticate(&w.store, Presented::AccessToken(token), now).await;
+        let refused = authenticate(
+            &w.store,
+            &w.keys.access_tag,
+            Presented::AccessToken(token),
+            now,
+        )
+        .await;
         assert!(refused.is_err());
         assert_eq!(
             w.store.calls(),
@@ -126,7 +143,7 @@ mod tests {
     #[tokio::test]
     async fn disabling_an_unknown_client_changes_nothing() {
         let w = World::new();
-        let r = disable_client(&w.store, &w.store, &ClientId::from("nobody"))
+        let r = disable_client(&w.store, &w.store, &ClientId::from("nobody"), w.clock.now())
             .await
             .unwrap();
         assert_eq!(r, None);

@@ -2,10 +2,11 @@
 //! (Cal.com's API v1 `?apiKey=`). They are not OAuth tokens: no client, no consent, no refresh.
 //!
 //! Storage: an item of kind `api_key` in the tokens table, keyed like a token by the key's hash,
-//! with the owner in `user_sub` and the key's id in `grant_id` (an API key is its own grant). So
-//! the resource server finds a key with the same one `GetItem` as a token, the `by_user` index
-//! lists a user's keys (range key `grant_id` beginning with [`KEY_ID_PREFIX`]), and the
-//! `by_grant` index finds a key by its id for `apikey revoke`. No `expires_at` means no expiry
+//! with the owner in `user_sub` and the key's id in `grant_id` (an API key is its own grant) and
+//! in `key_id`. So the resource server finds a key with one `GetItem`, the `by_user` index lists
+//! a user's keys (range key `grant_id` beginning with [`KEY_ID_PREFIX`]), and the `by_key` index
+//! (on `key_id`, which only API keys carry, so grant items cost it no write) finds a key by its
+//! id for `apikey revoke`. No `expires_at` means no expiry
 //! (and no TTL); with one, expiry is checked in code at every use, as for tokens.
 use crate::clock::Entropy;
 use crate::ids::{GrantId, Subject};
@@ -28,6 +29,8 @@ pub struct ApiKeyRecord {
     pub kind: ItemKind,
     /// The key's id (`ak_…`), shown by `apikey list` and taken by `apikey revoke`.
     pub grant_id: GrantId,
+    /// The same id, as the `by_key` index's key.
+    pub key_id: GrantId,
     pub user_sub: Subject,
     pub scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,10 +139,12 @@ pub fn new_api_key(
     let key = ApiKey::generate(entropy);
     let mut id = [0u8; 12];
     entropy.fill(&mut id);
+    let key_id = GrantId::new(format!("{KEY_ID_PREFIX}{}", URL_SAFE_NO_PAD.encode(id)));
     let record = ApiKeyRecord {
         pk: key.hash(),
         kind: ItemKind::ApiKey,
-        grant_id: GrantId::new(format!("{KEY_ID_PREFIX}{}", URL_SAFE_NO_PAD.encode(id))),
+        grant_id: key_id.clone(),
+        key_id,
         user_sub: Subject::from(sub),
         scopes,
         name,

@@ -244,6 +244,8 @@ pub struct IssueContext<'a> {
     pub entropy: &'a dyn Entropy,
     pub code_ttl: u64,
     pub issuer: &'a str,
+    /// Tags the code ([`crate::codec`]): the token endpoint refuses a code without it for free.
+    pub tag: &'a crate::keyring::KeyRing,
 }
 
 /// RFC 6749 §4.1.2: issues a single-use code bound to the client, redirect URI, scopes, user
@@ -255,12 +257,27 @@ pub async fn issue_code(
     ctx: &IssueContext<'_>,
 ) -> Result<String, EndpointError> {
     let now = ctx.clock.now();
-    let code = AuthorizationCode::generate(ctx.entropy);
+    let code = AuthorizationCode::generate_tagged(ctx.entropy, ctx.tag);
     let record = CodeRecord {
         pk: code.hash(),
         client_id: req.client.client_id.clone(),
         client_public: req.client.public,
-        client_secret_hashes: req.client.secret_hashes.clone(),
+        // A secret in a rotation's overlap that ends before the code does is left out: the
+        // consuming write checks the presented secret against this snapshot alone, so it must
+        // not outlive the overlap. Presented within the overlap, such a secret is checked
+        // against the client's current registration instead (one read, that path only).
+        client_secret_hashes: req
+            .client
+            .secret_hashes
+            .iter()
+            .filter(|h| {
+                !req.client
+                    .secret_retiring
+                    .as_ref()
+                    .is_some_and(|r| r.hash == **h && r.until < now + ctx.code_ttl)
+            })
+            .cloned()
+            .collect(),
         redirect_uri: req.redirect.uri.clone(),
         redirect_uri_explicit: req.redirect.explicit,
         scopes: req.scopes.clone(),
@@ -486,6 +503,7 @@ mod tests {
             entropy: &OsEntropy,
             code_ttl: 600,
             issuer: ISS,
+            tag: &crate::testkit::test_keys().tag,
         };
         let l = issue_code(&s, &req, &user, &ctx).await.unwrap();
         let url = url::Url::parse(&l).unwrap();

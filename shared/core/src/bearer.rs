@@ -1,10 +1,12 @@
 //! Authentication at resource endpoints (RFC 6750): an OAuth access token or an API key. The
 //! same rules protect `/me` and the product's own API Lambdas (through `portcullis-resource`).
 use crate::api_keys::ApiKeyRecord;
+use crate::codec::parse_access;
 use crate::error::{EndpointError, ErrorCode, OAuthError};
 use crate::ids::{ClientId, GrantId, Subject};
+use crate::keyring::KeyRing;
 use crate::model::UserInfo;
-use crate::ports::{AccessTokenLookup, ApiKeyLookup};
+use crate::ports::{ApiKeyLookup, GrantRead};
 use crate::secret::{AccessToken, ApiKey};
 
 /// How a request authenticated.
@@ -131,13 +133,18 @@ fn bearer_value(h: &str) -> Result<&str, OAuthError> {
     Ok(token)
 }
 
-/// Validates a presented credential with one storage request (none for a malformed one):
-/// - an access token: known, not expired, an access token (not a refresh token: Cal.com's
-///   weakness 3), and its client exists and is enabled — read in the same request as the token
-///   ([`AccessTokenLookup`]), so disabling a client stops its tokens at once.
+/// Validates a presented credential with one storage request (none for a malformed or forged
+/// one):
+/// - an access token: its tag verifies with the access-tag key ([`crate::codec`]); then one
+///   strongly consistent BatchGetItem of the grant it names and its client: the grant is live
+///   and names this token as its current or previous access token, unexpired, and the client
+///   exists and is enabled, so revoking the grant or disabling the client stops the token at
+///   once. A refresh token is never accepted here (Cal.com's weakness 3): it has another
+///   prefix and another tag key.
 /// - an API key: known, not expired, not revoked.
 pub async fn authenticate(
-    store: &(impl AccessTokenLookup + ApiKeyLookup + ?Sized),
+    store: &(impl GrantRead + ApiKeyLookup + ?Sized),
+    access_tag: &KeyRing,
     presented: Presented,
     now: u64,
 ) -> Result<Principal, EndpointError> {
@@ -146,16 +153,23 @@ pub async fn authenticate(
             let invalid =
                 || OAuthError::invalid_token("the access token is invalid or has expired");
             // Not one of ours: no need to ask the table.
-            if !token.is_well_formed() {
-                return Err(invalid().into());
-            }
-            let rec = store.access_token(&token, now).await?.ok_or_else(invalid)?;
+            let parts = parse_access(&token, access_tag).ok_or_else(invalid)?;
+            let (grant, clients) = store
+                .grant_and_clients(&parts.grant_id, &[&parts.client_id], true)
+                .await?;
+            let client_ok = clients
+                .iter()
+                .any(|c| c.client_id == parts.client_id && !c.disabled);
+            let view = grant
+                .filter(|_| client_ok)
+                .and_then(|g| g.access(&parts.client_id, parts.generation, &token.hash(), now))
+                .ok_or_else(invalid)?;
             Ok(Principal {
-                user: rec.user,
-                client_id: Some(rec.client_id),
-                scopes: rec.scopes,
+                user: view.user,
+                client_id: Some(view.client_id),
+                scopes: view.scopes,
                 method: AuthMethod::AccessToken,
-                grant_id: rec.grant_id,
+                grant_id: view.grant_id,
             })
         }
         Presented::ApiKey(key, method) => {
@@ -299,6 +313,7 @@ mod tests {
         store.reset_calls();
         let p = authenticate(
             &store,
+            &crate::testkit::test_keys().access_tag,
             Presented::ApiKey(key, AuthMethod::ApiKeyQuery),
             2_000,
         )
@@ -317,6 +332,7 @@ mod tests {
         let expiring = stored_key(&store, Some(60)).await;
         let e = authenticate(
             &store,
+            &crate::testkit::test_keys().access_tag,
             Presented::ApiKey(expiring, AuthMethod::ApiKey),
             1_060,
         )
@@ -336,6 +352,7 @@ mod tests {
         assert!(store.revoke_api_key(&id).await.unwrap());
         let e = authenticate(
             &store,
+            &crate::testkit::test_keys().access_tag,
             Presented::ApiKey(revoked, AuthMethod::ApiKey),
             1_001,
         )
@@ -347,6 +364,7 @@ mod tests {
         let garbage = ApiKey::new("pc_ak_short");
         assert!(authenticate(
             &store,
+            &crate::testkit::test_keys().access_tag,
             Presented::ApiKey(garbage, AuthMethod::ApiKey),
             1_001
         )

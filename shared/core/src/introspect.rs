@@ -2,16 +2,18 @@
 //! ask (§2.1); it learns whether a token is active, and what it is, only for tokens issued to it,
 //! unless it is registered as a resource server ([`crate::model::Client::resource_server`]).
 //!
-//! DynamoDB calls: the client's GetItem (authentication), then at most one GetItem on the tokens
-//! table for the lookup, none for a string that is not shaped like one of our tokens.
-use crate::client_auth::{authenticate_registered, ClientCredentials};
+//! DynamoDB calls: none for a token this server did not issue; otherwise one strongly consistent
+//! BatchGetItem: the grant the token names, the caller's client item and, for another client's
+//! access token, that client's (its standing: a disabled client's tokens are inactive at once).
+use crate::client_auth::{auth_failed, authenticate, ClientCredentials};
+use crate::codec::{classify, CheckingKeys, Genuine};
 use crate::error::{EndpointError, OAuthError};
 use crate::ids::ClientId;
-use crate::model::{ItemKind, TokenRecord};
+use crate::model::UserInfo;
 use crate::params::Params;
-use crate::ports::{AccessTokenLookup, ClientLookup, TokenLookup};
+use crate::ports::GrantRead;
 use crate::scope::join_scope;
-use crate::secret::{AccessToken, RefreshToken, SecretHash};
+use crate::secret::SecretHash;
 use serde::Serialize;
 
 /// RFC 7662 §2.1 parameters, parsed: `token` (required); `token_type_hint` is accepted and not
@@ -72,16 +74,25 @@ impl Introspection {
         Self::default()
     }
 
-    fn active(rec: TokenRecord, token_type: &'static str, exp: u64, issuer: &str) -> Self {
+    #[allow(clippy::too_many_arguments)]
+    fn active(
+        client_id: ClientId,
+        user: UserInfo,
+        scopes: &[String],
+        token_type: &'static str,
+        exp: u64,
+        iat: u64,
+        issuer: &str,
+    ) -> Self {
         Self {
             active: true,
-            scope: Some(join_scope(&rec.scopes)),
-            client_id: Some(rec.client_id),
-            username: rec.user.username,
-            sub: Some(rec.user_sub.into_string()),
+            scope: Some(join_scope(scopes)),
+            client_id: Some(client_id),
+            username: user.username,
+            sub: Some(user.sub.into_string()),
             token_type: Some(token_type),
             exp: Some(exp),
-            iat: Some(rec.created_at),
+            iat: Some(iat),
             iss: Some(issuer.to_string()),
         }
     }
@@ -96,77 +107,98 @@ impl Introspection {
 /// not revoked, not a retired refresh token, within its grant's absolute end; and (§4) only for
 /// the client it was issued to, or for a client registered as a resource server. Anything else is
 /// `{"active": false}` with nothing more.
-pub async fn introspect<L, T>(
-    clients: &L,
+pub async fn introspect<T>(
     tokens: &T,
     creds: &ClientCredentials,
     req: &IntrospectionRequest,
+    keys: CheckingKeys<'_>,
     issuer: &str,
     now: u64,
 ) -> Result<Introspection, EndpointError>
 where
-    L: ClientLookup + ?Sized,
-    T: TokenLookup + AccessTokenLookup + ?Sized,
+    T: GrantRead + ?Sized,
 {
-    let (_, client) = authenticate_registered(clients, creds, now).await?;
-    if client.public {
+    let Some(caller_id) = creds.client_id.as_ref() else {
+        return Err(OAuthError::invalid_client(
+            "client authentication is required: send client_id",
+        )
+        .into());
+    };
+    // Not one of ours (its tag): inactive, with no storage call.
+    let Some(token) = classify(&req.token, keys) else {
+        return Ok(Introspection::inactive());
+    };
+    if !caller_id.is_well_formed() {
+        return Err(auth_failed().into());
+    }
+    let mut wanted = vec![caller_id];
+    if let Genuine::Access(p) = &token {
+        if p.client_id != *caller_id {
+            wanted.push(&p.client_id);
+        }
+    }
+    let (grant, clients) = tokens
+        .grant_and_clients(token.grant_id(), &wanted, true)
+        .await?;
+    let live = |id: &ClientId| clients.iter().find(|c| c.client_id == *id && !c.disabled);
+    let caller = live(caller_id).ok_or_else(auth_failed)?;
+    authenticate(creds, caller.registered(now))?;
+    if caller.public {
         return Err(OAuthError::invalid_client(
             "introspection needs a confidential client: a public client cannot authenticate",
         )
         .into());
     }
-    let Some((hash, kind, token_type)) = classify(&req.token) else {
+    let Some(g) = grant else {
         return Ok(Introspection::inactive());
     };
-    let rec = if kind == ItemKind::Access {
-        // The token and its client's standing in one request: a disabled client's tokens are
-        // inactive at once.
-        tokens
-            .access_token(&AccessToken::new(req.token.as_str()), now)
-            .await?
-    } else {
-        tokens.token(&hash, now).await?
-    };
-    let Some(rec) = rec else {
-        return Ok(Introspection::inactive());
-    };
-    if rec.kind != kind || rec.retired_at.is_some() {
-        return Ok(Introspection::inactive());
+    let hash = SecretHash::of(&req.token);
+    match token {
+        Genuine::Access(p) => {
+            let Some(view) =
+                live(&p.client_id).and_then(|_| g.access(&p.client_id, p.generation, &hash, now))
+            else {
+                return Ok(Introspection::inactive());
+            };
+            // RFC 7662 §4: another client's token is shown only to a resource server.
+            if view.client_id != *caller_id && !caller.resource_server {
+                return Ok(Introspection::inactive());
+            }
+            Ok(Introspection::active(
+                view.client_id,
+                view.user,
+                &view.scopes,
+                "Bearer",
+                view.expires_at,
+                view.issued_at,
+                issuer,
+            ))
+        }
+        Genuine::Refresh(_) => {
+            // Review finding 8: a refresh token is only ever its own client's business.
+            if g.client_id != *caller_id || !g.is_live(now) || !g.refresh_is_current(&hash, now) {
+                return Ok(Introspection::inactive());
+            }
+            let exp = g
+                .ends_at
+                .map_or(g.refresh_expires_at, |end| end.min(g.refresh_expires_at));
+            Ok(Introspection::active(
+                g.client_id.clone(),
+                g.user(),
+                &g.scopes,
+                REFRESH_TOKEN_TYPE,
+                exp,
+                g.rotated_at,
+                issuer,
+            ))
+        }
     }
-    // RFC 7662 §4 and review finding 8: a resource server sees other clients' *access* tokens
-    // (what it is presented); a refresh token is only ever its own client's business, so any
-    // other caller learns nothing about it.
-    if rec.client_id != client.client_id && (!client.resource_server || kind == ItemKind::Refresh) {
-        return Ok(Introspection::inactive());
-    }
-    let exp = match rec.grant_expires_at {
-        Some(end) if kind == ItemKind::Refresh => rec.expires_at.min(end),
-        _ => rec.expires_at,
-    };
-    if exp <= now {
-        return Ok(Introspection::inactive());
-    }
-    Ok(Introspection::active(rec, token_type, exp, issuer))
-}
-
-/// The token's type by its prefix, with its hash; `None` for a string that is not shaped like a
-/// token we issue (no lookup needed).
-fn classify(token: &str) -> Option<(SecretHash, ItemKind, &'static str)> {
-    let access = AccessToken::new(token);
-    if access.is_well_formed() {
-        return Some((access.hash(), ItemKind::Access, "Bearer"));
-    }
-    let refresh = RefreshToken::new(token);
-    if refresh.is_well_formed() {
-        return Some((refresh.hash(), ItemKind::Refresh, REFRESH_TOKEN_TYPE));
-    }
-    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{Clock, OsEntropy};
+    use crate::clock::Clock;
     use crate::error::ErrorCode;
     use crate::grants::TokenResponse;
     use crate::secret::ClientSecret;
@@ -200,13 +232,13 @@ mod tests {
         let req = IntrospectionRequest {
             token: token.into(),
         };
-        introspect(&w.store, &w.store, &c, &req, ISSUER, w.clock.now())
+        introspect(&w.store, &c, &req, w.keys.checking(), ISSUER, w.clock.now())
             .await
             .map_err(|e| e.public().code)
     }
 
     /// RFC 7662 §2.2: an active access token is described by its scope, client, user, type,
-    /// times and issuer. Two DynamoDB calls: the client, then the token.
+    /// times and issuer. One DynamoDB call: the grant and the client together.
     #[tokio::test]
     async fn an_active_access_token_is_described() {
         let w = world();
@@ -215,7 +247,7 @@ mod tests {
         let i = ask(&w, creds("c1", Some(SECRET)), t.access_token.secret())
             .await
             .unwrap();
-        assert_eq!(w.store.calls(), 2);
+        assert_eq!(w.store.calls(), 1);
         let now = w.clock.now();
         assert_eq!(
             i,
@@ -263,23 +295,30 @@ mod tests {
             Ok(Introspection::inactive())
         );
         // Unknown and malformed (no lookup for the malformed one).
-        let unknown = AccessToken::generate_for(&ClientId::new("c1"), &OsEntropy);
+        let unknown = crate::codec::mint_access(
+            w.keys.issuing(),
+            &ClientId::new("c1"),
+            &crate::model::grant_id_for_code(&crate::secret::SecretHash::of("x")),
+            0,
+        );
         assert!(!ask(&w, c(), unknown.secret()).await.unwrap().active);
         w.store.reset_calls();
         assert!(!ask(&w, c(), "not a token").await.unwrap().active);
         // An API key is no OAuth token: inactive here, with no lookup either.
         let api_key = format!("pc_ak_{}", "A".repeat(43));
         assert!(!ask(&w, c(), &api_key).await.unwrap().active);
-        assert_eq!(w.store.calls(), 2, "one client read each, no token read");
+        assert_eq!(
+            w.store.calls(),
+            0,
+            "no storage call for what this server did not issue"
+        );
         // Revoked (the grant).
-        use crate::ports::{GrantRevocation, TokenLookup};
-        let rec = w
-            .store
-            .token(&r.access_token.hash(), w.clock.now())
+        use crate::ports::GrantRevocation;
+        let rec = w.access(&r.access_token).await.unwrap();
+        w.store
+            .revoke_grant(&rec.grant_id, w.clock.now())
             .await
-            .unwrap()
             .unwrap();
-        w.store.revoke_grant(&rec.grant_id).await.unwrap();
         assert!(!ask(&w, c(), r.access_token.secret()).await.unwrap().active);
         // Expired.
         let t = issued(&w).await;

@@ -1,6 +1,6 @@
 //! What is stored. Every code and token item carries `expires_at` (epoch seconds, the tables' TTL
 //! attribute); every token names its grant; nothing secret is stored except as a hash.
-use crate::client_auth::{AuthenticatedClient, RegisteredClient};
+use crate::client_auth::RegisteredClient;
 use crate::ids::{ClientId, GrantId, RedirectUri, Subject};
 use crate::pkce::CodeChallenge;
 use crate::secret::SecretHash;
@@ -170,129 +170,76 @@ pub fn grant_id_for_code(code_hash: &SecretHash) -> GrantId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemKind {
-    Access,
-    Refresh,
     Grant,
     /// An API key ([`crate::api_keys::ApiKeyRecord`]).
     ApiKey,
 }
 
-/// An access or refresh token, keyed by its hash.
-///
-/// A refresh token item also carries what a refresh needs without reading anything else: its
-/// client's kind and secret hashes (a snapshot, re-checked in the refresh's write), whether it
-/// rotates, the grant's absolute end, and its rotation state.
+/// One consent, as one item (`grant#<id>` in the tokens table): everything needed to check its
+/// tokens, which name it ([`crate::codec`]). A token is valid only while its grant says so:
+/// the grant holds the SHA-256 of its current refresh token and of its two newest access tokens
+/// (the current one and the one the last refresh replaced), and the refresh generation. So
+/// checking a token is one read, a refresh is one conditional write, and revoking the grant is
+/// one write after which no token of it works anywhere. `docs/architecture.md` has the layout
+/// and its size budget (under 1 KB, so each write is one unit).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRecord {
-    pub pk: SecretHash,
-    pub kind: ItemKind,
-    pub grant_id: GrantId,
-    /// Stored as `token_client` and `token_user`, not under the `by_client` and `by_user` index
-    /// keys: only grant items (and API keys) are listed by client and by user, and an item
-    /// without an index's key is not written to that index, which saves two index writes per
-    /// token (`make bench`'s cost table). Items written before read back through the aliases.
-    #[serde(rename = "token_client", alias = "client_id")]
-    pub client_id: ClientId,
-    #[serde(rename = "token_user", alias = "user_sub")]
-    pub user_sub: Subject,
-    pub user: UserInfo,
-    pub scopes: Vec<String>,
-    pub created_at: u64,
-    /// Access token: its end. Active refresh token: its end (sliding). Retired refresh token:
-    /// how long it is kept so that its reuse is recognised.
-    pub expires_at: u64,
-    /// The grant's absolute end, when the deployment sets one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant_expires_at: Option<u64>,
-    /// The least the grant item must be kept (a refresh never moves the grant's end before
-    /// it): the code's end plus the replay margin, so a consumed code can never find its grant
-    /// gone and be redeemed again (review finding 6).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant_keep_until: Option<u64>,
-    /// When this refresh token was used and replaced; `None` while it is active.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retired_at: Option<u64>,
-    /// Grace-window retries this retired token has had.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub retries: u32,
-    /// The pair the latest use of this (retired) token issued: a grace retry revokes it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_access: Option<SecretHash>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_refresh: Option<SecretHash>,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-impl TokenRecord {
-    /// A token item with no refresh-only attributes.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        pk: SecretHash,
-        kind: ItemKind,
-        grant_id: GrantId,
-        client_id: ClientId,
-        user: UserInfo,
-        scopes: Vec<String>,
-        created_at: u64,
-        expires_at: u64,
-    ) -> Self {
-        Self {
-            pk,
-            kind,
-            grant_id,
-            client_id,
-            user_sub: user.sub.clone(),
-            user,
-            scopes,
-            created_at,
-            expires_at,
-            grant_expires_at: None,
-            grant_keep_until: None,
-            retired_at: None,
-            retries: 0,
-            next_access: None,
-            next_refresh: None,
-        }
-    }
-
-    /// RFC 6750: whether this item answers for a presented access token that names `client_id`
-    /// at `now`: an access token (not a refresh token), issued to that client, unexpired (TTL
-    /// deletes late). The client's own standing is the caller's to check; every
-    /// [`crate::ports::AccessTokenLookup`] adapter applies this one rule.
-    pub fn is_live_access_token_of(&self, client_id: &ClientId, now: u64) -> bool {
-        self.kind == ItemKind::Access
-            && self.client_id == *client_id
-            && self.expires_at > now
-            && self.retired_at.is_none()
-    }
-}
-
-/// One consent: every token descended from it names it, so it can be revoked as a whole and
-/// found by user (`by_user`) and by client (`by_client`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GrantRecord {
+pub struct Grant {
     pub pk: String,
     pub kind: ItemKind,
     pub grant_id: GrantId,
+    /// The `by_client` and `by_user` index keys (the operator's listings; nothing on the hot
+    /// path reads an index).
     pub client_id: ClientId,
     pub user_sub: Subject,
+    /// The user's profile as the session described it (the subject is `user_sub`, not
+    /// repeated: [`Grant::user`]).
+    pub profile: Profile,
+    /// What the grant allows today: narrowed, never widened, by refreshes that apply the
+    /// client's current registration and the current catalogue (review finding 4).
     pub scopes: Vec<String>,
     pub created_at: u64,
-    /// Extended by every refresh: the grant lives as long as its newest refresh token.
+    /// The table's TTL: the refresh token's end, never before `keep_until`.
     pub expires_at: u64,
-    /// The newest access and refresh tokens, written in the same atomic write that issues them,
-    /// so revocation finds them even before the `by_grant` index has caught up.
+    /// The grant's absolute end, when the deployment sets one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_access: Option<SecretHash>,
+    pub ends_at: Option<u64>,
+    /// The code's end plus the replay margin: a replay of the code by its own client revokes
+    /// the grant until then, and the item (or its tombstone) is kept at least that long, so a
+    /// consumed code can never find its grant gone and be redeemed again (review finding 6).
+    pub keep_until: u64,
+    /// What the replay rules need once the code is gone (RFC 6749 §4.1.2, RFC 7636 §4.6).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub client_public: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_refresh: Option<SecretHash>,
-    /// The access token the newest refresh replaced: the two newest access tokens are named here,
-    /// so revocation deletes them by key even before the `by_grant` index shows them.
+    pub code_challenge: Option<CodeChallenge>,
+    /// The refresh generation: 0 at the exchange, one more at every refresh. The current
+    /// access token is this generation's; the previous one is the generation before.
+    pub generation: u32,
+    /// When `generation` last changed: a retry within the retry window of the request that
+    /// changed it gets the same tokens (`PORTCULLIS_REFRESH_GRACE`).
+    pub rotated_at: u64,
+    /// The current refresh token's hash and end. A legacy client
+    /// (`--no-refresh-rotation`) keeps one refresh token, whose end slides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_access: Option<SecretHash>,
+    pub refresh_hash: Option<SecretHash>,
+    #[serde(default)]
+    pub refresh_expires_at: u64,
+    /// The current access token (generation `generation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_hash: Option<SecretHash>,
+    #[serde(default)]
+    pub access_expires_at: u64,
+    /// The access token's scopes when a refresh narrowed them (RFC 6749 §6); `None`: `scopes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_scopes: Option<Vec<String>>,
+    /// The access token the last refresh replaced (generation `generation - 1`), valid to its
+    /// own end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_access_hash: Option<SecretHash>,
+    #[serde(default)]
+    pub previous_access_expires_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_access_scopes: Option<Vec<String>>,
     /// When the grant was last refreshed (`portcullis grants list`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refreshed_at: Option<u64>,
@@ -302,30 +249,173 @@ pub struct GrantRecord {
     /// survives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<u64>,
-    /// What the replay rules need once the code is gone (RFC 6749 §4.1.2): a replay of the code
-    /// revokes this grant only until `replay_until` (the code's end plus a margin), only by
-    /// this grant's client and, for a public client, only with a verifier for this challenge.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replay_until: Option<u64>,
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub client_public: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_challenge: Option<CodeChallenge>,
 }
 
-impl GrantRecord {
-    pub fn key(grant_id: &GrantId) -> String {
-        format!("grant#{grant_id}")
+/// A user's profile claims, without the subject (a grant keeps that once, as `user_sub`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl From<&UserInfo> for Profile {
+    fn from(u: &UserInfo) -> Self {
+        Self {
+            username: u.username.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+        }
     }
 }
 
-/// The tokens of one authorization-code exchange, written together or not at all.
-#[derive(Debug, Clone)]
-pub struct Issuance {
-    pub grant: GrantRecord,
-    pub access: TokenRecord,
-    pub refresh: TokenRecord,
-    /// Checked in the same write: the client still exists, is enabled and, for a confidential
-    /// client, still has the secret that authenticated this request.
-    pub client_check: AuthenticatedClient,
+/// What an access token lets its bearer do, as its grant says at the time of the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessView {
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub user: UserInfo,
+    pub scopes: Vec<String>,
+    pub expires_at: u64,
+    pub issued_at: u64,
+}
+
+impl Grant {
+    pub fn key(grant_id: &GrantId) -> String {
+        format!("grant#{grant_id}")
+    }
+
+    /// The user, as the session described them.
+    pub fn user(&self) -> UserInfo {
+        UserInfo {
+            sub: self.user_sub.clone(),
+            username: self.profile.username.clone(),
+            email: self.profile.email.clone(),
+            name: self.profile.name.clone(),
+        }
+    }
+
+    /// Not revoked and not past its absolute end.
+    pub fn is_live(&self, now: u64) -> bool {
+        self.revoked_at.is_none() && self.ends_at.is_none_or(|end| end > now)
+    }
+
+    /// RFC 6750 §3.1: what the access token with this hash, naming `client_id` and
+    /// `generation`, may do at `now`; `None` (`invalid_token`) unless the grant is live, is this
+    /// client's, and names the token as its current or previous access token, unexpired. The
+    /// client's own standing is the caller's to check (it is read with the grant).
+    pub fn access(
+        &self,
+        client_id: &ClientId,
+        generation: u32,
+        hash: &SecretHash,
+        now: u64,
+    ) -> Option<AccessView> {
+        if !self.is_live(now) || self.client_id != *client_id {
+            return None;
+        }
+        let (stored, expires_at, scopes) = if generation == self.generation {
+            (
+                &self.access_hash,
+                self.access_expires_at,
+                &self.access_scopes,
+            )
+        } else if generation.checked_add(1) == Some(self.generation) {
+            (
+                &self.previous_access_hash,
+                self.previous_access_expires_at,
+                &self.previous_access_scopes,
+            )
+        } else {
+            return None;
+        };
+        let live = stored.as_ref().is_some_and(|h| h.ct_eq(hash)) && expires_at > now;
+        live.then(|| AccessView {
+            grant_id: self.grant_id.clone(),
+            client_id: self.client_id.clone(),
+            user: self.user(),
+            scopes: scopes.clone().unwrap_or_else(|| self.scopes.clone()),
+            expires_at,
+            issued_at: if generation == self.generation {
+                self.rotated_at
+            } else {
+                self.created_at
+            },
+        })
+    }
+
+    /// Whether `hash` is the current refresh token's, unexpired at `now`.
+    pub fn refresh_is_current(&self, hash: &SecretHash, now: u64) -> bool {
+        self.refresh_hash.as_ref().is_some_and(|h| h.ct_eq(hash)) && self.refresh_expires_at > now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An item's size by DynamoDB's rules (attribute names plus values), for a value serialised
+    /// as the adapters store it.
+    fn size(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::String(s) => s.len(),
+            // DynamoDB: one byte per two significant digits, plus one.
+            serde_json::Value::Number(n) => n.to_string().len().div_ceil(2) + 1,
+            serde_json::Value::Bool(_) | serde_json::Value::Null => 1,
+            serde_json::Value::Array(a) => 3 + a.iter().map(|x| 1 + size(x)).sum::<usize>(),
+            serde_json::Value::Object(m) => {
+                3 + m.iter().map(|(k, x)| 1 + k.len() + size(x)).sum::<usize>()
+            }
+        }
+    }
+
+    /// docs/architecture.md, "Item layout": a grant item, at its largest in ordinary use (the
+    /// longest client id and subject, 64 characters each; a 32-character username, 64-character
+    /// email and name; four scopes; a PKCE challenge and every token slot filled) stays under
+    /// 1 KB, so each of its writes is one write unit. Longer profile claims from the host's
+    /// session, or a refresh that narrows the access token's scope (`access_scopes`, some 50
+    /// bytes), can push it past that; each further KB costs one more write unit per write.
+    #[test]
+    fn a_grant_item_stays_under_one_kilobyte() {
+        let h = || Some(SecretHash::of("x"));
+        let scopes: Vec<String> = (0..4).map(|i| format!("READ_SCOPE_{i:04}")).collect();
+        // Epoch seconds for the next few centuries: ten digits.
+        let t = 9_999_999_999;
+        let g = Grant {
+            pk: Grant::key(&grant_id_for_code(&SecretHash::of("c"))),
+            kind: ItemKind::Grant,
+            grant_id: grant_id_for_code(&SecretHash::of("c")),
+            client_id: ClientId::new("c".repeat(64)),
+            user_sub: Subject::new("s".repeat(64)),
+            profile: Profile {
+                username: Some("u".repeat(32)),
+                email: Some("e".repeat(64)),
+                name: Some("n".repeat(64)),
+            },
+            scopes: scopes.clone(),
+            created_at: t,
+            expires_at: t,
+            ends_at: Some(t),
+            keep_until: t,
+            client_public: true,
+            code_challenge: Some(CodeChallenge::s256("v".repeat(43).as_str())),
+            generation: u32::MAX,
+            rotated_at: t,
+            refresh_hash: h(),
+            refresh_expires_at: t,
+            access_hash: h(),
+            access_expires_at: t,
+            access_scopes: None,
+            previous_access_hash: h(),
+            previous_access_expires_at: t,
+            previous_access_scopes: None,
+            refreshed_at: Some(t),
+            revoked_at: Some(t),
+        };
+        let n = size(&serde_json::to_value(&g).unwrap());
+        assert!(n < 1024, "{n} bytes");
+    }
 }

@@ -3,15 +3,15 @@
 //! `token_type_hint` (a hint the client may get wrong, §2.1), and revoked only if it was issued to
 //! that client. Whatever the token is, a request that authenticates gets `200` (§2.2).
 //!
-//! DynamoDB calls: the client's GetItem, then for an access token one conditional DeleteItem
-//! (2 calls); for a refresh token one GetItem and, if it is the client's, the grant revocation
-//! (DeleteItem of the grant item, Query `by_grant`, BatchWriteItem); for anything else none.
-use crate::client_auth::{authenticate_registered, ClientCredentials};
+//!
+//! DynamoDB calls: none for a token this server did not issue; otherwise one BatchGetItem (the
+//! grant the token names and the client) and at most one UpdateItem of the grant (2 calls).
+use crate::client_auth::{auth_failed, authenticate, ClientCredentials};
+use crate::codec::{classify, CheckingKeys, Genuine};
 use crate::error::{EndpointError, OAuthError};
-use crate::model::ItemKind;
 use crate::params::Params;
-use crate::ports::{AccessTokenRevocation, ClientLookup, GrantRevocation, TokenLookup};
-use crate::secret::{AccessToken, RefreshToken};
+use crate::ports::{AccessRevocation, AccessSlot, GrantRead, GrantRevocation};
+use crate::secret::SecretHash;
 
 /// RFC 7009 §2.1 parameters, parsed.
 #[derive(Debug, Clone)]
@@ -52,55 +52,81 @@ pub enum Revoked {
     Nothing,
 }
 
-/// RFC 7009 §2.1: the client authenticates first (an unknown client, a disabled one or a wrong
-/// secret is `invalid_client`; a public client sends only its `client_id`). Then:
-/// - an access token of this client is deleted (one conditional write on kind and client);
-/// - a refresh token of this client revokes its whole grant (§2.1: the server "SHOULD also
-///   invalidate all access tokens based on the same authorization grant"), which is what
-///   `revoke_grant` does for a replayed code;
-/// - anything else changes nothing and still succeeds (§2.2: invalid tokens do not cause an
-///   error; a token of another client is not revoked, and the answer does not say so).
-pub async fn revoke_token<L, T>(
-    clients: &L,
+/// RFC 7009 §2.1. A token this server did not issue (its tag, [`crate::codec`]) changes nothing
+/// and costs nothing: `200` with no storage call (§2.2: invalid tokens do not cause an error).
+/// Otherwise one strongly consistent BatchGetItem reads the grant the token names with the
+/// client's registration, and the client authenticates (an unknown client, a disabled one or a
+/// wrong secret is `invalid_client`; a public client sends only its `client_id`). Then, in one
+/// conditional write:
+/// - an access token of this client that its grant still names is ended (the grant and its
+///   refresh token live on);
+/// - a refresh token of this client, current or of an earlier generation (review finding 3: a
+///   used one names a grant that may be live, with a thief's tokens in it), revokes its whole
+///   grant (§2.1: the server "SHOULD also invalidate all access tokens based on the same
+///   authorization grant");
+/// - anything else changes nothing and still succeeds (a token of another client is not
+///   revoked, and the answer does not say so).
+pub async fn revoke_token<T>(
     tokens: &T,
     creds: &ClientCredentials,
     req: &RevocationRequest,
+    keys: CheckingKeys<'_>,
     now: u64,
 ) -> Result<Revoked, EndpointError>
 where
-    L: ClientLookup + ?Sized,
-    T: AccessTokenRevocation + TokenLookup + GrantRevocation + ?Sized,
+    T: GrantRead + GrantRevocation + AccessRevocation + ?Sized,
 {
-    let (client, _) = authenticate_registered(clients, creds, now).await?;
-    let access = AccessToken::new(req.token.as_str());
-    if access.is_well_formed() {
-        let gone = tokens
-            .revoke_access_token(&access.hash(), &client.client_id)
-            .await?;
-        return Ok(if gone {
-            Revoked::AccessToken
-        } else {
-            Revoked::Nothing
-        });
+    let Some(client_id) = creds.client_id.as_ref() else {
+        return Err(OAuthError::invalid_client(
+            "client authentication is required: send client_id",
+        )
+        .into());
+    };
+    let Some(token) = classify(&req.token, keys) else {
+        return Ok(Revoked::Nothing);
+    };
+    if !client_id.is_well_formed() {
+        return Err(auth_failed().into());
     }
-    let refresh = RefreshToken::new(req.token.as_str());
-    if refresh.is_well_formed() {
-        // Active or retired (review finding 3): a retired refresh token that is still kept (so
-        // that its reuse is recognised) names a grant that may be live, with a thief's tokens
-        // in it; its client revoking it ends that grant (RFC 7009 §2.1).
-        let Some(rec) = tokens.refresh_token_item(&refresh.hash()).await? else {
-            return Ok(Revoked::Nothing);
-        };
-        if rec.kind != ItemKind::Refresh
-            || rec.client_id != client.client_id
-            || rec.expires_at <= now
-        {
-            return Ok(Revoked::Nothing);
+    let (grant, clients) = tokens
+        .grant_and_clients(token.grant_id(), &[client_id], true)
+        .await?;
+    let client = clients
+        .into_iter()
+        .find(|c| c.client_id == *client_id && !c.disabled)
+        .ok_or_else(auth_failed)?;
+    authenticate(creds, client.registered(now))?;
+    let Some(g) = grant.filter(|g| g.client_id == *client_id && g.is_live(now)) else {
+        return Ok(Revoked::Nothing);
+    };
+    let hash = SecretHash::of(&req.token);
+    match token {
+        Genuine::Access(p) => {
+            let slot = if p.generation == g.generation && g.access_hash.as_ref() == Some(&hash) {
+                AccessSlot::Current
+            } else if p.generation.checked_add(1) == Some(g.generation)
+                && g.previous_access_hash.as_ref() == Some(&hash)
+            {
+                AccessSlot::Previous
+            } else {
+                return Ok(Revoked::Nothing);
+            };
+            let gone = tokens.revoke_access(&g.grant_id, slot, &hash).await?;
+            Ok(if gone {
+                Revoked::AccessToken
+            } else {
+                Revoked::Nothing
+            })
         }
-        tokens.revoke_grant(&rec.grant_id).await?;
-        return Ok(Revoked::Grant);
+        Genuine::Refresh(p) => {
+            let current = g.refresh_is_current(&hash, now);
+            if !current && p.generation >= g.generation {
+                return Ok(Revoked::Nothing);
+            }
+            tokens.revoke_grant(&g.grant_id, now).await?;
+            Ok(Revoked::Grant)
+        }
     }
-    Ok(Revoked::Nothing)
 }
 
 #[cfg(test)]
@@ -140,7 +166,7 @@ mod tests {
     }
 
     async fn revoke(w: &World, c: ClientCredentials, token: &str) -> Result<Revoked, ErrorCode> {
-        revoke_token(&w.store, &w.store, &c, &req(token), w.clock.now())
+        revoke_token(&w.store, &c, &req(token), w.keys.checking(), w.clock.now())
             .await
             .map_err(|e| e.public().code)
     }
@@ -155,8 +181,8 @@ mod tests {
         let r = revoke(&w, creds("c1", Some(SECRET)), t.access_token.secret()).await;
         assert_eq!(r, Ok(Revoked::AccessToken));
         assert_eq!(w.store.calls(), 2);
-        assert!(!w.is_live(&t.access_token.hash()).await);
-        assert!(w.is_live(&t.refresh_token.hash()).await);
+        assert!(!w.is_live(&t.access_token).await);
+        assert!(w.refresh_is_current(&t.refresh_token));
     }
 
     /// RFC 7009 §2.1: revoking a refresh token revokes the grant, with its access tokens.
@@ -166,8 +192,8 @@ mod tests {
         let t = issued(&w, Q, ("c1", Some(SECRET))).await;
         let r = revoke(&w, creds("c1", Some(SECRET)), t.refresh_token.secret()).await;
         assert_eq!(r, Ok(Revoked::Grant));
-        assert!(!w.is_live(&t.access_token.hash()).await);
-        assert!(!w.is_live(&t.refresh_token.hash()).await);
+        assert!(!w.is_live(&t.access_token).await);
+        assert!(!w.refresh_is_current(&t.refresh_token));
         assert_eq!(
             w.refresh(("c1", Some(SECRET)), &t.refresh_token, None)
                 .await
@@ -189,8 +215,8 @@ mod tests {
             .unwrap();
         let r = revoke(&w, creds("c1", Some(SECRET)), t.refresh_token.secret()).await;
         assert_eq!(r, Ok(Revoked::Grant));
-        assert!(!w.is_live(&thief.access_token.hash()).await);
-        assert!(!w.is_live(&thief.refresh_token.hash()).await);
+        assert!(!w.is_live(&thief.access_token).await);
+        assert!(!w.refresh_is_current(&thief.refresh_token));
         assert_eq!(
             w.refresh(("c1", Some(SECRET)), &thief.refresh_token, None)
                 .await
@@ -209,8 +235,8 @@ mod tests {
             let r = revoke(&w, creds("c2", Some(SECRET)), token).await;
             assert_eq!(r, Ok(Revoked::Nothing));
         }
-        assert!(w.is_live(&t.access_token.hash()).await);
-        assert!(w.is_live(&t.refresh_token.hash()).await);
+        assert!(w.is_live(&t.access_token).await);
+        assert!(w.refresh_is_current(&t.refresh_token));
     }
 
     /// RFC 7009 §2.2: unknown, malformed, already revoked and expired tokens get success;
@@ -222,11 +248,20 @@ mod tests {
         let c = || creds("c1", Some(SECRET));
         w.store.reset_calls();
         assert_eq!(revoke(&w, c(), "garbage").await, Ok(Revoked::Nothing));
-        assert_eq!(w.store.calls(), 1, "only the client is read");
+        assert_eq!(
+            w.store.calls(),
+            0,
+            "a token this server did not issue costs nothing"
+        );
         // An API key is not an OAuth token: revoked through the CLI, not here.
         let api_key = format!("pc_ak_{}", "A".repeat(43));
         assert_eq!(revoke(&w, c(), &api_key).await, Ok(Revoked::Nothing));
-        let unknown = AccessToken::generate_for(&ClientId::new("c1"), &crate::clock::OsEntropy);
+        let unknown = crate::codec::mint_access(
+            w.keys.issuing(),
+            &ClientId::new("c1"),
+            &crate::model::grant_id_for_code(&crate::secret::SecretHash::of("x")),
+            0,
+        );
         assert_eq!(
             revoke(&w, c(), unknown.secret()).await,
             Ok(Revoked::Nothing)
@@ -257,7 +292,7 @@ mod tests {
         ] {
             assert_eq!(revoke(&w, c, token).await, Err(ErrorCode::InvalidClient));
         }
-        assert!(w.is_live(&t.access_token.hash()).await);
+        assert!(w.is_live(&t.access_token).await);
     }
 
     /// RFC 7009 §2.1: a public client identifies itself by `client_id` alone and may revoke its
@@ -277,7 +312,7 @@ mod tests {
             .unwrap();
         let r = revoke(&w, creds("pub", None), t.refresh_token.secret()).await;
         assert_eq!(r, Ok(Revoked::Grant));
-        assert!(!w.is_live(&t.access_token.hash()).await);
+        assert!(!w.is_live(&t.access_token).await);
     }
 
     /// RFC 7009 §2.1: the hint is only a hint; a wrong one does not stop the revocation.
@@ -301,9 +336,9 @@ mod tests {
     async fn a_storage_fault_is_reported() {
         let w = world();
         let t = issued(&w, Q2, ("c2", Some(SECRET))).await;
-        w.store.fail_next(Op::RevokeAccessToken);
+        w.store.fail_next(Op::RevokeAccess);
         let r = revoke(&w, creds("c2", Some(SECRET)), t.access_token.secret()).await;
         assert_eq!(r, Err(ErrorCode::TemporarilyUnavailable));
-        assert!(w.is_live(&t.access_token.hash()).await);
+        assert!(w.is_live(&t.access_token).await);
     }
 }

@@ -1,7 +1,6 @@
 //! Newtypes for every secret value: they never print in `Debug`, are compared in constant time
 //! and are stored only as a SHA-256 hash.
 use crate::clock::Entropy;
-use crate::ids::ClientId;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -102,46 +101,23 @@ fn is_random_body(body: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-secret_newtype!(
-    /// An authorization code (RFC 6749 §4.1.2).
+secret_newtype!(@common
+    /// An authorization code (RFC 6749 §4.1.2): `pc_ac_<256 random bits>.<tag>`
+    /// ([`crate::codec`]).
     AuthorizationCode,
     "pc_ac_"
 );
 secret_newtype!(@common
-    /// A bearer access token (RFC 6750): `pc_at_<client_id>.<256 random bits>`. It names its
-    /// client so that a resource server reads the token and the client's standing in one
-    /// request (a disabled client's tokens stop working at once, `docs/architecture.md`). The
-    /// client id is not secret; the random part is what makes the token unguessable.
+    /// A bearer access token (RFC 6750): `pc_at_<client>.<grant>.<generation>.<secret>.<tag>`
+    /// ([`crate::codec`]). It names its client and grant, so a resource server checks it with
+    /// one read of the grant and the client's standing; the tag makes a forged one free to
+    /// refuse.
     AccessToken,
     "pc_at_"
 );
-
-impl AccessToken {
-    /// A fresh token for `client_id`.
-    pub fn generate_for(client_id: &ClientId, entropy: &dyn Entropy) -> Self {
-        Self(generate(
-            &format!("{}{}.", Self::PREFIX, client_id.as_str()),
-            entropy,
-        ))
-    }
-
-    /// The client the token names, when the token has our shape: the prefix, a well-formed
-    /// client id, a dot, then 256 bits in base64url. Anything else is refused before any
-    /// storage call.
-    pub fn client_id(&self) -> Option<ClientId> {
-        let rest = self.0.strip_prefix(Self::PREFIX)?;
-        let (client, body) = rest.split_once('.')?;
-        let client = ClientId::new(client);
-        (client.is_well_formed() && is_random_body(body)).then_some(client)
-    }
-
-    /// See [`Self::client_id`].
-    pub fn is_well_formed(&self) -> bool {
-        self.client_id().is_some()
-    }
-}
-secret_newtype!(
-    /// A refresh token (RFC 6749 §1.5).
+secret_newtype!(@common
+    /// A refresh token (RFC 6749 §1.5): `pc_rt_<grant>.<generation>.<secret>.<tag>`
+    /// ([`crate::codec`]).
     RefreshToken,
     "pc_rt_"
 );
@@ -221,57 +197,15 @@ mod tests {
     /// RFC 6749 §10.10: credentials carry at least 128 bits; we use 256.
     #[test]
     fn generated_credentials_carry_256_random_bits_behind_their_prefix() {
-        let a = RefreshToken::generate(&OsEntropy);
-        let b = RefreshToken::generate(&OsEntropy);
-        assert!(a.secret().starts_with("pc_rt_"));
-        let body = &a.secret()["pc_rt_".len()..];
+        let a = ClientSecret::generate(&OsEntropy);
+        let b = ClientSecret::generate(&OsEntropy);
+        assert!(a.secret().starts_with("pc_cs_"));
+        let body = &a.secret()["pc_cs_".len()..];
         assert_eq!(URL_SAFE_NO_PAD.decode(body).map(|v| v.len()).ok(), Some(32));
         assert!(!a.ct_eq(&b));
         assert!(a.is_well_formed());
-        let client = ClientId::new("0123abcd");
-        let t = AccessToken::generate_for(&client, &OsEntropy);
-        let (_, body) = t.secret().split_once('.').unwrap();
-        assert_eq!(URL_SAFE_NO_PAD.decode(body).map(|v| v.len()).ok(), Some(32));
-        assert!(!t.ct_eq(&AccessToken::generate_for(&client, &OsEntropy)));
-    }
-
-    /// A credential without our prefix and length is refused before any storage call.
-    #[test]
-    fn malformed_credentials_are_recognised_without_storage() {
-        assert!(!RefreshToken::new("pc_rt_short").is_well_formed());
-        assert!(!RefreshToken::new(
-            AccessToken::generate_for(&ClientId::new("c1"), &OsEntropy).secret()
-        )
-        .is_well_formed());
-        assert!(!AuthorizationCode::new(format!("pc_ac_{}", "!".repeat(43))).is_well_formed());
-        assert!(RefreshToken::generate(&OsEntropy).is_well_formed());
-        assert!(!RefreshToken::new(ApiKey::generate(&OsEntropy).secret()).is_well_formed());
-        assert!(!AccessToken::new(ApiKey::generate(&OsEntropy).secret()).is_well_formed());
-        assert!(!AccessToken::new(RefreshToken::generate(&OsEntropy).secret()).is_well_formed());
-        assert!(!AuthorizationCode::new(ApiKey::generate(&OsEntropy).secret()).is_well_formed());
-    }
-
-    /// An access token names its client, so `/me` reads the token and the client's standing in
-    /// one request; a token whose client part is not a well-formed client id, or whose random
-    /// part is not 256 bits, is refused without a storage call.
-    #[test]
-    fn access_tokens_name_their_client_and_are_checked_for_shape() {
-        let client = ClientId::new("0123abcd");
-        let t = AccessToken::generate_for(&client, &OsEntropy);
-        assert!(t.secret().starts_with("pc_at_0123abcd."));
-        assert_eq!(t.client_id(), Some(client));
-        let body = t.secret().rsplit_once('.').unwrap().1.to_string();
-        for bad in [
-            format!("pc_at_{body}"),
-            format!("pc_at_.{body}"),
-            format!("pc_at_{}.{body}", "a".repeat(65)),
-            format!("pc_at_a b.{body}"),
-            format!("pc_at_a.b.{body}"),
-            format!("pc_at_ab.{}", &body[1..]),
-            format!("pc_rt_ab.{body}"),
-        ] {
-            assert_eq!(AccessToken::new(bad.as_str()).client_id(), None, "{bad}");
-        }
+        assert!(!ClientSecret::new("pc_cs_short").is_well_formed());
+        assert!(!ApiKey::new(ClientSecret::generate(&OsEntropy).secret()).is_well_formed());
     }
 
     /// An API key carries 256 bits behind a prefix no other credential uses.

@@ -30,7 +30,6 @@ pub mod env {
     pub const REFRESH_TOKEN_TTL: &str = "PORTCULLIS_REFRESH_TOKEN_TTL";
     pub const GRANT_LIFETIME: &str = "PORTCULLIS_GRANT_LIFETIME";
     pub const REFRESH_GRACE: &str = "PORTCULLIS_REFRESH_GRACE";
-    pub const REFRESH_GRACE_RETRIES: &str = "PORTCULLIS_REFRESH_GRACE_RETRIES";
     pub const KEY_CACHE_TTL: &str = "PORTCULLIS_KEY_CACHE_TTL";
     pub const CONSENT_TTL: &str = "PORTCULLIS_CONSENT_TTL";
     pub const CLOCK_SKEW_LEEWAY: &str = "PORTCULLIS_CLOCK_SKEW_LEEWAY";
@@ -86,8 +85,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar { name: env::ACCESS_TOKEN_TTL, default: Some("1800"), meaning: "Access token lifetime, seconds" },
     EnvVar { name: env::REFRESH_TOKEN_TTL, default: Some("2592000"), meaning: "Refresh token lifetime without use, seconds (30 days)" },
     EnvVar { name: env::GRANT_LIFETIME, default: Some("none"), meaning: "Optional absolute end of a grant from the code exchange, seconds" },
-    EnvVar { name: env::REFRESH_GRACE, default: Some("0"), meaning: "Grace window for a retried refresh, 0 (off) to 300 seconds" },
-    EnvVar { name: env::REFRESH_GRACE_RETRIES, default: Some("1"), meaning: "Retries one retired refresh token may have inside the grace window" },
+    EnvVar { name: env::REFRESH_GRACE, default: Some("30"), meaning: "Retry window: a code exchange or refresh retried by its client within it gets the same tokens, 0 (off) to 300 seconds" },
     EnvVar { name: env::KEY_CACHE_TTL, default: Some("300"), meaning: "How long keys read from Secrets Manager are cached, seconds (every function that reads a secret)" },
     EnvVar { name: env::CONSENT_TTL, default: Some("900"), meaning: "How long a consent page may stay open before its form is refused, seconds" },
     EnvVar { name: env::AUTH_FAILURE_LIMIT, default: Some("10"), meaning: "Failed client authentications of one client_id within the window, per function instance, after which further failures get 429 (OAuth 2.1 §2.4.1); a correct secret always authenticates" },
@@ -461,15 +459,18 @@ pub struct Lifetimes {
     /// Optional absolute end of a grant, counted from the code exchange:
     /// `PORTCULLIS_GRANT_LIFETIME`, default none.
     pub grant_lifetime: Option<u64>,
-    /// Grace window for a retried refresh: `PORTCULLIS_REFRESH_GRACE`, 0 (off, the default) to
-    /// [`MAX_REFRESH_GRACE`] seconds.
+    /// The retry window: `PORTCULLIS_REFRESH_GRACE`, default [`DEFAULT_REFRESH_GRACE`], 0 (off)
+    /// to [`MAX_REFRESH_GRACE`] seconds. A code exchange or refresh retried by its own client
+    /// within it (its first answer lost) gets the same tokens; 0 makes every second use of a
+    /// code a replay and every use of an earlier refresh token reuse (RFC 6749 §4.1.2 strictly).
     pub refresh_grace: u64,
-    /// How many retries one retired refresh token may have inside the grace window:
-    /// `PORTCULLIS_REFRESH_GRACE_RETRIES`, default 1.
-    pub refresh_grace_retries: u32,
 }
 
-/// The longest grace window a deployment may set.
+/// Long enough for a client's retry after a lost answer (the SDK's 8 s operation timeout, a
+/// 503 and a backoff), short enough that a stolen earlier token is useless soon after.
+pub const DEFAULT_REFRESH_GRACE: u64 = 30;
+
+/// The longest retry window a deployment may set.
 pub const MAX_REFRESH_GRACE: u64 = 300;
 
 impl Default for Lifetimes {
@@ -478,8 +479,7 @@ impl Default for Lifetimes {
             access_ttl: 1800,
             refresh_ttl: 30 * 24 * 3600,
             grant_lifetime: None,
-            refresh_grace: 0,
-            refresh_grace_retries: 1,
+            refresh_grace: DEFAULT_REFRESH_GRACE,
         }
     }
 }
@@ -488,7 +488,7 @@ impl Lifetimes {
     fn read<F: Fn(&str) -> Option<String>>(r: &Reader<F>) -> Result<Self, ConfigError> {
         let d = Self::default();
         let grace = match r.optional(env::REFRESH_GRACE) {
-            None => 0,
+            None => d.refresh_grace,
             Some(v) => v
                 .parse::<u64>()
                 .ok()
@@ -500,15 +500,6 @@ impl Lifetimes {
                     ))
                 })?,
         };
-        let retries = match r.optional(env::REFRESH_GRACE_RETRIES) {
-            None => d.refresh_grace_retries,
-            Some(v) => v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                ConfigError(format!(
-                    "{} must be a positive whole number, got `{v}`",
-                    env::REFRESH_GRACE_RETRIES
-                ))
-            })?,
-        };
         Ok(Self {
             access_ttl: r.seconds(env::ACCESS_TOKEN_TTL, d.access_ttl)?,
             refresh_ttl: r.seconds(env::REFRESH_TOKEN_TTL, d.refresh_ttl)?,
@@ -517,7 +508,6 @@ impl Lifetimes {
                 Some(_) => Some(r.seconds(env::GRANT_LIFETIME, 1)?),
             },
             refresh_grace: grace,
-            refresh_grace_retries: retries,
         })
     }
 }
@@ -790,10 +780,7 @@ mod tests {
             (1800, 2_592_000)
         );
         assert_eq!(t.lifetimes.grant_lifetime, None);
-        assert_eq!(
-            (t.lifetimes.refresh_grace, t.lifetimes.refresh_grace_retries),
-            (0, 1)
-        );
+        assert_eq!(t.lifetimes.refresh_grace, DEFAULT_REFRESH_GRACE);
     }
 
     /// The dev login signs anyone in as anyone: it starts only on a loopback issuer.

@@ -6,11 +6,13 @@
 use crate::authorize::{issue_code, validate_request, AuthorizeParams, IssueContext};
 use crate::client_auth::ClientCredentials;
 use crate::clock::{FixedClock, OsEntropy};
+use crate::codec::{CheckingKeys, IssuingKeys};
 use crate::error::ErrorCode;
 use crate::grants::{
     exchange_code, refresh_tokens, CodeGrant, RefreshGrant, TokenContext, TokenResponse,
 };
 use crate::ids::{ClientId, RedirectUri, Subject};
+use crate::keyring::KeyRing;
 use crate::model::{Client, UserInfo};
 use crate::params::Params;
 use crate::pkce::parse_verifier;
@@ -111,6 +113,39 @@ impl ClientBuilder {
     }
 }
 
+/// A grant item as an exchange at `now` writes it (generation 0, no token hashes yet: mint
+/// them with [`crate::codec`] and set them as a test needs).
+pub fn grant(grant_id: &str, client_id: &str, sub: &str, now: u64) -> crate::model::Grant {
+    let grant_id = crate::ids::GrantId::new(grant_id);
+    crate::model::Grant {
+        pk: crate::model::Grant::key(&grant_id),
+        kind: crate::model::ItemKind::Grant,
+        grant_id,
+        client_id: ClientId::new(client_id),
+        user_sub: Subject::new(sub),
+        profile: crate::model::Profile::from(&user(sub)),
+        scopes: vec!["READ_PROFILE".into(), "READ_BOOKING".into()],
+        created_at: now,
+        expires_at: now + 86_400,
+        ends_at: None,
+        keep_until: now + 1_200,
+        client_public: false,
+        code_challenge: None,
+        generation: 0,
+        rotated_at: now,
+        refresh_hash: None,
+        refresh_expires_at: now + 86_400,
+        access_hash: None,
+        access_expires_at: now + 1_800,
+        access_scopes: None,
+        previous_access_hash: None,
+        previous_access_expires_at: 0,
+        previous_access_scopes: None,
+        refreshed_at: None,
+        revoked_at: None,
+    }
+}
+
 /// A user as a host session describes them: username `ada`.
 pub fn user(sub: &str) -> UserInfo {
     UserInfo {
@@ -133,6 +168,41 @@ pub struct World {
     pub clock: FixedClock,
     pub scopes: ScopeCatalog,
     pub lifetimes: Lifetimes,
+    pub keys: TestKeys,
+}
+
+/// Fixed mint, tag and access-tag keys ([`crate::codec`]).
+#[derive(Debug, Clone)]
+pub struct TestKeys {
+    pub mint: KeyRing,
+    pub tag: KeyRing,
+    pub access_tag: KeyRing,
+}
+
+impl TestKeys {
+    pub fn issuing(&self) -> IssuingKeys<'_> {
+        IssuingKeys {
+            mint: &self.mint,
+            tag: &self.tag,
+            access_tag: &self.access_tag,
+        }
+    }
+    pub fn checking(&self) -> CheckingKeys<'_> {
+        CheckingKeys {
+            tag: &self.tag,
+            access_tag: &self.access_tag,
+        }
+    }
+}
+
+/// The keys every test world uses.
+pub fn test_keys() -> TestKeys {
+    let ring = |b: u8| KeyRing::new(crate::secret::Key::new(vec![b; 32]), None);
+    TestKeys {
+        mint: ring(b'm'),
+        tag: ring(b't'),
+        access_tag: ring(b'a'),
+    }
 }
 
 impl Default for World {
@@ -150,8 +220,11 @@ impl World {
             scopes: ScopeCatalog::default(),
             lifetimes: Lifetimes {
                 refresh_ttl: 86_400,
+                // No retry window unless a test sets one: a second use is reuse.
+                refresh_grace: 0,
                 ..Lifetimes::default()
             },
+            keys: test_keys(),
         }
     }
 
@@ -175,6 +248,7 @@ impl World {
             entropy: &OsEntropy,
             code_ttl: 600,
             issuer: ISSUER,
+            tag: &self.keys.tag,
         };
         let location = issue_code(&self.store, &req, &session, &ctx).await.unwrap();
         let url = url::Url::parse(&location).unwrap();
@@ -182,15 +256,48 @@ impl World {
         AuthorizationCode::new(code.into_owned())
     }
 
-    /// Whether an issued token is live (stored, not expired) just after the world's clock.
-    pub async fn is_live(&self, token_hash: &crate::secret::SecretHash) -> bool {
+    /// Whether an access token is accepted at a resource endpoint just after the world's clock.
+    pub async fn is_live(&self, token: &crate::secret::AccessToken) -> bool {
         use crate::clock::Clock;
-        use crate::ports::TokenLookup;
-        self.store
-            .token(token_hash, self.clock.now() + 1)
-            .await
-            .unwrap()
-            .is_some()
+        crate::bearer::authenticate(
+            &self.store,
+            &self.keys.access_tag,
+            crate::bearer::Presented::AccessToken(token.clone()),
+            self.clock.now() + 1,
+        )
+        .await
+        .is_ok()
+    }
+
+    /// What an access token may do at a resource endpoint just after the world's clock.
+    pub async fn access(
+        &self,
+        token: &crate::secret::AccessToken,
+    ) -> Option<crate::bearer::Principal> {
+        use crate::clock::Clock;
+        crate::bearer::authenticate(
+            &self.store,
+            &self.keys.access_tag,
+            crate::bearer::Presented::AccessToken(token.clone()),
+            self.clock.now() + 1,
+        )
+        .await
+        .ok()
+    }
+
+    /// Whether a refresh token is its grant's current one, and the grant live.
+    pub fn refresh_is_current(&self, token: &RefreshToken) -> bool {
+        use crate::clock::Clock;
+        let now = self.clock.now() + 1;
+        crate::codec::parse_refresh(token, &self.keys.tag)
+            .and_then(|p| self.store.stored_grant(&p.grant_id))
+            .is_some_and(|g| g.is_live(now) && g.refresh_is_current(&token.hash(), now))
+    }
+
+    /// The grant a token response's access token names.
+    pub fn grant_of(&self, token: &crate::secret::AccessToken) -> Option<crate::model::Grant> {
+        crate::codec::parse_access(token, &self.keys.access_tag)
+            .and_then(|p| self.store.stored_grant(&p.grant_id))
     }
 
     pub fn token_context(&self) -> TokenContext<'_> {
@@ -199,6 +306,7 @@ impl World {
             entropy: &OsEntropy,
             lifetimes: &self.lifetimes,
             scopes: &self.scopes,
+            keys: self.keys.issuing(),
         }
     }
 
@@ -249,14 +357,8 @@ impl World {
             refresh_token: refresh_token.clone(),
             scope: scope.map(crate::scope::parse_scope),
         };
-        refresh_tokens(
-            &self.store,
-            &self.store,
-            &creds,
-            &grant,
-            &self.token_context(),
-        )
-        .await
-        .map_err(|e| e.public().code)
+        refresh_tokens(&self.store, &creds, &grant, &self.token_context())
+            .await
+            .map_err(|e| e.public().code)
     }
 }

@@ -178,11 +178,16 @@ async fn run(iterations: usize) {
         },
         &keys.session,
     );
+    let k = testkit::test_keys();
+    let ring = |r: &portcullis_core::keyring::KeyRing| {
+        portcullis_core::rings::StaticRing::boxed(r.clone())
+    };
     let authorize = AuthorizeEndpoint {
         settings: AuthorizeSettings::from_lookup(lookup).expect("bench settings"),
         clients: store.clone(),
         codes: store.clone(),
         keys: KeyCache::new(StaticKeys(keys), 300),
+        tag: ring(&k.tag),
         clock: Box::new(SystemClock),
         entropy: Box::new(OsEntropy),
     };
@@ -193,34 +198,41 @@ async fn run(iterations: usize) {
         tokens: store.clone(),
         clock: Box::new(SystemClock),
         entropy: Box::new(OsEntropy),
+        mint: ring(&k.mint),
+        tag: ring(&k.tag),
+        access_tag: ring(&k.access_tag),
     };
     let refresh = RefreshEndpoint {
         settings: RefreshSettings::from_lookup(lookup).expect("bench settings"),
-        clients: store.clone(),
         tokens: store.clone(),
         clock: Box::new(SystemClock),
         entropy: Box::new(OsEntropy),
+        mint: ring(&k.mint),
+        tag: ring(&k.tag),
+        access_tag: ring(&k.access_tag),
     };
     let me = MeEndpoint {
-        auth: Authenticator::new(store.clone()).oauth_only(),
+        auth: Authenticator::new(store.clone(), k.access_tag.clone()).oauth_only(),
     };
     // The authentication half of `list-bookings` (its own table's Query is not Portcullis's).
     let bookings = ProductApi {
-        auth: Authenticator::new(store.clone()),
+        auth: Authenticator::new(store.clone(), k.access_tag.clone()),
     };
     let api_key = bench_api_key(&store).await;
     let (mut by_key, mut by_token) = (Series::default(), Series::default());
     let introspect = IntrospectEndpoint {
         settings: IntrospectSettings::from_lookup(lookup).expect("bench settings"),
-        clients: store.clone(),
         tokens: store.clone(),
         clock: Box::new(SystemClock),
+        tag: ring(&k.tag),
+        access_tag: ring(&k.access_tag),
     };
     let revoke = RevokeEndpoint {
         settings: RevokeSettings::from_lookup(lookup).expect("settings"),
-        clients: store.clone(),
         tokens: store.clone(),
         clock: Box::new(SystemClock),
+        tag: ring(&k.tag),
+        access_tag: ring(&k.access_tag),
     };
     let metadata = MetadataEndpoint::new(&MetadataSettings::from_lookup(lookup).expect("settings"));
     let (mut inspect, mut revoke_access, mut revoke_refresh, mut discover) = Default::default();

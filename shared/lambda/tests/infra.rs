@@ -341,16 +341,11 @@ fn me_cannot_write_and_authorize_cannot_touch_tokens() {
 /// Review finding 5: no deployed function may write the clients table (registration fields,
 /// secrets, `trusted`, `disabled` are the operator's, through the CLI), and failed
 /// authentications are counted in memory (`portcullis_core::throttle`), never on the client
-/// item. Every function's actions on the clients table are reads or a transaction's
-/// ConditionCheck.
+/// item. Every function's actions on the clients table are reads.
 #[test]
 fn no_deployed_function_can_change_a_clients_registration() {
     let t = template();
-    let allowed = [
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
-        "dynamodb:ConditionCheckItem",
-    ];
+    let allowed = ["dynamodb:GetItem", "dynamodb:BatchGetItem"];
     for f in functions() {
         let (have, _) = granted(function_resource(&t, f.binary).1, f.binary);
         for ((table, _), actions) in &have {
@@ -691,11 +686,12 @@ fn the_tables_define_exactly_the_indexes_the_code_queries() {
         ports::ClientRegistryPort::DYNAMODB,
         ports::CodeIssuePort::DYNAMODB,
         ports::CodeRedeemPort::DYNAMODB,
-        ports::TokenIssuePort::DYNAMODB,
-        ports::TokenLookupPort::DYNAMODB,
+        ports::GrantLookupPort::DYNAMODB,
+        ports::GrantStartPort::DYNAMODB,
+        ports::GrantReadPort::DYNAMODB,
+        ports::GrantAdvancePort::DYNAMODB,
         ports::GrantRevocationPort::DYNAMODB,
-        ports::AccessTokenRevocationPort::DYNAMODB,
-        ports::RefreshRotationPort::DYNAMODB,
+        ports::AccessRevocationPort::DYNAMODB,
         ports::ApiKeyLookupPort::DYNAMODB,
         ports::ApiKeyRegistryPort::DYNAMODB,
         ports::ClientDisablePort::DYNAMODB,
@@ -982,23 +978,77 @@ fn list_bookings_calls_only_query_on_its_table() {
     }
 }
 
-/// Issue 16: no refresh transaction names the client item. On real DynamoDB, concurrent
-/// transactions on one item are cancelled (TransactionConflict), so a check on a popular
-/// client's item in every refresh would fail its users' refreshes under load (moto never shows
-/// this). The refresh reads the client with its token instead; the template proves the
-/// transaction cannot touch it: the refresh function has no ConditionCheckItem (or any write) on
-/// the clients table.
+/// Issue 16: no write on the hot path names the client item, and there is no transaction at
+/// all. On real DynamoDB, concurrent transactions on one item are cancelled
+/// (TransactionConflict), so a check on a popular client's item in every exchange or refresh
+/// would fail its users' requests under load (moto never shows this). The client is read (with
+/// the grant) instead; the template proves it: no function has `ConditionCheckItem` (the action
+/// a transaction's check on an item needs) anywhere, nor any write on the clients table.
 #[test]
-fn a_refresh_transaction_never_names_the_client_item() {
+fn a_refresh_never_writes_or_checks_a_client_item() {
     let t = template();
+    for f in functions() {
+        let (have, _) = granted(function_resource(&t, f.binary).1, f.binary);
+        for ((table, _), actions) in &have {
+            assert!(
+                !actions.contains("dynamodb:ConditionCheckItem")
+                    && !actions.contains("dynamodb:TransactWriteItems"),
+                "{}: a transaction part on {table}",
+                f.binary
+            );
+        }
+    }
     let (refresh, _) = granted(function_resource(&t, "refresh").1, "refresh");
     let clients = refresh
         .get(&("ClientsTable".to_string(), None))
         .cloned()
         .unwrap_or_default();
-    let expected: BTreeSet<String> = ["dynamodb:BatchGetItem", "dynamodb:GetItem"]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
+    let expected: BTreeSet<String> = ["dynamodb:BatchGetItem".to_string()].into();
     assert_eq!(clients, expected);
+}
+
+/// Review finding 5: no internet-facing function can write an API key (which lives in the
+/// tokens table, keyed by its hash, and may never expire). Every statement that lets token,
+/// refresh, revoke, introspect or me touch the tokens table is limited by
+/// `dynamodb:LeadingKeys` to `grant#*` keys: grant items only. (moto does not enforce IAM; this
+/// test holds the rule.) Only the operator's CLI creates API keys; `list-bookings`, a product
+/// API, reads them.
+#[test]
+fn no_internet_facing_function_can_write_an_api_key() {
+    let t = template();
+    for binary in ["token", "refresh", "revoke", "introspect", "me"] {
+        let (_, res) = function_resource(&t, binary);
+        let on_tokens: Vec<&Value> = statements(res)
+            .into_iter()
+            .filter(|s| {
+                table_target(&s["Resource"]).is_some_and(|(table, _)| table == "TokensTable")
+            })
+            .collect();
+        assert!(
+            !on_tokens.is_empty(),
+            "{binary} has a tokens-table statement"
+        );
+        for s in on_tokens {
+            let keys = strings(&s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
+            assert_eq!(keys, ["grant#*"], "{binary}: {s:?}");
+        }
+    }
+    // Nothing else writes the tokens table but these (the CLI is not deployed).
+    for f in functions() {
+        let (have, _) = granted(function_resource(&t, f.binary).1, f.binary);
+        let writes = have
+            .iter()
+            .filter(|((table, _), _)| table == "TokensTable")
+            .flat_map(|(_, a)| a.iter())
+            .any(|a| {
+                ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"]
+                    .iter()
+                    .any(|w| a == &format!("dynamodb:{w}"))
+            });
+        assert!(
+            !writes || ["token", "refresh", "revoke"].contains(&f.binary),
+            "{} writes the tokens table",
+            f.binary
+        );
+    }
 }

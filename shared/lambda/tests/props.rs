@@ -17,6 +17,7 @@ use portcullis_core::clock::{OsEntropy, SystemClock};
 use portcullis_core::error::ECHO_LIMIT;
 use portcullis_core::keys::{KeyCache, Keys, StaticKeys};
 use portcullis_core::ports::{MemoryStore, Op};
+use portcullis_core::rings::StaticRing;
 use portcullis_core::session::{sign_session, Session};
 use portcullis_core::settings::{
     local_stack, AuthorizeSettings, FromEnv, IntrospectSettings, MetadataSettings, RefreshSettings,
@@ -68,9 +69,9 @@ struct World {
     store: MemoryStore,
     authorize: AuthorizeEndpoint<MemoryStore, MemoryStore, StaticKeys>,
     token: TokenEndpoint<MemoryStore, MemoryStore, MemoryStore>,
-    refresh: RefreshEndpoint<MemoryStore, MemoryStore>,
-    revoke: RevokeEndpoint<MemoryStore, MemoryStore>,
-    introspect: IntrospectEndpoint<MemoryStore, MemoryStore>,
+    refresh: RefreshEndpoint<MemoryStore>,
+    revoke: RevokeEndpoint<MemoryStore>,
+    introspect: IntrospectEndpoint<MemoryStore>,
     me: MeEndpoint<MemoryStore>,
     metadata: MetadataEndpoint,
     login_url: String,
@@ -97,12 +98,15 @@ fn world() -> World {
     );
     let settings = AuthorizeSettings::from_lookup(lookup).unwrap();
     let login_url = settings.login_url.clone();
+    let k = testkit::test_keys();
+    let ring = |r: &portcullis_core::keyring::KeyRing| StaticRing::boxed(r.clone());
     World {
         authorize: AuthorizeEndpoint {
             settings,
             clients: store.clone(),
             codes: store.clone(),
             keys: KeyCache::new(StaticKeys(keys()), 300),
+            tag: ring(&k.tag),
             clock: Box::new(SystemClock),
             entropy: Box::new(OsEntropy),
         },
@@ -113,28 +117,35 @@ fn world() -> World {
             tokens: store.clone(),
             clock: Box::new(SystemClock),
             entropy: Box::new(OsEntropy),
+            mint: ring(&k.mint),
+            tag: ring(&k.tag),
+            access_tag: ring(&k.access_tag),
         },
         refresh: RefreshEndpoint {
             settings: RefreshSettings::from_lookup(lookup).unwrap(),
-            clients: store.clone(),
             tokens: store.clone(),
             clock: Box::new(SystemClock),
             entropy: Box::new(OsEntropy),
+            mint: ring(&k.mint),
+            tag: ring(&k.tag),
+            access_tag: ring(&k.access_tag),
         },
         revoke: RevokeEndpoint {
             settings: RevokeSettings::from_lookup(lookup).expect("settings"),
-            clients: store.clone(),
             tokens: store.clone(),
             clock: Box::new(SystemClock),
+            tag: ring(&k.tag),
+            access_tag: ring(&k.access_tag),
         },
         introspect: IntrospectEndpoint {
             settings: IntrospectSettings::from_lookup(lookup).unwrap(),
-            clients: store.clone(),
             tokens: store.clone(),
             clock: Box::new(SystemClock),
+            tag: ring(&k.tag),
+            access_tag: ring(&k.access_tag),
         },
         me: MeEndpoint {
-            auth: Authenticator::new(store.clone()).oauth_only(),
+            auth: Authenticator::new(store.clone(), k.access_tag.clone()).oauth_only(),
         },
         metadata: MetadataEndpoint::new(&MetadataSettings::from_lookup(lookup).unwrap()),
         store,
@@ -319,14 +330,12 @@ fn hostile() -> impl Strategy<Value = Hostile> {
             Op::Client,
             Op::PutCode,
             Op::ConsumeCode,
-            Op::IssueTokens,
-            Op::Token,
-            Op::AccessToken,
+            Op::StartGrant,
+            Op::ReadGrant,
+            Op::Advance,
             Op::RevokeGrant,
             Op::Grant,
-            Op::RefreshRecord,
-            Op::Rotate,
-            Op::RevokeAccessToken,
+            Op::RevokeAccess,
         ])),
     )
         .prop_map(

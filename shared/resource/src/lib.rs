@@ -8,7 +8,8 @@
 //!
 //! #[tokio::main(flavor = "current_thread")]
 //! async fn main() -> Result<(), Error> {
-//!     // Reads PORTCULLIS_TOKENS_TABLE (and the AWS SDK's own settings) once, at cold start.
+//!     // Reads its settings (the tokens and clients tables, the access-tag secret's id) and the
+//!     // AWS SDK's own once, at cold start.
 //!     let auth = &Authenticator::from_env().await?;
 //!     lambda_http::run(service_fn(move |req: Request| async move {
 //!         let response = match auth.authenticate(&req, &["READ_BOOKING"]).await {
@@ -23,9 +24,12 @@
 //! ```
 //!
 //! It accepts `Authorization: Bearer <access token>`, `Authorization: Bearer <API key>` (told
-//! apart by prefix) and `?apiKey=<API key>` (Cal.com's API v1 form). It needs only the tokens
-//! table, makes one `GetItem` per request (none for a malformed credential), and links neither
-//! the page templates nor the Secrets Manager client.
+//! apart by prefix) and `?apiKey=<API key>` (Cal.com's API v1 form). Per request it makes one
+//! DynamoDB call: a `BatchGetItem` of the grant the access token names and its client (so a
+//! revoked grant or a disabled client is refused at once), or a `GetItem` for an API key; none
+//! for a malformed or forged credential (an access token's tag is checked with the access-tag
+//! key, the one key this crate reads: it can tell a forged token from a genuine one, but cannot
+//! mint or predict a token). It links no page templates.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use lambda_http::http::header::{
@@ -39,8 +43,9 @@ use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::error::{EndpointError, ErrorCode, OAuthError};
 use portcullis_core::params::Params;
 use portcullis_core::ports::{
-    AccessTokenLookup, AccessTokenLookupPort, ApiKeyLookup, ApiKeyLookupPort, DynamoAccess, Port,
+    ApiKeyLookup, ApiKeyLookupPort, DynamoAccess, GrantRead, GrantReadPort, Port,
 };
+use portcullis_core::rings::{Ring, StaticRing};
 use portcullis_core::settings::{ConfigError, FromEnv, ResourceSettings};
 
 pub use portcullis_core::bearer::{AuthMethod, Principal};
@@ -50,8 +55,7 @@ pub use portcullis_core::settings::ConfigError as SettingsError;
 /// The DynamoDB access `authenticate` needs (for a function's IAM policy): BatchGetItem on the
 /// tokens and clients tables (an access token and its client's standing, in one request), and
 /// GetItem on the tokens table (an API key).
-pub const DYNAMODB: &[&[DynamoAccess]] =
-    &[AccessTokenLookupPort::DYNAMODB, ApiKeyLookupPort::DYNAMODB];
+pub const DYNAMODB: &[&[DynamoAccess]] = &[GrantReadPort::DYNAMODB, ApiKeyLookupPort::DYNAMODB];
 
 /// The realm named in `WWW-Authenticate` challenges.
 pub const REALM: &str = "portcullis";
@@ -59,6 +63,7 @@ pub const REALM: &str = "portcullis";
 /// Authenticates requests by an access token or an API key.
 pub struct Authenticator<T = DynamoTokens> {
     tokens: T,
+    access_tag: Ring,
     clock: Box<dyn Clock>,
     api_keys: bool,
 }
@@ -69,11 +74,19 @@ impl Authenticator<DynamoTokens> {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = ResourceSettings::from_env()?;
         let sdk = aws_config().await;
-        Ok(Self::new(DynamoTokens::with_clients(
-            portcullis_aws::sdk::dynamodb(&sdk),
-            settings.tokens_table,
-            settings.clients_table,
-        )))
+        let ring = portcullis_aws::rings::ring(
+            &sdk,
+            &settings.access_tag_secret_id,
+            settings.key_cache_ttl,
+        );
+        Ok(Self::with_ring(
+            DynamoTokens::with_clients(
+                portcullis_aws::sdk::dynamodb(&sdk),
+                settings.tokens_table,
+                settings.clients_table,
+            ),
+            ring,
+        ))
     }
 }
 
@@ -83,11 +96,17 @@ pub async fn aws_config() -> portcullis_aws::sdk::SdkConfig {
     portcullis_aws::sdk::load_sdk_config().await
 }
 
-impl<T: AccessTokenLookup + ApiKeyLookup> Authenticator<T> {
-    /// Over any token store (the in-memory one in tests).
-    pub fn new(tokens: T) -> Self {
+impl<T: GrantRead + ApiKeyLookup> Authenticator<T> {
+    /// Over any token store (the in-memory one in tests) and a fixed access-tag key ring.
+    pub fn new(tokens: T, access_tag: portcullis_core::keyring::KeyRing) -> Self {
+        Self::with_ring(tokens, StaticRing::boxed(access_tag))
+    }
+
+    /// Over any token store, with the access-tag key ring from a source.
+    pub fn with_ring(tokens: T, access_tag: Ring) -> Self {
         Self {
             tokens,
+            access_tag,
             clock: Box::new(SystemClock),
             api_keys: true,
         }
@@ -130,7 +149,13 @@ impl<T: AccessTokenLookup + ApiKeyLookup> Authenticator<T> {
         } else {
             bearer::oauth_only(presented)?
         };
-        let principal = bearer::authenticate(&self.tokens, presented, self.clock.now()).await?;
+        let now = self.clock.now();
+        let ring = self
+            .access_tag
+            .ring(now)
+            .await
+            .map_err(EndpointError::from)?;
+        let principal = bearer::authenticate(&self.tokens, &ring, presented, now).await?;
         for scope in scopes {
             principal.require_scope(scope)?;
         }
@@ -308,7 +333,7 @@ mod tests {
     #[tokio::test]
     async fn an_api_key_is_accepted_in_the_header_and_in_the_query() {
         let (store, key) = world().await;
-        let auth = Authenticator::new(store);
+        let auth = Authenticator::new(store, portcullis_core::testkit::test_keys().access_tag);
         let header = request("https://api.example/b", Some(&format!("Bearer {key}")));
         let p = auth.authenticate(&header, &["READ_BOOKING"]).await.unwrap();
         assert_eq!((p.sub().as_str(), p.method), ("u-api", AuthMethod::ApiKey));
@@ -321,7 +346,10 @@ mod tests {
     #[tokio::test]
     async fn refusals_map_to_rfc_6750_codes() {
         let (store, key) = world().await;
-        let auth = Authenticator::new(store.clone());
+        let auth = Authenticator::new(
+            store.clone(),
+            portcullis_core::testkit::test_keys().access_tag,
+        );
         let code = |r: Result<Principal, ResourceError>| r.unwrap_err().code();
         let none = request("https://api.example/b", None);
         assert_eq!(code(auth.authenticate(&none, &[]).await), None);
@@ -338,7 +366,8 @@ mod tests {
             code(auth.authenticate(&scope, &["READ_PROFILE"]).await),
             Some(ErrorCode::InsufficientScope)
         );
-        let oauth = Authenticator::new(store).oauth_only();
+        let oauth = Authenticator::new(store, portcullis_core::testkit::test_keys().access_tag)
+            .oauth_only();
         assert_eq!(
             code(oauth.authenticate(&scope, &[]).await),
             Some(ErrorCode::InvalidToken)

@@ -2,19 +2,15 @@
 //! code path.
 use crate::common::now;
 use portcullis_aws::{DynamoClients, DynamoCodes, DynamoTokens};
-use portcullis_core::client_auth::AuthenticatedClient;
 use portcullis_core::clock::OsEntropy;
-use portcullis_core::ids::{ClientId, GrantId, Subject};
-use portcullis_core::model::{
-    grant_id_for_code, Client, CodeRecord, GrantRecord, Issuance, ItemKind, TokenRecord, UserInfo,
-};
+use portcullis_core::codec::{mint_access, mint_refresh};
+use portcullis_core::ids::{ClientId, GrantId};
+use portcullis_core::model::{grant_id_for_code, Client, CodeRecord, Grant};
 use portcullis_core::ports::{
-    ClientLookup, ClientRegistry, CodeIssue, CodeRedeem, Consumed, GrantRevocation, IssueOutcome,
-    Presenter, TokenIssue, TokenLookup,
+    AccessRevocation, AccessSlot, ClientLookup, ClientRegistry, CodeIssue, CodeRedeem, Consumed,
+    GrantAdvance, GrantLookup, GrantRead, GrantRevocation, GrantStart, Presenter,
 };
-use portcullis_core::secret::{
-    AccessToken, AuthorizationCode, ClientSecret, RefreshToken, SecretHash,
-};
+use portcullis_core::secret::{AuthorizationCode, ClientSecret, SecretHash};
 use portcullis_core::testkit;
 use portcullis_e2e::Stack;
 
@@ -74,55 +70,18 @@ async fn new_client(clients: &DynamoClients, secret: &ClientSecret) -> Client {
     client
 }
 
-fn issuance(
-    client: &Client,
-    secret: &ClientSecret,
-    grant_id: &GrantId,
-) -> (Issuance, AccessToken, RefreshToken) {
-    let access = AccessToken::generate_for(&client.client_id, &OsEntropy);
-    let refresh = RefreshToken::generate(&OsEntropy);
-    let token = |pk, kind| {
-        TokenRecord::new(
-            pk,
-            kind,
-            grant_id.clone(),
-            client.client_id.clone(),
-            UserInfo {
-                sub: Subject::new("u1"),
-                ..Default::default()
-            },
-            vec!["READ_PROFILE".into()],
-            now(),
-            now() + 600,
-        )
-    };
-    let i = Issuance {
-        grant: GrantRecord {
-            pk: GrantRecord::key(grant_id),
-            kind: ItemKind::Grant,
-            grant_id: grant_id.clone(),
-            client_id: client.client_id.clone(),
-            user_sub: Subject::new("u1"),
-            scopes: vec!["READ_PROFILE".into()],
-            created_at: now(),
-            expires_at: now() + 600,
-            latest_access: Some(access.hash()),
-            latest_refresh: Some(refresh.hash()),
-            previous_access: None,
-            refreshed_at: None,
-            revoked_at: None,
-            replay_until: None,
-            client_public: false,
-            code_challenge: None,
-        },
-        access: token(access.hash(), ItemKind::Access),
-        refresh: token(refresh.hash(), ItemKind::Refresh),
-        client_check: AuthenticatedClient {
-            client_id: client.client_id.clone(),
-            secret_hash: Some(secret.hash()),
-        },
-    };
-    (i, access, refresh)
+/// A fresh code (tagged with the test keys: these tests call the adapters directly).
+fn new_code() -> AuthorizationCode {
+    AuthorizationCode::generate_tagged(&OsEntropy, &testkit::test_keys().tag)
+}
+
+/// A grant of `client` as an exchange writes it, with its generation-0 token hashes.
+fn grant_of(client: &Client, grant_id: &GrantId) -> Grant {
+    let keys = testkit::test_keys();
+    let mut g = testkit::grant(grant_id.as_str(), client.client_id.as_str(), "u1", now());
+    g.access_hash = Some(mint_access(keys.issuing(), &client.client_id, grant_id, 0).hash());
+    g.refresh_hash = Some(mint_refresh(keys.issuing(), grant_id, 0).hash());
+    g
 }
 
 /// RFC 6749 §4.1.2 and Cal.com's weakness 1: of 20 concurrent redemptions of one code, exactly
@@ -134,7 +93,7 @@ async fn concurrent_consume_of_one_code_from_20_tasks_has_exactly_one_winner() {
     let moto = Stack::get().serial_stores().await;
     let codes = moto.stores().codes.clone();
     for _round in 0..3 {
-        let code = AuthorizationCode::generate(&OsEntropy);
+        let code = new_code();
         codes
             .put_code(&code_record(&code, "c1", now() + 600))
             .await
@@ -159,7 +118,7 @@ async fn concurrent_consume_of_one_code_from_20_tasks_has_exactly_one_winner() {
 #[tokio::test]
 async fn consume_returns_the_whole_code_record_once() {
     let codes = Stack::get().stores().await.codes;
-    let code = AuthorizationCode::generate(&OsEntropy);
+    let code = new_code();
     let rec = code_record(&code, "c1", now() + 600);
     codes.put_code(&rec).await.unwrap();
     assert_eq!(consume(&codes, &code.hash(), now()).await, Some(rec));
@@ -171,7 +130,7 @@ async fn consume_returns_the_whole_code_record_once() {
 #[tokio::test]
 async fn a_code_is_not_consumed_by_a_presenter_that_is_not_its_client() {
     let codes = Stack::get().stores().await.codes;
-    let code = AuthorizationCode::generate(&OsEntropy);
+    let code = new_code();
     let rec = code_record(&code, "c1", now() + 600);
     codes.put_code(&rec).await.unwrap();
     let wrong = SecretHash::of("pc_cs_wrong");
@@ -212,7 +171,7 @@ async fn a_code_is_not_consumed_by_a_presenter_that_is_not_its_client() {
 async fn a_public_clients_code_is_consumed_only_with_its_verifier() {
     use portcullis_core::pkce::CodeChallenge;
     let codes = Stack::get().stores().await.codes;
-    let code = AuthorizationCode::generate(&OsEntropy);
+    let code = new_code();
     let challenge = CodeChallenge::s256(testkit::VERIFIER);
     let rec = CodeRecord {
         client_public: true,
@@ -258,7 +217,7 @@ async fn a_public_clients_code_is_consumed_only_with_its_verifier() {
 #[tokio::test]
 async fn an_expired_code_still_in_the_table_is_not_consumed() {
     let codes = Stack::get().stores().await.codes;
-    let code = AuthorizationCode::generate(&OsEntropy);
+    let code = new_code();
     codes
         .put_code(&code_record(&code, "c1", now() + 5))
         .await
@@ -270,102 +229,112 @@ async fn an_expired_code_still_in_the_table_is_not_consumed() {
     );
 }
 
+/// A grant is one item: written once, read with its client in one BatchGetItem (strongly
+/// consistent or not), and never mistaken for an API key or another kind of item.
 #[tokio::test]
-async fn tokens_are_written_together_and_found_by_hash_until_they_expire() {
+async fn a_grant_is_one_item_read_with_its_client_in_one_call() {
     let stores = Stack::get().stores().await;
     let tokens = &stores.tokens;
     let secret = ClientSecret::generate(&OsEntropy);
     let client = new_client(&stores.clients, &secret).await;
-    let grant = GrantId::new("g-write");
-    let (i, access, refresh) = issuance(&client, &secret, &grant);
-    assert_eq!(tokens.issue_tokens(&i).await.unwrap(), IssueOutcome::Issued);
-    let a = tokens.token(&access.hash(), now()).await.unwrap().unwrap();
-    assert_eq!((a.kind, a.grant_id.as_str()), (ItemKind::Access, "g-write"));
-    let r = tokens.token(&refresh.hash(), now()).await.unwrap().unwrap();
-    assert_eq!(r.kind, ItemKind::Refresh);
-    assert_eq!(
-        tokens.token(&access.hash(), now() + 600).await.unwrap(),
-        None,
-        "expired in code"
+    let grant = grant_id_for_code(&new_code().hash());
+    let g = grant_of(&client, &grant);
+    assert!(tokens.start_grant(&g).await.unwrap());
+    for consistent in [true, false] {
+        let (found, clients) = tokens
+            .grant_and_clients(&grant, &[&client.client_id], consistent)
+            .await
+            .unwrap();
+        if consistent {
+            assert_eq!(found.as_ref(), Some(&g), "the item round-trips as written");
+        }
+        assert_eq!(clients.len(), 1);
+        assert_eq!(clients[0].client_id, client.client_id);
+    }
+    let (none, nobody) = tokens
+        .grant_and_clients(
+            &GrantId::new("g_never"),
+            &[&ClientId::new("c-nobody")],
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(none.is_none() && nobody.is_empty());
+    assert_eq!(tokens.grant(&grant).await.unwrap().as_ref(), Some(&g));
+}
+
+/// The refresh's one write: conditional on the generation read and on the grant being live,
+/// so of two writers of one generation exactly one succeeds, and nothing moves a revoked grant.
+#[tokio::test]
+async fn a_grant_advances_once_per_generation_and_never_after_its_revocation() {
+    // Failed conditions below: tables of their own (see `Stack::private_stores`).
+    let stores = Stack::get().private_stores("advance").await;
+    let tokens = &stores.tokens;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&stores.clients, &secret).await;
+    let grant = grant_id_for_code(&new_code().hash());
+    let g = grant_of(&client, &grant);
+    assert!(tokens.start_grant(&g).await.unwrap());
+    assert!(
+        !tokens.start_grant(&g).await.unwrap(),
+        "one code, one grant"
     );
-    // A grant record is never mistaken for a token.
+    let keys = testkit::test_keys();
+    let next = Grant {
+        generation: 1,
+        rotated_at: now() + 1,
+        refresh_hash: Some(mint_refresh(keys.issuing(), &grant, 1).hash()),
+        access_hash: Some(mint_access(keys.issuing(), &client.client_id, &grant, 1).hash()),
+        previous_access_hash: g.access_hash.clone(),
+        previous_access_expires_at: g.access_expires_at,
+        access_scopes: Some(vec!["READ_PROFILE".into()]),
+        refreshed_at: Some(now() + 1),
+        ..g.clone()
+    };
+    assert!(tokens.advance(&next, 0).await.unwrap());
+    assert!(
+        !tokens.advance(&next, 0).await.unwrap(),
+        "generation 0 is gone"
+    );
+    let stored = tokens.grant(&grant).await.unwrap().unwrap();
+    assert_eq!(stored, next, "every field the refresh sets is written");
+    // RFC 7009: one access token ends; the grant lives on.
+    let prev = g.access_hash.clone().unwrap();
+    assert!(!tokens
+        .revoke_access(&grant, AccessSlot::Current, &prev)
+        .await
+        .unwrap());
+    assert!(tokens
+        .revoke_access(&grant, AccessSlot::Previous, &prev)
+        .await
+        .unwrap());
     assert_eq!(
         tokens
-            .token(&SecretHash::from_stored(GrantRecord::key(&grant)), now())
+            .grant(&grant)
             .await
-            .unwrap(),
+            .unwrap()
+            .unwrap()
+            .previous_access_hash,
         None
     );
-}
-
-/// No half-written state: a disabled client or a rotated-out secret fails the whole transaction.
-#[tokio::test]
-async fn issuance_for_a_disabled_client_or_retired_secret_writes_nothing() {
-    // Failed transactions: tables of its own (see `Stack::private_stores`).
-    let stores = Stack::get().private_stores("rejected").await;
-    let tokens = &stores.tokens;
-    let secret = ClientSecret::generate(&OsEntropy);
-    let client = new_client(&stores.clients, &secret).await;
-
-    let other = ClientSecret::generate(&OsEntropy);
-    let (i, access, refresh) = issuance(&client, &other, &GrantId::new("g-retired"));
-    assert_eq!(
-        tokens.issue_tokens(&i).await.unwrap(),
-        IssueOutcome::ClientRejected
+    // Revocation: one write; then nothing moves the grant, and revoking again changes nothing.
+    assert!(tokens.revoke_grant(&grant, now()).await.unwrap());
+    assert!(!tokens.revoke_grant(&grant, now()).await.unwrap());
+    let moved = Grant {
+        generation: 2,
+        ..next.clone()
+    };
+    assert!(!tokens.advance(&moved, 1).await.unwrap());
+    let tombstone = tokens.grant(&grant).await.unwrap().unwrap();
+    assert!(tombstone.revoked_at.is_some() && tombstone.generation == 1);
+    assert!(
+        !tokens.start_grant(&g).await.unwrap(),
+        "a tombstone cannot be overwritten"
     );
-    assert_eq!(tokens.token(&access.hash(), now()).await.unwrap(), None);
-    assert_eq!(tokens.token(&refresh.hash(), now()).await.unwrap(), None);
-
-    let mut gone = client.clone();
-    gone.client_id = "never-registered".into();
-    let (i, access, _) = issuance(&gone, &secret, &GrantId::new("g-gone"));
-    assert_eq!(
-        tokens.issue_tokens(&i).await.unwrap(),
-        IssueOutcome::ClientRejected
-    );
-    assert_eq!(tokens.token(&access.hash(), now()).await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn revoking_a_grant_deletes_its_tokens_and_only_them() {
-    // A failed transaction below: tables of its own (see `Stack::private_stores`).
-    let stores = Stack::get().private_stores("revoke-tombstone").await;
-    let tokens = &stores.tokens;
-    let secret = ClientSecret::generate(&OsEntropy);
-    let client = new_client(&stores.clients, &secret).await;
-    let code = AuthorizationCode::generate(&OsEntropy);
-    let grant = grant_id_for_code(&code.hash());
-    let (i, access, refresh) = issuance(&client, &secret, &grant);
-    tokens.issue_tokens(&i).await.unwrap();
-    let (keep, kept, _) = issuance(&client, &secret, &GrantId::new("g-other"));
-    tokens.issue_tokens(&keep).await.unwrap();
-
-    assert_eq!(tokens.revoke_grant(&grant).await.unwrap(), 3);
-    assert_eq!(tokens.token(&access.hash(), now()).await.unwrap(), None);
-    assert_eq!(tokens.token(&refresh.hash(), now()).await.unwrap(), None);
-    assert!(tokens.token(&kept.hash(), now()).await.unwrap().is_some());
-    // The grant is a tombstone: a racing or later exchange of its code writes nothing, and
-    // revoking it again changes nothing.
-    let tombstone = tokens
-        .grant(&grant)
+    assert!(!tokens
+        .revoke_grant(&GrantId::new("g_never"), now())
         .await
-        .unwrap()
-        .expect("kept as a tombstone");
-    assert!(tombstone.revoked_at.is_some() && tombstone.latest_access.is_none());
-    let (late, late_access, _) = issuance(&client, &secret, &grant);
-    assert_eq!(
-        tokens.issue_tokens(&late).await.unwrap(),
-        IssueOutcome::AlreadyIssued
-    );
-    assert_eq!(
-        tokens.token(&late_access.hash(), now()).await.unwrap(),
-        None
-    );
-    assert_eq!(tokens.revoke_grant(&grant).await.unwrap(), 0);
-    assert_eq!(
-        tokens.revoke_grant(&GrantId::new("g-never")).await.unwrap(),
-        0
-    );
+        .unwrap());
 }
 
 #[tokio::test]
@@ -422,10 +391,19 @@ async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
     );
 
     let settings = TokenSettings::from_lookup(|k| match k {
-        env::CLIENTS_TABLE | env::CODES_TABLE | env::TOKENS_TABLE => Some("t".into()),
+        env::CLIENTS_TABLE
+        | env::CODES_TABLE
+        | env::TOKENS_TABLE
+        | env::MINT_SECRET_ID
+        | env::TAG_SECRET_ID
+        | env::ACCESS_TAG_SECRET_ID => Some("t".into()),
         _ => None,
     })
     .unwrap();
+    let keys = testkit::test_keys();
+    let ring = |r: &portcullis_core::keyring::KeyRing| {
+        portcullis_core::rings::StaticRing::boxed(r.clone())
+    };
     let endpoint = TokenEndpoint {
         clients: DynamoClients::new(db.clone(), &settings.clients_table),
         tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
@@ -433,14 +411,17 @@ async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
         settings,
         clock: Box::new(portcullis_core::clock::SystemClock),
         entropy: Box::new(OsEntropy),
+        mint: ring(&keys.mint),
+        tag: ring(&keys.tag),
+        access_tag: ring(&keys.access_tag),
     };
     let req = lambda_http::http::Request::builder()
         .method("POST")
         .uri("http://127.0.0.1:1/api/auth/oauth/token")
         .header("content-type", "application/x-www-form-urlencoded")
         .body(lambda_http::Body::Text(format!(
-            "grant_type=authorization_code&code=pc_ac_{}&client_id=c",
-            "x".repeat(43)
+            "grant_type=authorization_code&code={}&client_id=c",
+            new_code().secret()
         )))
         .unwrap();
     let resp = portcullis_lambda::respond(&endpoint, req).await;
@@ -463,7 +444,7 @@ async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
 #[tokio::test]
 async fn a_consumed_code_stays_marked_and_is_never_consumed_twice() {
     let codes = Stack::get().stores().await.codes;
-    let code = AuthorizationCode::generate(&OsEntropy);
+    let code = new_code();
     let rec = code_record(&code, "c1", now() + 600);
     codes.put_code(&rec).await.unwrap();
     let t = now();
@@ -484,26 +465,4 @@ async fn a_consumed_code_stays_marked_and_is_never_consumed_twice() {
             ..rec
         }))
     );
-}
-
-/// The grant id is derived from the code, so one code can never start two grants.
-#[tokio::test]
-async fn a_second_issuance_of_one_grant_is_already_issued_and_writes_nothing() {
-    // A failed transaction: tables of its own (see `Stack::private_stores`).
-    let stores = Stack::get().private_stores("reissue").await;
-    let tokens = &stores.tokens;
-    let secret = ClientSecret::generate(&OsEntropy);
-    let client = new_client(&stores.clients, &secret).await;
-    let grant = GrantId::new("g-twice");
-    let (first, _, _) = issuance(&client, &secret, &grant);
-    assert_eq!(
-        tokens.issue_tokens(&first).await.unwrap(),
-        IssueOutcome::Issued
-    );
-    let (second, access, _) = issuance(&client, &secret, &grant);
-    assert_eq!(
-        tokens.issue_tokens(&second).await.unwrap(),
-        IssueOutcome::AlreadyIssued
-    );
-    assert_eq!(tokens.token(&access.hash(), now()).await.unwrap(), None);
 }

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use oauth2::{AuthType, TokenResponse};
 use portcullis_aws::DynamoTokens;
 use portcullis_core::ids::{GrantId, Subject};
-use portcullis_core::ports::{ApiKeyLookup, ApiKeyRegistry, TokenLookup};
+use portcullis_core::ports::{ApiKeyLookup, ApiKeyRegistry, GrantLookup};
 use portcullis_core::secret::ApiKey;
 use portcullis_e2e::browser::{no_redirect_client, Browser};
 use portcullis_e2e::Stack;
@@ -308,7 +308,14 @@ async fn api_key_adapter_stores_lists_and_revokes_keys_in_the_tokens_table() {
     let now = crate::common::now();
     let found = tokens.api_key(&k.key.hash(), now).await.unwrap().unwrap();
     assert_eq!(found, k.record);
-    assert_eq!(tokens.token(&k.key.hash(), now).await.unwrap(), None);
+    // An API key's item is never mistaken for a grant.
+    assert_eq!(
+        tokens
+            .grant(&GrantId::new(k.key.hash().as_str()))
+            .await
+            .unwrap(),
+        None
+    );
     let listed = tokens
         .api_keys_of(&Subject::from("u-adapter-keys"))
         .await

@@ -210,35 +210,11 @@ async fn show_counts_live_secrets_and_never_prints_them() {
     assert!(r.stdout.is_empty());
 }
 
-/// Writes an access token item for `client_id` straight into the tokens table, as a token
-/// issued just before `client disable` and missed by its sweep (the index lags on DynamoDB).
-async fn token_missed_by_the_sweep(stack: &Stack, client_id: &str, sub: &str) -> String {
-    use aws_sdk_dynamodb::types::AttributeValue as A;
-    let token = portcullis_core::secret::AccessToken::generate_for(
-        &portcullis_core::ids::ClientId::from(client_id),
-        &portcullis_core::clock::OsEntropy,
-    );
-    let s = |v: &str| A::S(v.to_string());
-    let n = |v: u64| A::N(v.to_string());
-    let db = aws_sdk_dynamodb::Client::new(&stack.sdk().await);
-    db.put_item()
-        .table_name(stack.tables().tokens)
-        .item("pk", s(token.hash().as_str()))
-        .item("kind", s("access"))
-        .item("grant_id", s("g_missed-by-the-sweep"))
-        .item("client_id", s(client_id))
-        .item("user_sub", s(sub))
-        .item(
-            "user",
-            A::M([("sub".to_string(), s(sub))].into_iter().collect()),
-        )
-        .item("scopes", A::L(vec![s("READ_PROFILE")]))
-        .item("created_at", n(now()))
-        .item("expires_at", n(now() + 600))
-        .send()
-        .await
-        .unwrap();
-    token.secret().to_string()
+/// Writes a grant for `client_id` straight into the tokens table, as one started just before
+/// `client disable` and missed by its sweep (the index lags on DynamoDB); its access token.
+async fn token_missed_by_the_sweep(client_id: &str, sub: &str) -> String {
+    let (_, access, _) = crate::common::stored_grant(client_id, sub, |_| {}).await;
+    access.secret().to_string()
 }
 
 /// `client disable`: the client's live access token is refused at `/me` on the next request,
@@ -257,7 +233,7 @@ async fn disable_stops_the_clients_tokens_at_once_and_enable_restores_new_flows(
     let shown = ok_json(stack, &["client", "show", &c.id]);
     assert_eq!(shown["disabled"], true);
 
-    let missed = token_missed_by_the_sweep(stack, &c.id, "u-cli-disable").await;
+    let missed = token_missed_by_the_sweep(&c.id, "u-cli-disable").await;
     let (status, challenge, _) = me(stack, &missed).await;
     assert_eq!(
         status,

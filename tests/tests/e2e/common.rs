@@ -178,3 +178,51 @@ pub fn now() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+/// The key rings the stack's functions use, read from its Secrets Manager (moto) as the
+/// functions read them: for tests that write a grant directly and then present its tokens to
+/// the real functions.
+pub async fn stack_keys() -> portcullis_core::testkit::TestKeys {
+    use portcullis_core::keys::KeySource;
+    use portcullis_core::settings::env;
+    let stack = portcullis_e2e::Stack::get();
+    let sdk = stack.sdk().await;
+    let read =
+        |var: &str| portcullis_aws::secrets::SecretsManagerKeyRing::new(&sdk, stack.env_var(var));
+    portcullis_core::testkit::TestKeys {
+        mint: read(env::MINT_SECRET_ID).fetch().await.unwrap(),
+        tag: read(env::TAG_SECRET_ID).fetch().await.unwrap(),
+        access_tag: read(env::ACCESS_TAG_SECRET_ID).fetch().await.unwrap(),
+    }
+}
+
+/// A grant of `client_id` for `sub`, written directly with its generation-0 tokens minted with
+/// the stack's keys (so the real functions accept them), changed by `edit` first.
+pub async fn stored_grant(
+    client_id: &str,
+    sub: &str,
+    edit: impl FnOnce(&mut portcullis_core::model::Grant),
+) -> (
+    portcullis_core::model::Grant,
+    portcullis_core::secret::AccessToken,
+    portcullis_core::secret::RefreshToken,
+) {
+    use portcullis_core::codec::{mint_access, mint_refresh};
+    use portcullis_core::ports::GrantStart;
+    let keys = stack_keys().await;
+    let code = portcullis_core::secret::AuthorizationCode::generate_tagged(
+        &portcullis_core::clock::OsEntropy,
+        &keys.tag,
+    );
+    let grant_id = portcullis_core::model::grant_id_for_code(&code.hash());
+    let client = portcullis_core::ids::ClientId::new(client_id);
+    let access = mint_access(keys.issuing(), &client, &grant_id, 0);
+    let refresh = mint_refresh(keys.issuing(), &grant_id, 0);
+    let mut g = portcullis_core::testkit::grant(grant_id.as_str(), client_id, sub, now());
+    g.access_hash = Some(access.hash());
+    g.refresh_hash = Some(refresh.hash());
+    edit(&mut g);
+    let stores = portcullis_e2e::Stack::get().stores().await;
+    assert!(stores.tokens.start_grant(&g).await.unwrap());
+    (g, access, refresh)
+}

@@ -9,7 +9,8 @@
 //! Each test checks the answer (503 `temporarily_unavailable` with `Retry-After`, or success),
 //! then the state the store was left in, then that the client's retry succeeds: no code consumed
 //! without tokens issued for good, no token without its grant, no refresh token retired without
-//! its successor.
+//! its successor, and a write that landed after a 503 answered, on the client's retry within the
+//! retry window, with the very tokens the lost answer carried (issue 16).
 use crate::common::now;
 use aws_sdk_dynamodb::config::interceptors::{
     BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
@@ -18,10 +19,12 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use base64::Engine as _;
 use portcullis_aws::{DynamoClients, DynamoCodes, DynamoTokens};
 use portcullis_core::clock::OsEntropy;
+use portcullis_core::codec::parse_refresh;
 use portcullis_core::ids::{ClientId, RedirectUri};
 use portcullis_core::model::{grant_id_for_code, CodeRecord};
-use portcullis_core::ports::{ClientRegistry, CodeIssue, GrantRevocation, TokenLookup};
-use portcullis_core::secret::{AuthorizationCode, ClientSecret, SecretHash};
+use portcullis_core::ports::{ClientRegistry, CodeIssue, GrantLookup};
+use portcullis_core::rings::StaticRing;
+use portcullis_core::secret::{AccessToken, AuthorizationCode, ClientSecret, RefreshToken};
 use portcullis_core::settings::{env, FromEnv, RefreshSettings, TokenSettings};
 use portcullis_core::testkit;
 use portcullis_e2e::{Stack, Stores};
@@ -133,7 +136,7 @@ struct Rig {
     faults: Arc<Injector>,
     stores: Stores,
     token: TokenEndpoint<DynamoClients, DynamoCodes, DynamoTokens>,
-    refresh: RefreshEndpoint<DynamoClients, DynamoTokens>,
+    refresh: RefreshEndpoint<DynamoTokens>,
     client_id: String,
     secret: ClientSecret,
 }
@@ -160,8 +163,15 @@ async fn rig(name: &str) -> Rig {
         env::CLIENTS_TABLE => Some(t.clients.clone()),
         env::CODES_TABLE => Some(t.codes.clone()),
         env::TOKENS_TABLE => Some(t.tokens.clone()),
+        env::MINT_SECRET_ID | env::TAG_SECRET_ID | env::ACCESS_TAG_SECRET_ID => {
+            Some("static".into())
+        }
+        // The retry window: a retry after a lost answer gets the same tokens.
+        env::REFRESH_GRACE => Some("30".into()),
         _ => None,
     };
+    let k = testkit::test_keys();
+    let ring = |r: &portcullis_core::keyring::KeyRing| StaticRing::boxed(r.clone());
     let faulty = Stores::on(db, &t);
     Rig {
         faults: injector,
@@ -172,13 +182,18 @@ async fn rig(name: &str) -> Rig {
             settings: TokenSettings::from_lookup(lookup).unwrap(),
             clock: Box::new(portcullis_core::clock::SystemClock),
             entropy: Box::new(OsEntropy),
+            mint: ring(&k.mint),
+            tag: ring(&k.tag),
+            access_tag: ring(&k.access_tag),
         },
         refresh: RefreshEndpoint {
-            clients: faulty.clients,
             tokens: faulty.tokens,
             settings: RefreshSettings::from_lookup(lookup).unwrap(),
             clock: Box::new(portcullis_core::clock::SystemClock),
             entropy: Box::new(OsEntropy),
+            mint: ring(&k.mint),
+            tag: ring(&k.tag),
+            access_tag: ring(&k.access_tag),
         },
         stores: plain,
         client_id,
@@ -189,7 +204,7 @@ async fn rig(name: &str) -> Rig {
 impl Rig {
     /// A live code for the rig's client, written directly.
     async fn code(&self) -> AuthorizationCode {
-        let code = AuthorizationCode::generate(&OsEntropy);
+        let code = AuthorizationCode::generate_tagged(&OsEntropy, &testkit::test_keys().tag);
         let t = now();
         let record = CodeRecord {
             pk: code.hash(),
@@ -249,13 +264,29 @@ impl Rig {
         )
     }
 
+    /// Whether an access token is accepted, or a refresh token is its grant's current one.
     async fn live(&self, token: &str) -> bool {
+        let keys = testkit::test_keys();
+        if token.starts_with(AccessToken::PREFIX) {
+            return portcullis_core::bearer::authenticate(
+                &self.stores.tokens,
+                &keys.access_tag,
+                portcullis_core::bearer::Presented::AccessToken(AccessToken::new(token)),
+                now(),
+            )
+            .await
+            .is_ok();
+        }
+        let rt = RefreshToken::new(token);
+        let Some(p) = parse_refresh(&rt, &keys.tag) else {
+            return false;
+        };
         self.stores
             .tokens
-            .token(&SecretHash::of(token), now())
+            .grant(&p.grant_id)
             .await
             .unwrap()
-            .is_some()
+            .is_some_and(|g| g.is_live(now()) && g.refresh_is_current(&rt.hash(), now()))
     }
 
     async fn grant_exists(&self, code: &AuthorizationCode) -> bool {
@@ -293,8 +324,7 @@ fn assert_503(a: &(u16, Option<String>, Value)) {
 async fn issuance_against_a_store_that_is_down_is_503_and_the_retry_succeeds() {
     let rig = rig("down-issue").await;
     let code = rig.code().await;
-    rig.faults
-        .arm("TransactWriteItems", Fault::Unreachable, usize::MAX);
+    rig.faults.arm("PutItem", Fault::Unreachable, usize::MAX);
     assert_503(&rig.exchange(&code).await);
     assert!(
         !rig.grant_exists(&code).await,
@@ -308,7 +338,7 @@ async fn issuance_against_a_store_that_is_down_is_503_and_the_retry_succeeds() {
 }
 
 /// The consuming write lands and its answer is lost on every attempt: the function gives up
-/// (503). The code is consumed with nothing issued, so the client's retry still succeeds once.
+/// (503). The code is consumed with nothing issued, so the client's retry still succeeds.
 #[tokio::test]
 async fn a_consume_that_landed_after_the_503_does_not_lose_the_code() {
     let rig = rig("lost-consume").await;
@@ -320,11 +350,28 @@ async fn a_consume_that_landed_after_the_503_does_not_lose_the_code() {
     let (status, _, body) = rig.exchange(&code).await;
     assert_eq!(status, 200, "{body}");
     assert!(rig.live(body["access_token"].as_str().unwrap()).await);
-    let (again, _, body) = rig.exchange(&code).await;
-    assert_eq!(
-        (again, body["error"].as_str()),
-        (400, Some("invalid_grant"))
-    );
+}
+
+/// Issue 16, "a retry after a lost answer gets the same answer": the grant's write lands and
+/// every answer is lost, so the function answers 503; the client's retry of the same code
+/// within the retry window gets the very tokens that write stored (they are derived from the
+/// grant with the mint key), nothing is revoked, and a second retry gets them again.
+#[tokio::test]
+async fn an_exchange_whose_write_landed_after_a_503_answers_the_retry_with_the_same_tokens() {
+    let rig = rig("lost-issue").await;
+    let code = rig.code().await;
+    rig.faults.arm("PutItem", Fault::Lost, usize::MAX);
+    assert_503(&rig.exchange(&code).await);
+    assert!(rig.grant_exists(&code).await, "the write landed");
+    rig.faults.stop();
+    let (status, _, first) = rig.exchange(&code).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, _, again) = rig.exchange(&code).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(first["access_token"], again["access_token"]);
+    assert_eq!(first["refresh_token"], again["refresh_token"]);
+    assert!(rig.live(first["access_token"].as_str().unwrap()).await);
+    assert!(rig.live(first["refresh_token"].as_str().unwrap()).await);
 }
 
 /// The SDK retries writes whose answer was lost. A retried consume finds its own mark and a
@@ -332,7 +379,7 @@ async fn a_consume_that_landed_after_the_503_does_not_lose_the_code() {
 #[tokio::test]
 async fn writes_the_sdk_retried_after_they_landed_are_recognised() {
     let rig = rig("lost-once").await;
-    for op in ["UpdateItem", "TransactWriteItems"] {
+    for op in ["UpdateItem", "PutItem"] {
         let code = rig.code().await;
         rig.faults.arm(op, Fault::Lost, 1);
         let (status, _, body) = rig.exchange(&code).await;
@@ -344,7 +391,7 @@ async fn writes_the_sdk_retried_after_they_landed_are_recognised() {
     }
 }
 
-/// A refresh against a store that is down: 503, the refresh token is not retired, and the retry
+/// A refresh against a store that is down: 503, the refresh token stays current, and the retry
 /// after recovery rotates it. A rotation whose answer the SDK lost is recognised as its own.
 #[tokio::test]
 async fn a_refresh_during_a_fault_keeps_the_token_usable() {
@@ -354,8 +401,7 @@ async fn a_refresh_during_a_fault_keeps_the_token_usable() {
     assert_eq!(status, 200, "{body}");
     let refresh = body["refresh_token"].as_str().unwrap().to_string();
 
-    rig.faults
-        .arm("TransactWriteItems", Fault::Unreachable, usize::MAX);
+    rig.faults.arm("UpdateItem", Fault::Unreachable, usize::MAX);
     assert_503(&rig.refresh(&refresh).await);
     assert!(
         rig.live(&refresh).await,
@@ -367,10 +413,39 @@ async fn a_refresh_during_a_fault_keeps_the_token_usable() {
     let next = body["refresh_token"].as_str().unwrap().to_string();
     assert!(rig.live(&next).await && !rig.live(&refresh).await);
 
-    rig.faults.arm("TransactWriteItems", Fault::Lost, 1);
+    rig.faults.arm("UpdateItem", Fault::Lost, 1);
     let (status, _, body) = rig.refresh(&next).await;
     assert_eq!(status, 200, "{body}");
     assert!(rig.faults.spent(), "the fault was injected");
     assert!(rig.live(body["access_token"].as_str().unwrap()).await);
     assert!(rig.live(body["refresh_token"].as_str().unwrap()).await);
+}
+
+/// Issue 16: the refresh's write lands and every answer is lost (the function answers 503). The
+/// client's retry with the same refresh token, within the retry window, is not reuse: it gets
+/// the tokens the lost answer carried, the grant stays, and no second branch exists.
+#[tokio::test]
+async fn a_refresh_whose_write_landed_after_a_503_answers_the_retry_with_the_same_tokens() {
+    let rig = rig("lost-refresh").await;
+    let code = rig.code().await;
+    let (status, _, body) = rig.exchange(&code).await;
+    assert_eq!(status, 200, "{body}");
+    let refresh = body["refresh_token"].as_str().unwrap().to_string();
+    rig.faults.arm("UpdateItem", Fault::Lost, usize::MAX);
+    assert_503(&rig.refresh(&refresh).await);
+    rig.faults.stop();
+    assert!(
+        !rig.live(&refresh).await,
+        "the write landed: the token was replaced"
+    );
+    let (status, _, first) = rig.refresh(&refresh).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, _, again) = rig.refresh(&refresh).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(first["access_token"], again["access_token"]);
+    assert_eq!(first["refresh_token"], again["refresh_token"]);
+    let next = first["refresh_token"].as_str().unwrap();
+    assert!(rig.live(next).await, "the grant was not revoked");
+    let (status, _, _) = rig.refresh(next).await;
+    assert_eq!(status, 200, "the client carries on");
 }

@@ -3,12 +3,10 @@
 use crate::common::{now, register, Registered};
 use crate::revoke::{connected, post_as, revoke_url};
 use oauth2::TokenResponse;
-use portcullis_core::client_auth::AuthenticatedClient;
 use portcullis_core::clock::OsEntropy;
-use portcullis_core::ids::{ClientId, GrantId};
-use portcullis_core::model::{GrantRecord, Issuance, ItemKind, TokenRecord};
-use portcullis_core::ports::{ClientRegistry, TokenIssue};
-use portcullis_core::secret::{AccessToken, ClientSecret, RefreshToken};
+use portcullis_core::ids::ClientId;
+use portcullis_core::ports::ClientRegistry;
+use portcullis_core::secret::ClientSecret;
 use portcullis_core::testkit;
 use portcullis_e2e::Stack;
 use reqwest::StatusCode;
@@ -37,7 +35,7 @@ fn inactive() -> Value {
 async fn resource_server(stack: &Stack) -> Registered {
     let id = format!(
         "rs-{}",
-        RefreshToken::generate(&OsEntropy).secret()[6..18].to_lowercase()
+        ClientSecret::generate(&OsEntropy).secret()[6..18].to_lowercase()
     );
     let secret = ClientSecret::generate(&OsEntropy);
     let client = testkit::client(&id)
@@ -99,58 +97,13 @@ async fn a_revoked_token_is_inactive() {
 async fn an_expired_token_is_inactive() {
     let stack = Stack::get();
     let c = register(stack, &[]);
-    let (access, refresh) = (
-        AccessToken::generate_for(&ClientId::new(c.id.clone()), &OsEntropy),
-        RefreshToken::generate(&OsEntropy),
-    );
-    let grant_id = GrantId::new(format!("g_introspect_{}", &refresh.secret()[6..20]));
     let t = now();
-    let token = |pk, kind| {
-        TokenRecord::new(
-            pk,
-            kind,
-            grant_id.clone(),
-            ClientId::new(c.id.clone()),
-            testkit::user("u-expired"),
-            vec!["READ_PROFILE".into()],
-            t - 100_000,
-            t - 10,
-        )
-    };
-    let secret = ClientSecret::new(c.secret.clone().unwrap());
-    let issuance = Issuance {
-        grant: GrantRecord {
-            pk: GrantRecord::key(&grant_id),
-            kind: ItemKind::Grant,
-            grant_id: grant_id.clone(),
-            client_id: ClientId::new(c.id.clone()),
-            user_sub: "u-expired".into(),
-            scopes: vec!["READ_PROFILE".into()],
-            created_at: t - 100_000,
-            expires_at: t + 600,
-            latest_access: Some(access.hash()),
-            latest_refresh: Some(refresh.hash()),
-            previous_access: None,
-            refreshed_at: None,
-            revoked_at: None,
-            replay_until: None,
-            client_public: false,
-            code_challenge: None,
-        },
-        access: token(access.hash(), ItemKind::Access),
-        refresh: token(refresh.hash(), ItemKind::Refresh),
-        client_check: AuthenticatedClient {
-            client_id: ClientId::new(c.id.clone()),
-            secret_hash: Some(secret.hash()),
-        },
-    };
-    stack
-        .stores()
-        .await
-        .tokens
-        .issue_tokens(&issuance)
-        .await
-        .unwrap();
+    let (_, access, refresh) = crate::common::stored_grant(&c.id, "u-expired", |g| {
+        g.created_at = t - 100_000;
+        g.access_expires_at = t - 10;
+        g.refresh_expires_at = t - 10;
+    })
+    .await;
     assert_eq!(introspect(&c, access.secret()).await.1, inactive());
     assert_eq!(introspect(&c, refresh.secret()).await.1, inactive());
 }
@@ -176,10 +129,17 @@ async fn a_foreign_token_is_inactive_except_for_a_resource_server() {
 #[tokio::test]
 async fn garbage_and_unknown_tokens_are_inactive() {
     let (c, _) = connected(&[], "u-introspect-garbage").await;
+    // Genuine in shape and tag, for a grant that does not exist.
+    let unknown = portcullis_core::codec::mint_access(
+        crate::common::stack_keys().await.issuing(),
+        &ClientId::new(c.id.clone()),
+        &portcullis_core::model::grant_id_for_code(&portcullis_core::secret::SecretHash::of("x")),
+        0,
+    );
     for token in [
         "garbage",
         "pc_at_0000000000000000000000000000000000000000000",
-        AccessToken::generate_for(&ClientId::new(c.id.clone()), &OsEntropy).secret(),
+        unknown.secret(),
     ] {
         assert_eq!(introspect(&c, token).await, (StatusCode::OK, inactive()));
     }

@@ -14,16 +14,20 @@ use portcullis_e2e::Stack;
 async fn wrong_secrets_past_the_limit_get_429_while_the_correct_secret_keeps_working() {
     let stack = Stack::get();
     let c = register(stack, &[]);
+    // A token this server issued (of another client's grant): a forged one costs nothing and is
+    // answered without authenticating anyone, so it could not show the limit.
+    let (_, genuine, _) = crate::common::stored_grant("lockout-other", "u-lockout", |_| {}).await;
+    let token = genuine.secret();
     let wrong = Registered {
         id: c.id.clone(),
         secret: Some(format!("pc_cs_{}", "w".repeat(43))),
     };
     for attempt in 1..=10 {
-        let r = post_as(&revoke_url(stack), &wrong, &[("token", "x")]).await;
+        let r = post_as(&revoke_url(stack), &wrong, &[("token", token)]).await;
         assert_eq!(r.status(), 401, "attempt {attempt}");
     }
     for _ in 0..3 {
-        let r = post_as(&revoke_url(stack), &wrong, &[("token", "x")]).await;
+        let r = post_as(&revoke_url(stack), &wrong, &[("token", token)]).await;
         assert_eq!(r.status(), 429);
         let wait: u64 = r.headers()["retry-after"]
             .to_str()
@@ -36,12 +40,12 @@ async fn wrong_secrets_past_the_limit_get_429_while_the_correct_secret_keeps_wor
     }
     // The correct secret during the attack: accepted at revoke (200), and at introspection and
     // the token endpoint it is the request that is judged (200 / 400), never a 401 or a 429.
-    let r = post_as(&revoke_url(stack), &c, &[("token", "x")]).await;
+    let r = post_as(&revoke_url(stack), &c, &[("token", token)]).await;
     assert_eq!(r.status(), 200);
     let r = post_as(
         &format!("{}/api/auth/oauth/introspect", stack.base_url),
         &c,
-        &[("token", "x")],
+        &[("token", token)],
     )
     .await;
     assert_eq!(r.status(), 200);
@@ -60,12 +64,15 @@ async fn wrong_secrets_past_the_limit_get_429_while_the_correct_secret_keeps_wor
 async fn a_public_client_is_never_counted() {
     let stack = Stack::get();
     let c = register(stack, &["--public"]);
+    let (_, genuine, _) =
+        crate::common::stored_grant("lockout-other", "u-lockout-pub", |_| {}).await;
+    let token = genuine.secret();
     let with_secret = Registered {
         id: c.id.clone(),
         secret: Some(format!("pc_cs_{}", "w".repeat(43))),
     };
     for attempt in 1..=15 {
-        let r = post_as(&revoke_url(stack), &with_secret, &[("token", "x")]).await;
+        let r = post_as(&revoke_url(stack), &with_secret, &[("token", token)]).await;
         assert_eq!(r.status(), 401, "attempt {attempt}");
     }
 }

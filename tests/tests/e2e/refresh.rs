@@ -4,12 +4,13 @@
 use crate::common::{app, authorize, exchange, me, now, register, session, App, Registered};
 use oauth2::basic::{BasicErrorResponseType, BasicTokenResponse};
 use oauth2::{AuthType, RefreshToken, RequestTokenError, Scope, TokenResponse};
-use portcullis_core::client_auth::AuthenticatedClient;
 use portcullis_core::clock::OsEntropy;
+use portcullis_core::codec::{mint_access, mint_refresh};
 use portcullis_core::ids::{ClientId, GrantId};
-use portcullis_core::model::{GrantRecord, Issuance, ItemKind, TokenRecord};
-use portcullis_core::ports::{ClientRegistry, TokenIssue, TokenLookup};
-use portcullis_core::secret::{AccessToken, ClientSecret, RefreshToken as Rt, SecretHash};
+use portcullis_core::model::{grant_id_for_code, Grant};
+use portcullis_core::ports::{ClientRegistry, GrantLookup, GrantStart};
+use portcullis_core::rings::StaticRing;
+use portcullis_core::secret::{AccessToken, AuthorizationCode, ClientSecret, RefreshToken as Rt};
 use portcullis_core::settings::{FromEnv, Lifetimes, RefreshSettings};
 use portcullis_core::testkit;
 use portcullis_e2e::browser::{no_redirect_client, Browser};
@@ -89,13 +90,15 @@ async fn token_endpoint_refresh_with_body_credentials_rotates_the_refresh_token(
     token_endpoint_refresh(AuthType::RequestBody).await;
 }
 
-/// RFC 9700 §4.14.2: reuse of a retired refresh token revokes the grant: the newest access
-/// token of it is refused at /me at once, and the newest refresh token too.
+/// RFC 9700 §4.14.2: reuse of a replaced refresh token revokes the grant: the newest access
+/// token of it is refused at /me at once, and the newest refresh token too. (The token just
+/// replaced is a retry inside the retry window; the one before it is reuse whenever it comes.)
 #[tokio::test]
 async fn reuse_after_rotation_is_invalid_grant_and_the_newest_access_token_is_refused() {
     let stack = Stack::get();
     let (_, app, first) = connected(&[], AuthType::BasicAuth, "u-reuse").await;
-    let second = refresh(&app, &refresh_of(&first), &[]).await.unwrap();
+    let middle = refresh(&app, &refresh_of(&first), &[]).await.unwrap();
+    let second = refresh(&app, &refresh_of(&middle), &[]).await.unwrap();
     assert_eq!(
         me(stack, second.access_token().secret()).await.0,
         StatusCode::OK
@@ -245,17 +248,15 @@ async fn scope_may_narrow_on_refresh_but_not_widen() {
 
 /// A grant with an expired refresh token still in the table (TTL deletes late), written
 /// directly, for client `c`.
-async fn seed_expired(stores: &Stores, c: &Registered) -> Rt {
-    let secret = ClientSecret::new(c.secret.clone().unwrap());
-    let (mut issuance, _, refresh) = one_grant(&c.id, &secret, &format!("g-expired-{}", &c.id));
+async fn seed_expired(c: &Registered) -> Rt {
     let t = now();
-    for token in [&mut issuance.access, &mut issuance.refresh] {
-        token.created_at = t - 100_000;
-        token.expires_at = t - 10;
-    }
-    issuance.grant.created_at = t - 100_000;
-    issuance.grant.expires_at = t + 600;
-    stores.tokens.issue_tokens(&issuance).await.unwrap();
+    let (_, _, refresh) = crate::common::stored_grant(&c.id, "u-expired", |g| {
+        g.created_at = t - 100_000;
+        g.access_expires_at = t - 10;
+        g.refresh_expires_at = t - 10;
+        g.expires_at = t + 600;
+    })
+    .await;
     refresh
 }
 
@@ -264,7 +265,7 @@ async fn seed_expired(stores: &Stores, c: &Registered) -> Rt {
 async fn expired_refresh_token_is_invalid_grant() {
     let stack = Stack::get();
     let c = register(stack, &[]);
-    let rt = seed_expired(&stack.stores().await, &c).await;
+    let rt = seed_expired(&c).await;
     let app = app(stack, &c, AuthType::BasicAuth);
     assert_eq!(
         refresh(&app, &RefreshToken::new(rt.secret().to_string()), &[])
@@ -347,11 +348,11 @@ async fn legacy_client_keeps_its_refresh_token() {
     );
 }
 
-/// The refresh function in process, over tables of its own (failed transactions on purpose: see
-/// `Stack::private_stores`) or over a moto of its own that serves one request at a time (see
-/// `Stack::serial_stores`), with the given grace window, and a client with one grant.
+/// The refresh function in process (with the test keys), over tables of its own or over a
+/// moto of its own that serves one request at a time (see `Stack::serial_stores`), with the
+/// given retry window, and a client with one grant.
 struct Private {
-    endpoint: Arc<RefreshEndpoint<portcullis_aws::DynamoClients, portcullis_aws::DynamoTokens>>,
+    endpoint: Arc<RefreshEndpoint<portcullis_aws::DynamoTokens>>,
     stores: Stores,
     client_id: String,
     secret: String,
@@ -366,69 +367,35 @@ fn copy(stores: &Stores) -> Stores {
     }
 }
 
-/// A grant of `client_id` (a confidential client with `secret`) as the code exchange writes it:
-/// the issuance and its access and refresh tokens.
-fn one_grant(client_id: &str, secret: &ClientSecret, grant: &str) -> (Issuance, AccessToken, Rt) {
-    let access = AccessToken::generate_for(&ClientId::new(client_id), &OsEntropy);
-    let refresh = Rt::generate(&OsEntropy);
-    let grant_id = GrantId::new(grant);
-    let t = now();
-    let token = |pk, kind, ttl| {
-        TokenRecord::new(
-            pk,
-            kind,
-            grant_id.clone(),
-            ClientId::new(client_id),
-            testkit::user("u-private"),
-            vec!["READ_PROFILE".into()],
-            t,
-            t + ttl,
-        )
-    };
-    let issuance = Issuance {
-        grant: GrantRecord {
-            pk: GrantRecord::key(&grant_id),
-            kind: ItemKind::Grant,
-            grant_id: grant_id.clone(),
-            client_id: ClientId::new(client_id),
-            user_sub: "u-private".into(),
-            scopes: vec!["READ_PROFILE".into()],
-            created_at: t,
-            expires_at: t + 86_400,
-            latest_access: Some(access.hash()),
-            latest_refresh: Some(refresh.hash()),
-            previous_access: None,
-            refreshed_at: None,
-            revoked_at: None,
-            replay_until: None,
-            client_public: false,
-            code_challenge: None,
-        },
-        access: token(access.hash(), ItemKind::Access, 1800),
-        refresh: token(refresh.hash(), ItemKind::Refresh, 86_400),
-        client_check: AuthenticatedClient {
-            client_id: ClientId::new(client_id),
-            secret_hash: Some(secret.hash()),
-        },
-    };
-    (issuance, access, refresh)
+/// A grant of `client_id` as the code exchange writes it (tokens minted with the test keys):
+/// the grant item and its access and refresh tokens.
+fn one_grant(client_id: &str) -> (Grant, AccessToken, Rt) {
+    let keys = testkit::test_keys();
+    let code = AuthorizationCode::generate_tagged(&OsEntropy, &keys.tag);
+    let grant_id: GrantId = grant_id_for_code(&code.hash());
+    let client = ClientId::new(client_id);
+    let access = mint_access(keys.issuing(), &client, &grant_id, 0);
+    let refresh = mint_refresh(keys.issuing(), &grant_id, 0);
+    let mut g = testkit::grant(grant_id.as_str(), client_id, "u-private", now());
+    g.scopes = vec!["READ_PROFILE".into()];
+    g.access_hash = Some(access.hash());
+    g.refresh_hash = Some(refresh.hash());
+    (g, access, refresh)
 }
 
-/// Issue 16: the refresh's transaction does not touch the client item (the client is read with
-/// the token), so a popular client's users refreshing at the same moment do not conflict on it.
-/// On real DynamoDB concurrent transactions naming one item are cancelled; moto cannot show
-/// that, so the template test `a_refresh_transaction_never_names_the_client_item` holds the rule.
-/// Here 50 grants of one client refresh at once through the refresh function (in process, real
-/// SDK) on a moto of its own that serves one request at a time (the shared, threaded moto is not
-/// safe under concurrent transactions: `Stack::serial_stores`): 50 successes.
+/// Issue 16: a refresh is one UpdateItem of the grant and names no client item (the client is
+/// read with the grant), so a popular client's users refreshing at the same moment do not
+/// conflict on it. On real DynamoDB concurrent transactions naming one item are cancelled; moto
+/// cannot show that, so the template test `a_refresh_never_writes_or_checks_a_client_item`
+/// holds the rule. Here 50 grants of one client refresh at once through the refresh function
+/// (in process, real SDK) on a moto of its own that serves one request at a time: 50 successes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_grants_of_one_client_refresh_at_once_without_an_error() {
     let (p, first, _) = private("fifty", 0, true).await;
-    let secret = ClientSecret::new(p.secret.clone());
     let mut tokens = vec![first.secret().to_string()];
-    for i in 1..50 {
-        let (issuance, _, refresh) = one_grant(&p.client_id, &secret, &format!("g-fifty-{i}"));
-        p.stores.tokens.issue_tokens(&issuance).await.unwrap();
+    for _ in 1..50 {
+        let (g, _, refresh) = one_grant(&p.client_id);
+        assert!(p.stores.tokens.start_grant(&g).await.unwrap());
         tokens.push(refresh.secret().to_string());
     }
     let p = Arc::new(p);
@@ -461,24 +428,36 @@ async fn private(name: &str, grace: u64, serial: bool) -> (Private, Rt, AccessTo
         .build();
     client.created_at = now();
     stores.clients.create_client(&client).await.unwrap();
-    let (issuance, access, refresh) = one_grant(&client_id, &secret, &format!("g-{name}"));
-    stores.tokens.issue_tokens(&issuance).await.unwrap();
+    let (g, access, refresh) = one_grant(&client_id);
+    assert!(stores.tokens.start_grant(&g).await.unwrap());
     let mut settings = RefreshSettings::from_lookup(|k| {
         use portcullis_core::settings::env;
-        // The adapters below are built on the stores' tables; these names are not used.
-        matches!(k, env::CLIENTS_TABLE | env::TOKENS_TABLE).then(|| "unused".to_string())
+        // The adapters below are built on the stores' tables, the keys are the test keys;
+        // these names are not used.
+        matches!(
+            k,
+            env::CLIENTS_TABLE
+                | env::TOKENS_TABLE
+                | env::MINT_SECRET_ID
+                | env::TAG_SECRET_ID
+                | env::ACCESS_TAG_SECRET_ID
+        )
+        .then(|| "unused".to_string())
     })
     .unwrap();
     settings.lifetimes = Lifetimes {
         refresh_grace: grace,
         ..Lifetimes::default()
     };
+    let k = testkit::test_keys();
     let endpoint = RefreshEndpoint {
-        clients: stores.clients.clone(),
         tokens: stores.tokens.clone(),
         settings,
         clock: Box::new(portcullis_core::clock::SystemClock),
         entropy: Box::new(OsEntropy),
+        mint: StaticRing::boxed(k.mint),
+        tag: StaticRing::boxed(k.tag),
+        access_tag: StaticRing::boxed(k.access_tag),
     };
     (
         Private {
@@ -514,23 +493,28 @@ impl Private {
         (resp.status().as_u16(), body)
     }
 
+    /// Whether an access token is accepted (its grant and client read together).
     async fn live(&self, access: &str) -> bool {
-        self.stores
-            .tokens
-            .token(&SecretHash::of(access), now())
-            .await
-            .unwrap()
-            .is_some()
+        portcullis_core::bearer::authenticate(
+            &self.stores.tokens,
+            &testkit::test_keys().access_tag,
+            portcullis_core::bearer::Presented::AccessToken(AccessToken::new(access)),
+            now(),
+        )
+        .await
+        .is_ok()
     }
 }
 
-/// RFC 9700 §4.14.2, with the grace window off: of 20 concurrent refreshes of one token,
-/// exactly one succeeds (the rotation is one conditional write; the losers see a retired token).
-/// On a moto that serves one request at a time: the shared, threaded moto does not isolate
-/// transactions from each other, as DynamoDB does (see `Stack::serial_stores`).
+/// RFC 9700 §4.14.2: 20 concurrent refreshes of one token (a client retrying a slow request)
+/// move the grant exactly once (one conditional write on its generation wins). The successors
+/// are derived from the grant and generation, so the requests that lost the write find it
+/// landed with the very tokens they computed, and those that read after it are retries inside
+/// the window: all are answered with the same pair. One successor, no second branch, nothing
+/// revoked. On a moto that serves one request at a time (see `Stack::serial_stores`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_concurrent_refreshes_of_one_token_succeed_once() {
-    let (p, rt, _) = private("concurrent", 0, true).await;
+async fn twenty_concurrent_refreshes_of_one_token_move_the_grant_once_to_one_successor() {
+    let (p, rt, _) = private("concurrent", 30, true).await;
     let p = Arc::new(p);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..20 {
@@ -538,40 +522,52 @@ async fn twenty_concurrent_refreshes_of_one_token_succeed_once() {
         let rt = rt.secret().to_string();
         tasks.spawn(async move { p.refresh(&rt).await });
     }
-    let mut ok = 0;
+    let mut successors = std::collections::BTreeSet::new();
     while let Some(r) = tasks.join_next().await {
         let (status, body) = r.unwrap();
-        match status {
-            200 => ok += 1,
-            // The losers: reuse of a just-retired token (or DynamoDB's transaction conflict).
-            400 | 503 => assert!(body["error"].is_string(), "{body}"),
-            other => panic!("unexpected {other}: {body}"),
-        }
+        assert_eq!(status, 200, "{body}");
+        successors.insert(body["refresh_token"].as_str().unwrap().to_string());
     }
-    assert_eq!(ok, 1);
+    assert_eq!(successors.len(), 1, "one successor: {successors:?}");
+    let parts = portcullis_core::codec::parse_refresh(
+        &Rt::new(successors.first().unwrap().as_str()),
+        &testkit::test_keys().tag,
+    )
+    .unwrap();
+    let g = p
+        .stores
+        .tokens
+        .grant(&parts.grant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.generation, 1, "the grant moved once");
+    assert!(g.revoked_at.is_none(), "nothing was mistaken for reuse");
 }
 
-/// Grace window on: a retry of the just-retired token inside it succeeds once and retires the
-/// pair the first use issued (its access token deleted, its refresh token marked), so one live
-/// branch remains. Review finding 2: a later use of that superseded branch is reuse and ends
-/// the grant, the retry's branch included, so whoever retried second cannot keep it quietly.
+/// Issue 16, "a retry after a lost answer gets the same answer": inside the retry window the
+/// refresh token of the generation before gets the very tokens the refresh that replaced it
+/// issued, so one live branch exists. Review finding 2: a later use of an earlier token (once
+/// the pair has moved on, or after the window) is reuse and ends the grant.
 #[tokio::test]
-async fn grace_window_retry_leaves_one_branch_and_a_later_use_of_the_other_ends_the_grant() {
+async fn a_retry_in_the_window_gets_the_same_pair_and_a_later_use_of_an_old_token_ends_the_grant() {
     let (p, rt, _) = private("grace", 60, false).await;
     let (status, first) = p.refresh(rt.secret()).await;
     assert_eq!(status, 200, "{first}");
     let (status, retry) = p.refresh(rt.secret()).await;
     assert_eq!(status, 200, "{retry}");
-    assert!(!p.live(first["access_token"].as_str().unwrap()).await);
-    assert!(p.live(retry["access_token"].as_str().unwrap()).await);
-    let (status, body) = p.refresh(first["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(status, 400, "the superseded branch: reuse");
+    assert_eq!(first, retry, "the same answer");
+    assert!(p.live(first["access_token"].as_str().unwrap()).await);
+    let (status, next) = p.refresh(first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{next}");
+    let (status, body) = p.refresh(rt.secret()).await;
+    assert_eq!(status, 400, "two generations back: reuse");
     assert_eq!(body["error"], "invalid_grant");
     assert!(
-        !p.live(retry["access_token"].as_str().unwrap()).await,
-        "the grant ended: the retry's branch is gone too"
+        !p.live(next["access_token"].as_str().unwrap()).await,
+        "the grant ended"
     );
-    let (status, _) = p.refresh(retry["refresh_token"].as_str().unwrap()).await;
+    let (status, _) = p.refresh(next["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 400);
 }
 

@@ -207,36 +207,55 @@ async fn a_public_client_revokes_with_its_client_id() {
     );
 }
 
-/// The DynamoDB adapter's conditional delete (`AccessTokenRevocation`) on moto: it deletes only
-/// an access token of the named client; a refresh token's item and another client's token stay.
+/// Issue 16: revoking a grant is one write, after which no token of it works anywhere: with no
+/// index in the way, the very next requests (the current and the previous access token at
+/// `/me`, the refresh token at both refresh paths, both at introspection) are all refused.
 #[tokio::test]
-async fn the_access_token_delete_is_conditional_on_kind_and_client() {
-    use portcullis_core::ids::ClientId;
-    use portcullis_core::ports::{AccessTokenRevocation, TokenLookup};
-    use portcullis_core::secret::{AccessToken, RefreshToken};
+async fn after_a_revocation_every_token_of_the_grant_is_refused_in_the_next_request() {
     let stack = Stack::get();
-    let stores = stack.stores().await;
-    let (c, t) = connected(&[], "u-revoke-adapter").await;
-    let access = AccessToken::new(t.access_token().secret().as_str()).hash();
-    let refresh = RefreshToken::new(t.refresh_token().unwrap().secret().as_str()).hash();
-    let mine = ClientId::new(c.id.clone());
-    let now = crate::common::now();
-    assert!(!stores
-        .tokens
-        .revoke_access_token(&access, &ClientId::new("someone-else"))
-        .await
-        .unwrap());
-    assert!(!stores
-        .tokens
-        .revoke_access_token(&refresh, &mine)
-        .await
-        .unwrap());
-    assert!(stores.tokens.token(&refresh, now).await.unwrap().is_some());
-    assert!(stores.tokens.token(&access, now).await.unwrap().is_some());
-    assert!(stores
-        .tokens
-        .revoke_access_token(&access, &mine)
-        .await
-        .unwrap());
-    assert!(stores.tokens.token(&access, now).await.unwrap().is_none());
+    let (c, t) = connected(&[], "u-revoke-at-once").await;
+    let r = post_as(
+        &stack.token_url(),
+        &c,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t.refresh_token().unwrap().secret()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let next: serde_json::Value = r.json().await.unwrap();
+    let (previous, current) = (
+        t.access_token().secret().as_str(),
+        next["access_token"].as_str().unwrap(),
+    );
+    let refresh = next["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        me(stack, previous).await.0,
+        StatusCode::OK,
+        "both access tokens work"
+    );
+    assert_eq!(me(stack, current).await.0, StatusCode::OK);
+    assert_eq!(revoke(&c, refresh, None).await, StatusCode::OK);
+    for token in [previous, current] {
+        assert_eq!(me(stack, token).await.0, StatusCode::UNAUTHORIZED);
+    }
+    for url in [
+        stack.token_url(),
+        format!("{}/api/auth/oauth/refreshToken", stack.base_url),
+    ] {
+        let r = post_as(
+            &url,
+            &c,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{url}");
+    }
+    let introspect = format!("{}/api/auth/oauth/introspect", stack.base_url);
+    for token in [current, refresh] {
+        let r = post_as(&introspect, &c, &[("token", token)]).await;
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v, serde_json::json!({"active": false}));
+    }
 }

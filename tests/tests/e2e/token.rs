@@ -52,7 +52,10 @@ async fn public_client_with_pkce_gets_tokens_and_reads_me() {
     full_flow(AuthType::RequestBody, true).await;
 }
 
-/// RFC 6749 §4.1.2: a code is single use; its replay revokes the tokens it bought.
+/// RFC 6749 §4.1.2: a code is single use; its replay revokes the tokens it bought. Issue 16: a
+/// second use by its own client inside the retry window, while the grant is unused, is a retry
+/// whose first answer was lost and gets the very same tokens; once the grant has been used (a
+/// refresh), the code's next use is a replay and ends the grant.
 #[tokio::test]
 async fn code_is_rejected_on_second_use_and_its_tokens_are_revoked() {
     let stack = Stack::get();
@@ -65,14 +68,30 @@ async fn code_is_rejected_on_second_use_and_its_tokens_are_revoked() {
         me(stack, tokens.access_token().secret()).await.0,
         StatusCode::OK
     );
+    let retry = exchange(&app, &code, None).await.unwrap();
+    assert_eq!(
+        retry.access_token().secret(),
+        tokens.access_token().secret()
+    );
+    assert_eq!(
+        retry.refresh_token().unwrap().secret(),
+        tokens.refresh_token().unwrap().secret()
+    );
+    let refreshed = app
+        .exchange_refresh_token(tokens.refresh_token().unwrap())
+        .request_async(&portcullis_e2e::browser::no_redirect_client())
+        .await
+        .unwrap();
     let again = exchange(&app, &code, None).await;
     assert_eq!(
         again.err(),
         Some(Some(BasicErrorResponseType::InvalidGrant))
     );
-    let (status, challenge, _) = me(stack, tokens.access_token().secret()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    for access in [tokens.access_token(), refreshed.access_token()] {
+        let (status, challenge, _) = me(stack, access.secret()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    }
 }
 
 /// RFC 6749 §4.1.3: redirect_uri must match the authorization request's.

@@ -1,14 +1,15 @@
 //! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6, RFC 9700 §4.8.2).
 use super::{CodeGrant, TokenContext, TokenResponse};
-use crate::client_auth::{authenticate, authenticate_registered, refuse_grant, ClientCredentials};
+use crate::client_auth::{authenticate, authenticate_registered, ClientCredentials};
+use crate::codec::{mint_access, mint_refresh, reproduce_pair};
 use crate::error::{EndpointError, OAuthError};
-use crate::model::{grant_id_for_code, GrantRecord, Issuance, ItemKind, TokenRecord};
+use crate::model::{grant_id_for_code, CodeRecord, Grant, ItemKind, Profile};
 use crate::pkce::CodeChallenge;
 use crate::ports::{
-    ClientLookup, CodeRedeem, Consumed, GrantRevocation, IssueOutcome, Presenter, TokenIssue,
+    ClientLookup, CodeRedeem, Consumed, GrantLookup, GrantRevocation, GrantStart, Presenter,
 };
 use crate::scope::join_scope;
-use crate::secret::{AccessToken, RefreshToken, SecretHash};
+use crate::secret::SecretHash;
 
 fn invalid_code() -> OAuthError {
     OAuthError::invalid_grant("the authorization code is invalid, expired or already used")
@@ -18,25 +19,27 @@ fn invalid_code() -> OAuthError {
 /// started (the grant item keeps the code's end, client and challenge for this).
 pub const REPLAY_MARGIN: u64 = 600;
 
-/// RFC 6749 §4.1.3: exchanges a code for tokens.
+/// RFC 6749 §4.1.3: exchanges a code for tokens. Storage on success: one UpdateItem (the code
+/// is consumed, and the presenter authenticated against the code's snapshot of its client, in
+/// one conditional write) and one PutItem (the grant item, which holds the new tokens' hashes).
 ///
-/// RFC 6749 §3.2.1: the client is authenticated before the code is looked at. The consuming
-/// write itself carries the authentication (its condition names the presented client and
-/// secret hash, checked against the code's snapshot of its client), so a request that does not
-/// authenticate as the code's client changes nothing. A code that is already used revokes the
-/// grant it started (RFC 6749 §4.1.2 "SHOULD revoke"; Cal.com's weakness 1), but only when the
-/// replay authenticates as the code's client (see [`replayed`]).
-///
-/// A consumed code is marked, not deleted. If its exchange issued nothing — the function gave
-/// up on a slow store and the consuming write landed after the 503 — the grant (whose id is
-/// derived from the code) does not exist, and the code's own client, authenticated as at the
-/// first attempt (secret, or PKCE verifier for the code's challenge), redeems it within its
-/// lifetime: the client's retry succeeds once. The issuing write's condition on the grant
-/// keeps it to one set of tokens however many retries race.
+/// - A code this server did not issue (its tag, [`crate::codec`]) is `invalid_grant` with no
+///   storage call.
+/// - RFC 6749 §3.2.1: the client is authenticated before the code is used: a request that does
+///   not authenticate as the code's client changes nothing.
+/// - The tokens are derived from the grant (whose id is derived from the code) with the mint
+///   key, so whoever redeems a code gets the same tokens. A retry by the code's client whose
+///   first answer was lost (the write landed, the answer did not) is answered with those same
+///   tokens within the retry window (`PORTCULLIS_REFRESH_GRACE`) while the grant is unused;
+///   a later use of the code, by its own client, is a replay and revokes the grant (RFC 6749
+///   §4.1.2 "SHOULD revoke"; Cal.com's weakness 1), see [`replayed`].
+/// - A consumed code whose exchange issued nothing (the grant write failed, or the function
+///   gave up on a slow store after the code was consumed) is redeemed by its own client,
+///   authenticated as at the first attempt, within its lifetime.
 pub async fn exchange_code(
     clients: &(impl ClientLookup + ?Sized),
     codes: &(impl CodeRedeem + ?Sized),
-    tokens: &(impl TokenIssue + GrantRevocation + ?Sized),
+    tokens: &(impl GrantStart + GrantLookup + GrantRevocation + ?Sized),
     creds: &ClientCredentials,
     grant: &CodeGrant,
     ctx: &TokenContext<'_>,
@@ -48,8 +51,9 @@ pub async fn exchange_code(
         )
         .into());
     };
-    if !grant.code.is_well_formed() {
-        return Err(refuse_grant(clients, creds, invalid_code(), now).await);
+    // Review finding 10, issue 16: a code this server did not issue costs nothing.
+    if !grant.code.is_genuine(ctx.keys.tag) {
+        return Err(invalid_code().into());
     }
     let code_hash = grant.code.hash();
     let secret_hash = creds.secret.as_ref().map(|s| s.hash());
@@ -78,15 +82,13 @@ pub async fn exchange_code(
                     );
                     rec
                 }
-                Some(_) => {
-                    return Err(replayed(clients, tokens, creds, grant, &code_hash, now).await)
-                }
+                Some(g) => return replayed_grant(tokens, creds, grant, g, ctx).await,
             }
         }
         Consumed::Refused(Some(rec))
             if rec.client_id == *client_id && rec.consumed_at.is_some() =>
         {
-            return Err(replayed(clients, tokens, creds, grant, &code_hash, now).await)
+            return replayed(clients, tokens, creds, grant, &code_hash, ctx).await
         }
         // Still there and unused, with the presented client id: expired, or credentials that
         // the code's snapshot does not know (a public client: a wrong or missing verifier; a
@@ -100,25 +102,19 @@ pub async fn exchange_code(
             // Review finding 11: the client authenticated with its current registration (a
             // secret newer than the code): consume the code for it, naming the client only.
             match codes.consume_code_for(&code_hash, now, client_id).await? {
-                Consumed::Now(mut fresh) => {
-                    fresh.client_secret_hashes = rec.client_secret_hashes;
-                    fresh
-                }
+                Consumed::Now(fresh) => fresh,
                 _ => return Err(invalid_code().into()),
             }
         }
         Consumed::Refused(Some(_)) => {
-            return Err(refuse_grant(clients, creds, invalid_code(), now).await)
+            authenticate_registered(clients, creds, now).await?;
+            return Err(invalid_code().into());
         }
-        // Gone: never issued, or used (its grant, derived from the code, says by whom).
+        // Gone: used (its grant, derived from the code, says by whom), or past its TTL.
         Consumed::Refused(None) => {
-            return Err(replayed(clients, tokens, creds, grant, &code_hash, now).await)
+            return replayed(clients, tokens, creds, grant, &code_hash, ctx).await
         }
     };
-
-    // The write above checked the presenter against the code's snapshot; this gives the
-    // authenticated client for the issuing write's condition check.
-    let client = authenticate(creds, rec.client())?;
 
     // RFC 6749 §4.1.3: redirect_uri must be identical when the authorization request had one.
     let redirect_ok = match &grant.redirect_uri {
@@ -157,93 +153,91 @@ pub async fn exchange_code(
         (None, None) => {}
     }
 
-    let grant_id = rec.grant_id();
-    let replay_until = rec.expires_at + REPLAY_MARGIN;
-    let access = AccessToken::generate_for(&rec.client_id, ctx.entropy);
-    let refresh = RefreshToken::generate(ctx.entropy);
-    let l = ctx.lifetimes;
-    let grant_expires_at = l.grant_lifetime.map(|g| now + g);
-    let refresh_expires_at =
-        grant_expires_at.map_or(now + l.refresh_ttl, |g| g.min(now + l.refresh_ttl));
-    // Review finding 9: an access token never outlives its grant's absolute end.
-    let access_expires_at =
-        grant_expires_at.map_or(now + l.access_ttl, |g| g.min(now + l.access_ttl));
-    let token = |pk, kind, expires_at| {
-        TokenRecord::new(
-            pk,
-            kind,
-            grant_id.clone(),
-            rec.client_id.clone(),
-            rec.user.clone(),
-            rec.scopes.clone(),
-            now,
-            expires_at,
-        )
-    };
-    let refresh_rec = TokenRecord {
-        grant_expires_at,
-        grant_keep_until: Some(replay_until),
-        ..token(refresh.hash(), ItemKind::Refresh, refresh_expires_at)
-    };
-    let issuance = Issuance {
-        grant: GrantRecord {
-            pk: GrantRecord::key(&grant_id),
-            kind: ItemKind::Grant,
-            grant_id: grant_id.clone(),
-            client_id: rec.client_id.clone(),
-            user_sub: rec.user.sub.clone(),
-            scopes: rec.scopes.clone(),
-            created_at: now,
-            // Review finding 6: the grant (and, once revoked, its tombstone) outlives its code
-            // and the replay margin, however short the refresh or grant lifetime.
-            expires_at: refresh_expires_at.max(replay_until),
-            latest_access: Some(access.hash()),
-            latest_refresh: Some(refresh.hash()),
-            previous_access: None,
-            refreshed_at: None,
-            revoked_at: None,
-            replay_until: Some(replay_until),
-            client_public: rec.client_public,
-            code_challenge: rec.code_challenge.clone(),
-        },
-        access: token(access.hash(), ItemKind::Access, access_expires_at),
-        refresh: refresh_rec,
-        client_check: client,
+    let new = new_grant(&rec, ctx);
+    let access = mint_access(ctx.keys, &new.client_id, &new.grant_id, 0);
+    let refresh = mint_refresh(ctx.keys, &new.grant_id, 0);
+    let new = Grant {
+        access_hash: Some(access.hash()),
+        refresh_hash: Some(refresh.hash()),
+        ..new
     };
     // A storage fault here leaves the code consumed and no grant: the client's retry redeems it.
-    let outcome = tokens.issue_tokens(&issuance).await?;
-    match outcome {
-        IssueOutcome::Issued => {}
-        // The grant exists. If it names this request's access token, it is this request's own
-        // write, applied by an earlier attempt whose answer was lost (the SDK retried a
-        // transaction that had landed): issued.
-        IssueOutcome::AlreadyIssued
-            if tokens.grant(&grant_id).await?.is_some_and(|g| {
-                g.revoked_at.is_none() && g.latest_access.as_ref() == Some(&issuance.access.pk)
-            }) => {}
-        IssueOutcome::AlreadyIssued => {
-            tokens.revoke_grant(&grant_id).await?;
-            tracing::warn!(
-                grant_id = %grant_id,
-                "authorization code exchanged twice; its grant was revoked"
-            );
-            return Err(invalid_code().into());
-        }
-        IssueOutcome::ClientRejected => {
-            let refusal = OAuthError::invalid_client(
-                "the client is disabled or its secret is no longer valid",
-            );
-            return Err(EndpointError::from(refusal));
-        }
+    if !tokens.start_grant(&new).await? {
+        // The grant exists: an earlier attempt of this exchange landed (its answer lost, or a
+        // concurrent redemption of the same consumed code), or the code was exchanged and the
+        // grant used or revoked since. The first is answered with the same tokens.
+        return match tokens.grant(&new.grant_id).await? {
+            // Its own write (the SDK retried it after it had landed), or a concurrent
+            // redemption of the same consumed code: the tokens are derived from the grant, so
+            // both answers are the same tokens, and nothing is revoked.
+            Some(g)
+                if g.revoked_at.is_none()
+                    && g.generation == 0
+                    && g.access_hash
+                        .as_ref()
+                        .is_some_and(|h| h.ct_eq(&access.hash())) =>
+            {
+                Ok(TokenResponse {
+                    access_token: access,
+                    token_type: "Bearer",
+                    expires_in: g.access_expires_at.saturating_sub(now),
+                    refresh_token: refresh,
+                    scope: join_scope(&g.scopes),
+                })
+            }
+            Some(g) => replayed_grant(tokens, creds, grant, g, ctx).await,
+            None => Err(invalid_code().into()),
+        };
     }
-    tracing::info!(client_id = %rec.client_id, grant_id = %grant_id, "authorization code exchanged");
+    tracing::info!(client_id = %new.client_id, grant_id = %new.grant_id, "authorization code exchanged");
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",
-        expires_in: access_expires_at - now,
+        expires_in: new.access_expires_at - now,
         refresh_token: refresh,
-        scope: join_scope(&rec.scopes),
+        scope: join_scope(&new.scopes),
     })
+}
+
+/// The grant a code starts, before its tokens are minted.
+fn new_grant(rec: &CodeRecord, ctx: &TokenContext<'_>) -> Grant {
+    let now = ctx.clock.now();
+    let l = ctx.lifetimes;
+    let keep_until = rec.expires_at + REPLAY_MARGIN;
+    let ends_at = l.grant_lifetime.map(|g| now + g);
+    let refresh_expires_at = ends_at.map_or(now + l.refresh_ttl, |g| g.min(now + l.refresh_ttl));
+    // Review finding 9: an access token never outlives its grant's absolute end.
+    let access_expires_at = ends_at.map_or(now + l.access_ttl, |g| g.min(now + l.access_ttl));
+    let grant_id = rec.grant_id();
+    Grant {
+        pk: Grant::key(&grant_id),
+        kind: ItemKind::Grant,
+        grant_id,
+        client_id: rec.client_id.clone(),
+        user_sub: rec.user.sub.clone(),
+        profile: Profile::from(&rec.user),
+        scopes: rec.scopes.clone(),
+        created_at: now,
+        // Review finding 6: the grant (and, once revoked, its tombstone) outlives its code
+        // and the replay margin, however short the refresh or grant lifetime.
+        expires_at: refresh_expires_at.max(keep_until),
+        ends_at,
+        keep_until,
+        client_public: rec.client_public,
+        code_challenge: rec.code_challenge.clone(),
+        generation: 0,
+        rotated_at: now,
+        refresh_hash: None,
+        refresh_expires_at,
+        access_hash: None,
+        access_expires_at,
+        access_scopes: None,
+        previous_access_hash: None,
+        previous_access_expires_at: 0,
+        previous_access_scopes: None,
+        refreshed_at: None,
+        revoked_at: None,
+    }
 }
 
 /// RFC 6749 §3.2.1 for a code's presenter: against the code's snapshot of its client first (no
@@ -254,7 +248,7 @@ pub async fn exchange_code(
 async fn authenticate_for_code(
     clients: &(impl ClientLookup + ?Sized),
     creds: &ClientCredentials,
-    rec: &mut crate::model::CodeRecord,
+    rec: &mut CodeRecord,
     now: u64,
 ) -> Result<crate::client_auth::AuthenticatedClient, EndpointError> {
     match authenticate(creds, rec.client()) {
@@ -269,50 +263,86 @@ async fn authenticate_for_code(
 }
 
 /// RFC 6749 §4.1.2: a code that is gone was never issued or is being replayed. Its grant (the
-/// id is derived from the code) says which client it was for. The grant is revoked only when the
-/// replaying request authenticates as that client (against its current registration: one
-/// clients-table read), a public client also by a `code_verifier` matching the code's challenge
-/// (RFC 7636 §4.6), and only until the code's end plus [`REPLAY_MARGIN`]. Anyone else gets
-/// `invalid_grant` (or `invalid_client`) and revokes nothing.
+/// id is derived from the code) says which client it was for. The presenter is authenticated
+/// against its current registration (one clients-table read) before anything else.
 async fn replayed(
     clients: &(impl ClientLookup + ?Sized),
-    tokens: &(impl GrantRevocation + ?Sized),
+    tokens: &(impl GrantLookup + GrantRevocation + ?Sized),
     creds: &ClientCredentials,
     grant: &CodeGrant,
     code_hash: &SecretHash,
-    now: u64,
-) -> EndpointError {
-    let grant_id = grant_id_for_code(code_hash);
-    if let Err(e) = authenticate_registered(clients, creds, now).await {
-        return e;
+    ctx: &TokenContext<'_>,
+) -> Result<TokenResponse, EndpointError> {
+    authenticate_registered(clients, creds, ctx.clock.now()).await?;
+    match tokens.grant(&grant_id_for_code(code_hash)).await? {
+        None => Err(invalid_code().into()),
+        Some(g) => replayed_grant(tokens, creds, grant, g, ctx).await,
     }
-    let record = match tokens.grant(&grant_id).await {
-        Ok(g) => g,
-        Err(e) => return e.into(),
-    };
-    let Some(g) = record else {
-        return invalid_code().into();
-    };
+}
+
+/// A code used again, once its grant exists; the presenter has authenticated as a client.
+///
+/// - By the code's own client (a public client also by a `code_verifier` for the code's
+///   challenge, RFC 7636 §4.6), while the grant is unused (generation 0, not revoked) and
+///   within the retry window of the exchange: a retry whose first answer was lost. It gets the
+///   same tokens (reproduced with the mint key), nothing is written.
+/// - By its own client otherwise, until the code's end plus [`REPLAY_MARGIN`]: a replay. The
+///   grant is revoked (one write) and logged as a `code_replay` security event.
+/// - Anyone else, or later: `invalid_grant`, nothing changes. Someone who holds an old code
+///   without the client's credentials cannot revoke the user's grant.
+async fn replayed_grant(
+    tokens: &(impl GrantRevocation + ?Sized),
+    creds: &ClientCredentials,
+    grant: &CodeGrant,
+    g: Grant,
+    ctx: &TokenContext<'_>,
+) -> Result<TokenResponse, EndpointError> {
+    let now = ctx.clock.now();
     let own_client = creds.client_id.as_ref() == Some(&g.client_id);
-    let in_window = g.replay_until.is_some_and(|end| now < end);
     let proves_pkce = !g.client_public
         || match (&g.code_challenge, &grant.code_verifier) {
             (Some(c), Some(v)) => c.verify(v),
             _ => false,
         };
-    if own_client && in_window && proves_pkce {
-        match tokens.revoke_grant(&grant_id).await {
-            Ok(revoked) => tracing::warn!(
-                grant_id = %grant_id,
+    if !own_client || !proves_pkce {
+        return Err(invalid_code().into());
+    }
+    let window = ctx.lifetimes.refresh_grace;
+    // A window of 0 turns retries off: every second use is a replay.
+    let retry = window > 0
+        && g.revoked_at.is_none()
+        && g.generation == 0
+        && now.saturating_sub(g.created_at) <= window
+        && g.access_expires_at > now;
+    if retry {
+        if let Some(pair) = g
+            .access_hash
+            .as_ref()
+            .and_then(|h| reproduce_pair(ctx.keys, &g.client_id, &g.grant_id, 0, h))
+        {
+            tracing::info!(
+                grant_id = %g.grant_id,
                 client_id = %g.client_id,
-                revoked,
-                security_event = "code_replay",
-                "authorization code replayed by its client; its grant was revoked"
-            ),
-            Err(e) => return e.into(),
+                "a code exchange retried within the retry window gets the same tokens"
+            );
+            return Ok(TokenResponse {
+                access_token: pair.0,
+                token_type: "Bearer",
+                expires_in: g.access_expires_at - now,
+                refresh_token: pair.1,
+                scope: join_scope(&g.scopes),
+            });
         }
     }
-    invalid_code().into()
+    if now < g.keep_until && tokens.revoke_grant(&g.grant_id, now).await? {
+        tracing::warn!(
+            grant_id = %g.grant_id,
+            client_id = %g.client_id,
+            security_event = "code_replay",
+            "authorization code replayed by its client; its grant was revoked"
+        );
+    }
+    Err(invalid_code().into())
 }
 
 #[cfg(test)]
@@ -321,7 +351,7 @@ mod tests {
     use crate::clock::Clock;
     use crate::error::ErrorCode;
     use crate::pkce::CodeChallenge;
-    use crate::ports::{Op, TokenLookup};
+    use crate::ports::{GrantLookup, Op};
     use crate::secret::AuthorizationCode;
     use crate::testkit::{client, World, SECRET, VERIFIER};
 
@@ -348,12 +378,7 @@ mod tests {
             t.access_token.secret().starts_with("pc_at_")
                 && t.refresh_token.secret().starts_with("pc_rt_")
         );
-        let rec = w
-            .store
-            .token(&t.access_token.hash(), 10_001)
-            .await
-            .unwrap()
-            .unwrap();
+        let rec = w.access(&t.access_token).await.unwrap();
         assert_eq!(rec.user.username.as_deref(), Some("ada"));
     }
 
@@ -368,12 +393,8 @@ mod tests {
             .unwrap();
         let again = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
         assert_eq!(again.err(), Some(ErrorCode::InvalidGrant));
-        let access = w.store.token(&t.access_token.hash(), 10_001).await.unwrap();
-        let refresh = w
-            .store
-            .token(&t.refresh_token.hash(), 10_001)
-            .await
-            .unwrap();
+        let access = w.access(&t.access_token).await;
+        let refresh = w.refresh_is_current(&t.refresh_token).then_some(());
         assert!(access.is_none() && refresh.is_none());
     }
 
@@ -454,11 +475,13 @@ mod tests {
         assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
         let r = w.exchange(("nobody", Some(SECRET)), &code, CB, None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
+        // A code this server did not issue is refused before anything is read (issue 16), so
+        // a wrong secret with it gets `invalid_grant`: nothing was looked at to say more.
         let bogus = AuthorizationCode::new("pc_ac_bogus");
         let r = w
             .exchange(("c1", Some("pc_cs_wrong")), &bogus, CB, None)
             .await;
-        assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
+        assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
         assert!(w
             .exchange(("c1", Some(SECRET)), &code, CB, None)
             .await
@@ -479,7 +502,7 @@ mod tests {
         assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
         let r = w.exchange(("c2", Some(SECRET)), &code, CB, None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
-        assert!(w.is_live(&t.access_token.hash()).await);
+        assert!(w.is_live(&t.access_token).await);
     }
 
     /// The replay window: a code's own client replaying it after its lifetime plus the margin
@@ -496,10 +519,8 @@ mod tests {
         let r = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
         assert!(w
-            .store
-            .token(&t.refresh_token.hash(), w.clock.now())
-            .await
-            .unwrap()
+            .refresh_is_current(&t.refresh_token)
+            .then_some(())
             .is_some());
     }
 
@@ -518,22 +539,29 @@ mod tests {
             .unwrap();
         let r = w.exchange(("c1", None), &code, CB, None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
-        assert!(w.is_live(&t.access_token.hash()).await);
+        assert!(w.is_live(&t.access_token).await);
         let r = w.exchange(("c1", None), &code, CB, Some(VERIFIER)).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
-        assert!(!w.is_live(&t.access_token.hash()).await);
+        assert!(!w.is_live(&t.access_token).await);
     }
 
-    /// A malformed code costs no storage call beyond authenticating the client.
+    /// Issue 16 (review finding 10): a malformed code, or one of the right shape that this
+    /// server did not tag, costs no storage call at all.
     #[tokio::test]
-    async fn malformed_code_is_refused_before_the_codes_table() {
+    async fn a_forged_code_is_refused_with_no_storage_call() {
         let w = world(false);
         w.store.reset_calls();
-        let r = w
-            .exchange(("c1", Some(SECRET)), &AuthorizationCode::new("x"), CB, None)
-            .await;
-        assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
-        assert_eq!(w.store.calls(), 1, "only the client read");
+        let forged = AuthorizationCode::generate_tagged(
+            &crate::clock::OsEntropy,
+            &crate::keyring::KeyRing::new(crate::secret::Key::new(vec![9; 32]), None),
+        );
+        let untagged =
+            AuthorizationCode::new(crate::secret::generate("pc_ac_", &crate::clock::OsEntropy));
+        for code in [AuthorizationCode::new("x"), forged, untagged] {
+            let r = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
+            assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
+        }
+        assert_eq!(w.store.calls(), 0, "nothing read, nothing written");
     }
 
     /// docs/architecture.md: the exchange's happy path is 2 DynamoDB calls.
@@ -548,13 +576,61 @@ mod tests {
         assert_eq!(w.store.calls(), 2);
     }
 
+    /// The exchange reads nothing but the code (its budget is two calls, and no transaction
+    /// names the client item): a client disabled after its code was issued can still redeem
+    /// it within the code's lifetime, but what it gets works nowhere: every use reads the
+    /// client's standing, and so does every refresh.
     #[tokio::test]
-    async fn disabled_client_cannot_finish_the_exchange() {
+    async fn a_client_disabled_after_its_code_was_issued_gets_tokens_that_work_nowhere() {
         let w = world(false);
         let code = w.code(Q).await;
-        w.store.upsert_client(client("c1").disabled().build());
-        let r = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
+        w.store
+            .upsert_client(client("c1").scopes(&["READ_PROFILE"]).disabled().build());
+        let t = w
+            .exchange(("c1", Some(SECRET)), &code, CB, None)
+            .await
+            .unwrap();
+        assert!(!w.is_live(&t.access_token).await);
+        let r = w
+            .refresh(("c1", Some(SECRET)), &t.refresh_token, None)
+            .await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
+    }
+
+    /// A retry after a lost answer gets the same answer: the code's own client exchanging its
+    /// code again within the retry window, while the grant is unused, gets the very same
+    /// tokens and nothing is revoked; after the window, or once the grant was refreshed, it
+    /// is a replay and the grant ends.
+    #[tokio::test]
+    async fn an_exchange_retried_within_the_window_gets_the_same_tokens() {
+        let mut w = world(false);
+        w.lifetimes.refresh_grace = 30;
+        let code = w.code(Q).await;
+        let first = w
+            .exchange(("c1", Some(SECRET)), &code, CB, None)
+            .await
+            .unwrap();
+        w.clock.advance(5);
+        w.store.reset_calls();
+        let retry = w
+            .exchange(("c1", Some(SECRET)), &code, CB, None)
+            .await
+            .unwrap();
+        assert!(retry.access_token.ct_eq(&first.access_token));
+        assert!(retry.refresh_token.ct_eq(&first.refresh_token));
+        assert!(w.is_live(&first.access_token).await);
+        // Another client, or the wrong secret, gets nothing and changes nothing.
+        let other = w
+            .exchange(("c1", Some("pc_cs_wrong")), &code, CB, None)
+            .await;
+        assert_eq!(other.err(), Some(ErrorCode::InvalidClient));
+        w.clock.advance(30);
+        let late = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
+        assert_eq!(late.err(), Some(ErrorCode::InvalidGrant));
+        assert!(
+            !w.is_live(&first.access_token).await,
+            "a replay after the window ends the grant"
+        );
     }
 
     /// RFC 7636 §4.6.
@@ -607,7 +683,7 @@ mod tests {
     async fn a_storage_fault_during_issuance_is_503_and_the_retry_redeems_the_code() {
         let w = world(false);
         let code = w.code(Q).await;
-        w.store.fail_next(Op::IssueTokens);
+        w.store.fail_next(Op::StartGrant);
         let first = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
         assert_eq!(first.err(), Some(ErrorCode::TemporarilyUnavailable));
         assert_eq!(
@@ -619,7 +695,7 @@ mod tests {
             .exchange(("c1", Some(SECRET)), &code, CB, None)
             .await
             .unwrap();
-        assert!(w.is_live(&t.access_token.hash()).await);
+        assert!(w.is_live(&t.access_token).await);
     }
 
     /// Consumes `code` as `c1` would, directly in the store: a consuming write that landed
@@ -653,10 +729,10 @@ mod tests {
             .exchange(("c1", Some(SECRET)), &code, CB, None)
             .await
             .unwrap();
-        assert!(w.is_live(&t.access_token.hash()).await);
+        assert!(w.is_live(&t.access_token).await);
         let again = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
         assert_eq!(again.err(), Some(ErrorCode::InvalidGrant));
-        assert!(!w.is_live(&t.access_token.hash()).await);
+        assert!(!w.is_live(&t.access_token).await);
     }
 
     /// Redeeming a consumed code needs exactly what a first use needs: the code's client with
@@ -712,7 +788,7 @@ mod tests {
             .exchange(("c1", None), &code, CB, Some(VERIFIER))
             .await
             .unwrap();
-        assert!(w.is_live(&t.access_token.hash()).await);
+        assert!(w.is_live(&t.access_token).await);
     }
 
     /// A revoked grant is a tombstone: its code, though consumed and still in the table, cannot
@@ -726,17 +802,12 @@ mod tests {
             .exchange(("c1", Some(SECRET)), &code, CB, None)
             .await
             .unwrap();
-        let grant = w
-            .store
-            .token(&t.access_token.hash(), w.clock.now())
-            .await
-            .unwrap()
-            .unwrap()
-            .grant_id;
-        w.store.revoke_grant(&grant).await.unwrap();
+        let grant = w.grant_of(&t.access_token).unwrap().grant_id;
+        w.store.revoke_grant(&grant, w.clock.now()).await.unwrap();
         let again = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
         assert_eq!(again.err(), Some(ErrorCode::InvalidGrant));
-        assert_eq!(w.store.counts().1, 0, "no token of the grant");
+        assert!(!w.is_live(&t.access_token).await, "no token of the grant");
+        assert!(w.grant_of(&t.access_token).unwrap().revoked_at.is_some());
     }
 
     /// The SDK retried an issuing transaction that had landed (its first answer was lost): the
@@ -746,13 +817,13 @@ mod tests {
     async fn an_issuance_retried_after_it_landed_is_recognised_as_its_own() {
         let w = world(false);
         let code = w.code(Q).await;
-        w.store.echo_next(Op::IssueTokens);
+        w.store.echo_next(Op::StartGrant);
         let t = w
             .exchange(("c1", Some(SECRET)), &code, CB, None)
             .await
             .unwrap();
-        assert!(w.is_live(&t.access_token.hash()).await);
-        assert!(w.is_live(&t.refresh_token.hash()).await);
+        assert!(w.is_live(&t.access_token).await);
+        assert!(w.refresh_is_current(&t.refresh_token));
     }
 
     /// Review finding 11: a code issued just before a secret rotation is redeemable with the
@@ -793,6 +864,38 @@ mod tests {
         }
     }
 
+    /// A code issued during a secret rotation's overlap does not carry the old secret past the
+    /// overlap: the consuming write checks its snapshot only, so an overlap that ends before the
+    /// code does leaves the old secret out of it. Inside the overlap the old secret still
+    /// redeems the code (checked against the current registration); after it, it does not.
+    #[tokio::test]
+    async fn a_code_issued_in_an_overlap_does_not_keep_the_old_secret_alive_past_it() {
+        use crate::model::RetiringSecret;
+        use crate::secret::ClientSecret;
+        const NEW: &str = "pc_cs_new";
+        let w = world(false);
+        let mut c = client("c1")
+            .scopes(&["READ_PROFILE"])
+            .secrets(&[NEW, SECRET])
+            .build();
+        c.secret_retiring = Some(RetiringSecret {
+            hash: ClientSecret::new(SECRET).hash(),
+            until: w.clock.now() + 60,
+        });
+        w.store.upsert_client(c);
+        let inside = w.code(Q).await;
+        let late = w.code(Q).await;
+        w.clock.advance(30);
+        assert!(w
+            .exchange(("c1", Some(SECRET)), &inside, CB, None)
+            .await
+            .is_ok());
+        w.clock.advance(31);
+        let r = w.exchange(("c1", Some(SECRET)), &late, CB, None).await;
+        assert_eq!(r.err(), Some(ErrorCode::InvalidClient), "after the overlap");
+        assert!(w.exchange(("c1", Some(NEW)), &late, CB, None).await.is_ok());
+    }
+
     /// Review finding 6: however short the refresh and grant lifetimes, the grant item (and,
     /// once revoked, its tombstone) is kept past its code's end plus the replay margin, at the
     /// exchange and at every refresh, so a consumed code never finds its grant gone (which
@@ -809,14 +912,17 @@ mod tests {
             .await
             .unwrap();
         let grant_id = grant_id_for_code(&code.hash());
-        let kept = |g: Option<GrantRecord>| g.unwrap().expires_at;
+        let kept = |g: Option<crate::model::Grant>| g.unwrap().expires_at;
         assert!(kept(w.store.grant(&grant_id).await.unwrap()) >= code_end + REPLAY_MARGIN);
         w.clock.advance(10);
         w.refresh(("c1", Some(SECRET)), &t.refresh_token, None)
             .await
             .unwrap();
         assert!(kept(w.store.grant(&grant_id).await.unwrap()) >= code_end + REPLAY_MARGIN);
-        w.store.revoke_grant(&grant_id).await.unwrap();
+        w.store
+            .revoke_grant(&grant_id, w.clock.now())
+            .await
+            .unwrap();
         assert!(kept(w.store.grant(&grant_id).await.unwrap()) >= code_end + REPLAY_MARGIN);
     }
 

@@ -146,6 +146,8 @@ pub struct TokenContext<'a> {
     /// The deployment's current scope catalogue: a refresh keeps only the grant's scopes that
     /// are still in it (review finding 4).
     pub scopes: &'a crate::scope::ScopeCatalog,
+    /// The mint and tag keys ([`crate::codec`]).
+    pub keys: crate::codec::IssuingKeys<'a>,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use super::{DynamoAccess, Port, Table};
 use crate::error::StoreError;
 use crate::ids::{ClientId, RedirectUri, Subject};
-use crate::model::{Client, GrantRecord, RetiringSecret};
+use crate::model::{Client, Grant, RetiringSecret};
 use crate::secret::SecretHash;
 use async_trait::async_trait;
 
@@ -129,12 +129,10 @@ impl Port for ClientRemovalPort {
 #[async_trait]
 pub trait GrantListing: Send + Sync {
     /// A user's OAuth grants (not API keys), oldest first.
-    async fn grants_of_user(&self, sub: &Subject) -> Result<Vec<GrantRecord>, StoreError>;
+    async fn grants_of_user(&self, sub: &Subject) -> Result<Vec<Grant>, StoreError>;
     /// A client's grants, oldest first.
-    async fn grant_records_of_client(
-        &self,
-        client_id: &ClientId,
-    ) -> Result<Vec<GrantRecord>, StoreError>;
+    async fn grant_records_of_client(&self, client_id: &ClientId)
+        -> Result<Vec<Grant>, StoreError>;
 }
 pub struct GrantListingPort;
 impl Port for GrantListingPort {

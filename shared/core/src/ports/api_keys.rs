@@ -23,7 +23,7 @@ impl Port for ApiKeyLookupPort {
         &[DynamoAccess::table(Table::Tokens, &["dynamodb:GetItem"])];
 }
 
-/// tokens: PutItem (conditional); Query `by_user` and BatchGetItem (list); Query `by_grant` and
+/// tokens: PutItem (conditional); Query `by_user` and BatchGetItem (list); Query `by_key` and
 /// DeleteItem (revoke). Used by the CLI.
 #[async_trait]
 pub trait ApiKeyRegistry: Send + Sync {
@@ -45,7 +45,7 @@ impl Port for ApiKeyRegistryPort {
             ],
         ),
         DynamoAccess::index(Table::Tokens, "by_user", &["dynamodb:Query"]),
-        DynamoAccess::index(Table::Tokens, "by_grant", &["dynamodb:Query"]),
+        DynamoAccess::index(Table::Tokens, "by_key", &["dynamodb:Query"]),
     ];
 }
 

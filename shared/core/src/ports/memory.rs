@@ -5,7 +5,6 @@
 //! A `MemoryStore` is a handle: clones share one store, so several endpoints (each taking the
 //! ports it needs) can run over the same data.
 use super::*;
-use crate::model::{GrantRecord, ItemKind};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,28 +18,30 @@ pub enum Op {
     CreateClient,
     PutCode,
     ConsumeCode,
-    IssueTokens,
-    Token,
-    AccessToken,
-    RevokeGrant,
+    /// [`GrantLookup::grant`].
     Grant,
-    RefreshRecord,
-    Rotate,
+    /// [`GrantStart::start_grant`].
+    StartGrant,
+    /// [`GrantRead::grant_and_clients`].
+    ReadGrant,
+    /// [`GrantAdvance::advance`].
+    Advance,
+    RevokeGrant,
     ApiKey,
     CreateApiKey,
     ApiKeysOf,
     RevokeApiKey,
     DisableClient,
     GrantsOfClient,
-    RevokeAccessToken,
+    RevokeAccess,
 }
 
 #[derive(Default)]
 struct Tables {
     clients: HashMap<ClientId, Client>,
     codes: HashMap<String, CodeRecord>,
-    tokens: HashMap<String, TokenRecord>,
-    grants: HashMap<String, GrantRecord>,
+    /// One entry per grant: the layout of the tokens table.
+    grants: HashMap<GrantId, Grant>,
     api_keys: HashMap<String, crate::api_keys::ApiKeyRecord>,
     /// Operations to fail, each entry once.
     faults: Vec<Op>,
@@ -71,8 +72,8 @@ impl MemoryStore {
     /// The next call of `op` fails with [`StoreError::Unavailable`] (as a throttled or
     /// unreachable DynamoDB does) and changes nothing.
     /// The next `op` is applied, then answered as DynamoDB answers the SDK's retry of a write
-    /// that had landed (its first answer lost): for [`Op::IssueTokens`], `AlreadyIssued`; for
-    /// [`Op::Rotate`], `TokenChanged`.
+    /// that had landed (its first answer lost): its condition fails (for [`Op::StartGrant`]
+    /// and [`Op::Advance`], `false`).
     pub fn echo_next(&self, op: Op) {
         if let Ok(mut t) = self.0.tables.lock() {
             t.echoes.push(op);
@@ -113,13 +114,38 @@ impl MemoryStore {
             .ok()
             .and_then(|t| t.clients.get(&ClientId::from(client_id)).cloned())
     }
-    /// Test helper: number of live codes and tokens stored.
+    /// Test helper: number of codes and grants stored.
     pub fn counts(&self) -> (usize, usize) {
         self.0
             .tables
             .lock()
-            .map(|t| (t.codes.len(), t.tokens.len()))
+            .map(|t| (t.codes.len(), t.grants.len()))
             .unwrap_or_default()
+    }
+    /// Test helper: a copy of a stored grant.
+    pub fn stored_grant(&self, grant_id: &GrantId) -> Option<Grant> {
+        self.0
+            .tables
+            .lock()
+            .ok()
+            .and_then(|t| t.grants.get(grant_id).cloned())
+    }
+    /// Test helper: change a stored grant as a test needs.
+    pub fn edit_grant(&self, grant_id: &GrantId, f: impl FnOnce(&mut Grant)) {
+        if let Ok(mut t) = self.0.tables.lock() {
+            if let Some(g) = t.grants.get_mut(grant_id) {
+                f(g);
+            }
+        }
+    }
+    fn echo(&self, t: &mut Tables, op: Op) -> bool {
+        match t.echoes.iter().position(|e| *e == op) {
+            Some(i) => {
+                t.echoes.remove(i);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -203,220 +229,103 @@ impl CodeRedeem for MemoryStore {
 }
 
 #[async_trait]
-impl TokenIssue for MemoryStore {
-    async fn issue_tokens(&self, i: &Issuance) -> Result<IssueOutcome, StoreError> {
-        let mut t = self.lock(Op::IssueTokens)?;
-        let client_ok = t.clients.get(&i.client_check.client_id).is_some_and(|c| {
-            !c.disabled
-                && i.client_check
-                    .secret_hash
-                    .as_ref()
-                    .is_none_or(|h| c.secret_is_live(h, i.grant.created_at))
-        });
-        if !client_ok {
-            return Ok(IssueOutcome::ClientRejected);
-        }
-        if t.grants.contains_key(&i.grant.pk) {
-            return Ok(IssueOutcome::AlreadyIssued);
-        }
-        if t.tokens.contains_key(i.access.pk.as_str())
-            || t.tokens.contains_key(i.refresh.pk.as_str())
-        {
-            return Err(StoreError::Failed("item already exists".into()));
-        }
-        t.grants.insert(i.grant.pk.clone(), i.grant.clone());
-        t.tokens
-            .insert(i.access.pk.as_str().to_string(), i.access.clone());
-        t.tokens
-            .insert(i.refresh.pk.as_str().to_string(), i.refresh.clone());
-        if let Some(e) = t.echoes.iter().position(|o| *o == Op::IssueTokens) {
-            t.echoes.remove(e);
-            return Ok(IssueOutcome::AlreadyIssued);
-        }
-        Ok(IssueOutcome::Issued)
+impl GrantLookup for MemoryStore {
+    async fn grant(&self, grant_id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        Ok(self.lock(Op::Grant)?.grants.get(grant_id).cloned())
     }
 }
 
 #[async_trait]
-impl TokenLookup for MemoryStore {
-    async fn token(
-        &self,
-        token_hash: &SecretHash,
-        now: u64,
-    ) -> Result<Option<TokenRecord>, StoreError> {
-        let t = self.lock(Op::Token)?;
-        Ok(t.tokens
-            .get(token_hash.as_str())
-            .filter(|r| r.expires_at > now && r.kind != ItemKind::Grant && r.retired_at.is_none())
-            .cloned())
-    }
-
-    async fn refresh_token_item(
-        &self,
-        token_hash: &SecretHash,
-    ) -> Result<Option<TokenRecord>, StoreError> {
-        let t = self.lock(Op::Token)?;
-        Ok(t.tokens
-            .get(token_hash.as_str())
-            .filter(|r| r.kind == ItemKind::Refresh)
-            .cloned())
+impl GrantStart for MemoryStore {
+    async fn start_grant(&self, grant: &Grant) -> Result<bool, StoreError> {
+        let mut t = self.lock(Op::StartGrant)?;
+        if t.grants.contains_key(&grant.grant_id) {
+            return Ok(false);
+        }
+        t.grants.insert(grant.grant_id.clone(), grant.clone());
+        Ok(!self.echo(&mut t, Op::StartGrant))
     }
 }
 
 #[async_trait]
-impl AccessTokenLookup for MemoryStore {
-    async fn access_token(
+impl GrantRead for MemoryStore {
+    async fn grant_and_clients(
         &self,
-        token: &AccessToken,
-        now: u64,
-    ) -> Result<Option<TokenRecord>, StoreError> {
-        let Some(client_id) = token.client_id() else {
-            return Ok(None);
+        grant_id: &GrantId,
+        clients: &[&ClientId],
+        _consistent: bool,
+    ) -> Result<(Option<Grant>, Vec<Client>), StoreError> {
+        let t = self.lock(Op::ReadGrant)?;
+        let found = clients
+            .iter()
+            .filter_map(|c| t.clients.get(*c).cloned())
+            .collect();
+        Ok((t.grants.get(grant_id).cloned(), found))
+    }
+}
+
+#[async_trait]
+impl GrantAdvance for MemoryStore {
+    async fn advance(&self, next: &Grant, seen: u32) -> Result<bool, StoreError> {
+        let mut t = self.lock(Op::Advance)?;
+        let Some(g) = t.grants.get_mut(&next.grant_id) else {
+            return Ok(false);
         };
-        let t = self.lock(Op::AccessToken)?;
-        let client_ok = t.clients.get(&client_id).is_some_and(|c| !c.disabled);
-        Ok(t.tokens
-            .get(token.hash().as_str())
-            .filter(|r| client_ok && r.is_live_access_token_of(&client_id, now))
-            .cloned())
+        if g.generation != seen || g.revoked_at.is_some() {
+            return Ok(false);
+        }
+        // The fields the DynamoDB adapter's update sets; the rest stays as stored.
+        g.generation = next.generation;
+        g.rotated_at = next.rotated_at;
+        g.refresh_hash = next.refresh_hash.clone();
+        g.refresh_expires_at = next.refresh_expires_at;
+        g.access_hash = next.access_hash.clone();
+        g.access_expires_at = next.access_expires_at;
+        g.access_scopes = next.access_scopes.clone();
+        g.previous_access_hash = next.previous_access_hash.clone();
+        g.previous_access_expires_at = next.previous_access_expires_at;
+        g.previous_access_scopes = next.previous_access_scopes.clone();
+        g.scopes = next.scopes.clone();
+        g.refreshed_at = next.refreshed_at;
+        g.expires_at = next.expires_at;
+        Ok(!self.echo(&mut t, Op::Advance))
     }
 }
 
 #[async_trait]
 impl GrantRevocation for MemoryStore {
-    async fn grant(&self, grant_id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
-        let t = self.lock(Op::Grant)?;
-        Ok(t.grants.get(&GrantRecord::key(grant_id)).cloned())
-    }
-
-    async fn revoke_grant(&self, grant_id: &GrantId) -> Result<usize, StoreError> {
+    async fn revoke_grant(&self, grant_id: &GrantId, now: u64) -> Result<bool, StoreError> {
         let mut t = self.lock(Op::RevokeGrant)?;
-        let mut gone = 0;
-        if let Some(g) = t.grants.get_mut(&GrantRecord::key(grant_id)) {
-            if g.revoked_at.is_none() {
-                g.revoked_at = Some(crate::clock::Clock::now(&crate::clock::SystemClock));
-                g.latest_access = None;
-                g.latest_refresh = None;
-                g.previous_access = None;
-                gone += 1;
+        Ok(match t.grants.get_mut(grant_id) {
+            Some(g) if g.revoked_at.is_none() => {
+                g.revoked_at = Some(now);
+                true
             }
-        }
-        let before = t.tokens.len();
-        t.tokens.retain(|_, r| r.grant_id != *grant_id);
-        Ok(gone + before - t.tokens.len())
+            _ => false,
+        })
     }
 }
 
 #[async_trait]
-impl AccessTokenRevocation for MemoryStore {
-    async fn revoke_access_token(
+impl AccessRevocation for MemoryStore {
+    async fn revoke_access(
         &self,
-        token_hash: &SecretHash,
-        client_id: &ClientId,
-    ) -> Result<bool, StoreError> {
-        let mut t = self.lock(Op::RevokeAccessToken)?;
-        let ours = t
-            .tokens
-            .get(token_hash.as_str())
-            .is_some_and(|r| r.kind == ItemKind::Access && r.client_id == *client_id);
-        if ours {
-            t.tokens.remove(token_hash.as_str());
-        }
-        Ok(ours)
-    }
-}
-
-#[async_trait]
-impl RefreshRotation for MemoryStore {
-    async fn refresh_record_and_client(
-        &self,
+        grant_id: &GrantId,
+        slot: AccessSlot,
         hash: &SecretHash,
-        client_id: &ClientId,
-    ) -> Result<(Option<TokenRecord>, Option<Client>), StoreError> {
-        let t = self.lock(Op::RefreshRecord)?;
-        Ok((
-            t.tokens.get(hash.as_str()).cloned(),
-            t.clients.get(client_id).cloned(),
-        ))
-    }
-
-    async fn rotate(&self, r: &Rotation) -> Result<RotateOutcome, StoreError> {
-        let mut t = self.lock(Op::Rotate)?;
-        let grant_key = GrantRecord::key(&r.grant_id);
-        if t.grants
-            .get(&grant_key)
-            .is_none_or(|g| g.revoked_at.is_some())
-        {
-            return Ok(RotateOutcome::GrantRevoked);
-        }
-        let Some(old) = t.tokens.get(r.old.as_str()) else {
-            return Ok(RotateOutcome::TokenChanged);
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock(Op::RevokeAccess)?;
+        let Some(g) = t.grants.get_mut(grant_id) else {
+            return Ok(false);
         };
-        let old_ok = match &r.kind {
-            RotationKind::Rotate | RotationKind::Extend => {
-                old.retired_at.is_none() && old.expires_at > r.now
-            }
-            RotationKind::GraceRetry {
-                seen_retries,
-                seen_next_refresh,
-                ..
-            } => {
-                old.retired_at.is_some()
-                    && old.retries == *seen_retries
-                    && old.next_refresh.as_ref() == Some(seen_next_refresh)
-                    && t.tokens
-                        .get(seen_next_refresh.as_str())
-                        .is_some_and(|n| n.retired_at.is_none())
-            }
+        let stored = match slot {
+            AccessSlot::Current => &mut g.access_hash,
+            AccessSlot::Previous => &mut g.previous_access_hash,
         };
-        if !old_ok {
-            return Ok(RotateOutcome::TokenChanged);
+        if stored.as_ref() != Some(hash) {
+            return Ok(false);
         }
-        let new_refresh = r.refresh.as_ref().map(|n| n.pk.clone());
-        if let RotationKind::GraceRetry {
-            seen_next_access,
-            seen_next_refresh,
-            ..
-        } = &r.kind
-        {
-            t.tokens.remove(seen_next_access.as_str());
-            // Marked, not deleted (review finding 2): a later use of it is reuse.
-            if let Some(n) = t.tokens.get_mut(seen_next_refresh.as_str()) {
-                n.retired_at = Some(r.now);
-            }
-        }
-        if let Some(old) = t.tokens.get_mut(r.old.as_str()) {
-            old.expires_at = r.old_expires_at;
-            match &r.kind {
-                RotationKind::Extend => {}
-                RotationKind::Rotate => {
-                    old.retired_at = Some(r.now);
-                    old.next_access = Some(r.access.pk.clone());
-                    old.next_refresh = new_refresh.clone();
-                }
-                RotationKind::GraceRetry { .. } => {
-                    old.retries += 1;
-                    old.next_access = Some(r.access.pk.clone());
-                    old.next_refresh = new_refresh.clone();
-                }
-            }
-        }
-        t.tokens
-            .insert(r.access.pk.as_str().to_string(), r.access.clone());
-        if let Some(n) = &r.refresh {
-            t.tokens.insert(n.pk.as_str().to_string(), n.clone());
-        }
-        if let Some(g) = t.grants.get_mut(&grant_key) {
-            g.expires_at = r.grant_expires_at;
-            g.previous_access = g.latest_access.take();
-            g.refreshed_at = Some(r.now);
-            g.latest_access = Some(r.access.pk.clone());
-            g.latest_refresh = Some(new_refresh.unwrap_or_else(|| r.old.clone()));
-        }
-        if let Some(e) = t.echoes.iter().position(|o| *o == Op::Rotate) {
-            t.echoes.remove(e);
-            return Ok(RotateOutcome::TokenChanged);
-        }
-        Ok(RotateOutcome::Rotated)
+        *stored = None;
+        Ok(true)
     }
 }

@@ -7,9 +7,9 @@
 //! are in the `portcullis-aws` crate.
 use crate::error::StoreError;
 use crate::ids::{ClientId, GrantId};
-use crate::model::{Client, CodeRecord, GrantRecord, Issuance, TokenRecord};
+use crate::model::{Client, CodeRecord, Grant};
 use crate::pkce::CodeChallenge;
-use crate::secret::{AccessToken, SecretHash};
+use crate::secret::SecretHash;
 use async_trait::async_trait;
 
 mod admin;
@@ -155,204 +155,110 @@ impl Port for CodeRedeemPort {
     )];
 }
 
-/// How an issuance ended, short of a storage fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IssueOutcome {
-    Issued,
-    /// The client was removed or disabled, or its secret rotated out, since the code was issued.
-    ClientRejected,
-    /// The grant already exists: this code was exchanged before (its first exchange's answer
-    /// may have been lost, and the code restored).
-    AlreadyIssued,
-}
-
-/// tokens: TransactWriteItems of PutItems, with a ConditionCheck on clients. Used by token.
+/// tokens: GetItem (strongly consistent). Used by token (the code replay and retry rules),
+/// refresh (after a lost race) and the CLI.
 #[async_trait]
-pub trait TokenIssue: Send + Sync {
-    /// Writes the grant and its tokens atomically, with the client check.
-    async fn issue_tokens(&self, issuance: &Issuance) -> Result<IssueOutcome, StoreError>;
+pub trait GrantLookup: Send + Sync {
+    /// The grant item, revoked or not.
+    async fn grant(&self, grant_id: &GrantId) -> Result<Option<Grant>, StoreError>;
 }
-pub struct TokenIssuePort;
-impl Port for TokenIssuePort {
-    // A transaction needs the item action of each of its parts: PutItem for the puts and
-    // ConditionCheckItem for the check.
-    const DYNAMODB: &'static [DynamoAccess] = &[
-        DynamoAccess::table(Table::Tokens, &["dynamodb:PutItem"]),
-        DynamoAccess::table(Table::Clients, &["dynamodb:ConditionCheckItem"]),
-    ];
-}
-
-/// tokens: GetItem. Used by me and by the resource-server crate.
-#[async_trait]
-pub trait TokenLookup: Send + Sync {
-    /// A token by hash, only if it has not expired at `now` (TTL deletes late).
-    async fn token(
-        &self,
-        token_hash: &SecretHash,
-        now: u64,
-    ) -> Result<Option<TokenRecord>, StoreError>;
-    /// A refresh token's item as stored, active or retired (RFC 7009 §2.1: revoking a retired
-    /// refresh token still ends its grant).
-    async fn refresh_token_item(
-        &self,
-        token_hash: &SecretHash,
-    ) -> Result<Option<TokenRecord>, StoreError>;
-}
-pub struct TokenLookupPort;
-impl Port for TokenLookupPort {
+pub struct GrantLookupPort;
+impl Port for GrantLookupPort {
     const DYNAMODB: &'static [DynamoAccess] =
         &[DynamoAccess::table(Table::Tokens, &["dynamodb:GetItem"])];
 }
 
-/// tokens and clients: one BatchGetItem, both strongly consistent. Used by me, introspect and
-/// the resource-server crate.
+/// tokens: PutItem of a `grant#…` item, condition `attribute_not_exists(pk)`. Used by token.
 #[async_trait]
-pub trait AccessTokenLookup: Send + Sync {
-    /// RFC 6750 §3.1 `invalid_token` unless this returns a record: the token's item, only if it
-    /// is an access token, unexpired at `now`, issued to the client the token names, and that
-    /// client exists and is enabled. The token and its client are read in the same request, so
-    /// disabling a client stops its tokens at once, within the one-call budget
-    /// (`docs/architecture.md#disabling-a-client`). A token that is not well formed is `None`
-    /// without a call.
-    async fn access_token(
-        &self,
-        token: &AccessToken,
-        now: u64,
-    ) -> Result<Option<TokenRecord>, StoreError>;
+pub trait GrantStart: Send + Sync {
+    /// Writes a new grant; `false` (nothing written) when an item with its id exists: the
+    /// code (from which the id is derived) was exchanged before.
+    async fn start_grant(&self, grant: &Grant) -> Result<bool, StoreError>;
 }
-pub struct AccessTokenLookupPort;
-impl Port for AccessTokenLookupPort {
+pub struct GrantStartPort;
+impl Port for GrantStartPort {
+    const DYNAMODB: &'static [DynamoAccess] =
+        &[DynamoAccess::table(Table::Tokens, &["dynamodb:PutItem"])];
+}
+
+/// tokens and clients: one BatchGetItem. Used by refresh (eventually consistent: half a read
+/// unit per item, the write's condition decides), and strongly consistent by me, the
+/// resource-server crate, introspect and revoke.
+#[async_trait]
+pub trait GrantRead: Send + Sync {
+    /// The grant item and the client items of `clients` (those that exist, in any order), in
+    /// one request: a token is checked against its grant and its client's current standing
+    /// (disabled, deleted) in one call, so disabling a client stops its tokens at once.
+    async fn grant_and_clients(
+        &self,
+        grant_id: &GrantId,
+        clients: &[&ClientId],
+        consistent: bool,
+    ) -> Result<(Option<Grant>, Vec<Client>), StoreError>;
+}
+pub struct GrantReadPort;
+impl Port for GrantReadPort {
     const DYNAMODB: &'static [DynamoAccess] = &[
         DynamoAccess::table(Table::Tokens, &["dynamodb:BatchGetItem"]),
         DynamoAccess::table(Table::Clients, &["dynamodb:BatchGetItem"]),
     ];
 }
 
-/// tokens: UpdateItem (the grant becomes a tombstone, returning its newest token keys), Query
-/// `by_grant`, BatchWriteItem (deletes). Used by token, refresh, revoke and the CLI.
+/// tokens: UpdateItem of the grant, condition `generation = :seen` and not revoked. Used by
+/// refresh.
+#[async_trait]
+pub trait GrantAdvance: Send + Sync {
+    /// RFC 6749 §6, RFC 9700 §4.14.2: the one conditional write that decides a refresh. Writes
+    /// `next`'s generation, tokens, scopes and ends, only if the stored grant is still at
+    /// generation `seen` and not revoked; `false` (nothing written) otherwise. Of any number of
+    /// concurrent refreshes of one generation exactly one writes. The write names the grant
+    /// item only: no transaction, nothing on the client item.
+    async fn advance(&self, next: &Grant, seen: u32) -> Result<bool, StoreError>;
+}
+pub struct GrantAdvancePort;
+impl Port for GrantAdvancePort {
+    const DYNAMODB: &'static [DynamoAccess] =
+        &[DynamoAccess::table(Table::Tokens, &["dynamodb:UpdateItem"])];
+}
+
+/// tokens: UpdateItem of the grant. Used by token, refresh, revoke and the CLI.
 #[async_trait]
 pub trait GrantRevocation: Send + Sync {
-    /// The grant item (GetItem, consistent), revoked or not, for the code replay rules.
-    async fn grant(&self, grant_id: &GrantId) -> Result<Option<GrantRecord>, StoreError>;
-    /// Revokes a grant: its item becomes a tombstone (`revoked_at`, the store's clock), so a racing
-    /// exchange or refresh of it fails its condition, then every token that names it is
-    /// deleted — the newest ones by key (the grant item names the two newest access tokens and
-    /// the newest refresh token, which the index may not show yet), the rest through
-    /// `by_grant`. Returns how many token items went. A grant that does not exist, or is
-    /// already revoked, is left as it is (its tokens are still swept).
-    async fn revoke_grant(&self, grant_id: &GrantId) -> Result<usize, StoreError>;
+    /// Revokes a grant in one write: its item becomes a tombstone (`revoked_at = now`), after
+    /// which no token of it works anywhere (every check reads the grant), and a racing
+    /// exchange or refresh of it fails its condition. `true` when it was live; a grant that
+    /// does not exist, or is revoked already, is left as it is.
+    async fn revoke_grant(&self, grant_id: &GrantId, now: u64) -> Result<bool, StoreError>;
 }
 pub struct GrantRevocationPort;
 impl Port for GrantRevocationPort {
-    const DYNAMODB: &'static [DynamoAccess] = &[
-        DynamoAccess::index(Table::Tokens, "by_grant", &["dynamodb:Query"]),
-        DynamoAccess::table(
-            Table::Tokens,
-            &[
-                "dynamodb:BatchWriteItem",
-                "dynamodb:GetItem",
-                "dynamodb:UpdateItem",
-            ],
-        ),
-    ];
+    const DYNAMODB: &'static [DynamoAccess] =
+        &[DynamoAccess::table(Table::Tokens, &["dynamodb:UpdateItem"])];
 }
 
-/// tokens: DeleteItem (conditional). Used by revoke.
+/// Which of a grant's two access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessSlot {
+    Current,
+    Previous,
+}
+
+/// tokens: UpdateItem of the grant, conditional. Used by revoke.
 #[async_trait]
-pub trait AccessTokenRevocation: Send + Sync {
-    /// RFC 7009 §2.1: deletes an access token, in one conditional write, only if the item is an
-    /// access token issued to `client_id`; whether it deleted one. Anything else (no such item,
-    /// another client's token, a refresh token) changes nothing.
-    async fn revoke_access_token(
+pub trait AccessRevocation: Send + Sync {
+    /// RFC 7009 §2.1: ends one access token (the grant and its refresh token live on), in one
+    /// conditional write: only if the grant still names `hash` in `slot`.
+    async fn revoke_access(
         &self,
-        token_hash: &SecretHash,
-        client_id: &ClientId,
+        grant_id: &GrantId,
+        slot: AccessSlot,
+        hash: &SecretHash,
     ) -> Result<bool, StoreError>;
 }
-pub struct AccessTokenRevocationPort;
-impl Port for AccessTokenRevocationPort {
+pub struct AccessRevocationPort;
+impl Port for AccessRevocationPort {
     const DYNAMODB: &'static [DynamoAccess] =
-        &[DynamoAccess::table(Table::Tokens, &["dynamodb:DeleteItem"])];
-}
-
-/// How a refresh changes the presented refresh token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RotationKind {
-    /// The token is active: retire it, recording the new pair, and keep it until
-    /// `retain_until` so its reuse is recognised.
-    Rotate,
-    /// Legacy mode: the token stays active, its end moves to the new refresh end.
-    Extend,
-    /// A grace-window retry of a retired token: only if it is still as it was read (same
-    /// retries, same successor), and only if its successor is still unused; the successor pair
-    /// is deleted and this pair recorded instead, so one live branch remains.
-    GraceRetry {
-        seen_retries: u32,
-        seen_next_access: SecretHash,
-        seen_next_refresh: SecretHash,
-    },
-}
-
-/// One refresh, written atomically or not at all.
-#[derive(Debug, Clone)]
-pub struct Rotation {
-    /// The presented refresh token's hash.
-    pub old: SecretHash,
-    pub kind: RotationKind,
-    pub now: u64,
-    /// Retire/extend: the presented token's new `expires_at`.
-    pub old_expires_at: u64,
-    pub access: TokenRecord,
-    /// The new refresh token (`None` in legacy mode).
-    pub refresh: Option<TokenRecord>,
-    pub grant_id: GrantId,
-    /// The grant's new end (its newest refresh token's).
-    pub grant_expires_at: u64,
-}
-
-/// How a refresh write ended, short of a storage fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RotateOutcome {
-    Rotated,
-    /// The grant was revoked.
-    GrantRevoked,
-    /// The token was not as read: another request used it first (or its successor was used).
-    TokenChanged,
-}
-
-/// tokens and clients: one BatchGetItem, then one TransactWriteItems on tokens only (UpdateItem,
-/// PutItem, DeleteItem). Used by token and refresh, with [`TokenLookup::refresh_token_item`] to
-/// re-read a token after a lost race.
-#[async_trait]
-pub trait RefreshRotation: Send + Sync {
-    /// The refresh token's item as stored (active or retired) and the client item of
-    /// `client_id`, in one strongly consistent BatchGetItem: each refresh applies the client's
-    /// *current* registration (review finding 4: disabled, scopes narrowed, rotation switched on)
-    /// without a second call.
-    async fn refresh_record_and_client(
-        &self,
-        hash: &SecretHash,
-        client_id: &ClientId,
-    ) -> Result<(Option<TokenRecord>, Option<Client>), StoreError>;
-    /// RFC 6749 §6, RFC 9700 §4.14.2: the one conditional write that decides a refresh.
-    async fn rotate(&self, rotation: &Rotation) -> Result<RotateOutcome, StoreError>;
-}
-pub struct RefreshRotationPort;
-impl Port for RefreshRotationPort {
-    const DYNAMODB: &'static [DynamoAccess] = &[
-        DynamoAccess::table(
-            Table::Tokens,
-            &[
-                "dynamodb:BatchGetItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-            ],
-        ),
-        // The client item is only read (with the token); the rotation's transaction does not
-        // touch it, so a popular client's concurrent refreshes never conflict on it.
-        DynamoAccess::table(Table::Clients, &["dynamodb:BatchGetItem"]),
-    ];
+        &[DynamoAccess::table(Table::Tokens, &["dynamodb:UpdateItem"])];
 }
 
 /// The union of several ports' access, merged by table and index: what one function needs.
@@ -392,21 +298,18 @@ mod tests {
     /// Two ports on one table merge into one entry; an index stays its own entry.
     #[test]
     fn needs_merge_by_table_and_index() {
-        let needs = dynamodb_needs(&[TokenLookupPort::DYNAMODB, GrantRevocationPort::DYNAMODB]);
-        assert_eq!(
-            needs,
-            vec![
-                (
-                    Table::Tokens,
-                    None,
-                    vec![
-                        "dynamodb:BatchWriteItem",
-                        "dynamodb:GetItem",
-                        "dynamodb:UpdateItem"
-                    ]
-                ),
-                (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
-            ]
+        let needs = dynamodb_needs(&[
+            GrantLookupPort::DYNAMODB,
+            GrantRevocationPort::DYNAMODB,
+            super::ApiKeyRegistryPort::DYNAMODB,
+        ]);
+        assert_eq!(needs[0].0, Table::Tokens);
+        assert_eq!(needs[0].1, None);
+        assert!(
+            needs[0].2.contains(&"dynamodb:GetItem") && needs[0].2.contains(&"dynamodb:UpdateItem")
         );
+        assert!(needs[1..]
+            .iter()
+            .all(|(t, i, _)| *t == Table::Tokens && i.is_some()));
     }
 }

@@ -14,12 +14,14 @@ use portcullis_core::authorize::{
 };
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis_core::csrf::{issue_csrf, verify_csrf_with, CsrfBinding};
+use portcullis_core::keyring::KeyRing;
 use portcullis_core::keys::{KeyCache, KeySource, Keys};
 use portcullis_core::params::Params;
 use portcullis_core::ports::{
     ClientLookup, ClientLookupPort, CodeIssue, CodeIssuePort, DynamoAccess, Port,
 };
 use portcullis_core::redirect::redirect_with;
+use portcullis_core::rings::Ring;
 use portcullis_core::session::{verify_session_with, Session};
 use portcullis_core::settings::{AuthorizeSettings, ConfigError, FromEnv};
 
@@ -33,6 +35,9 @@ pub struct AuthorizeEndpoint<C, D, K: KeySource> {
     /// The codes table (write).
     pub codes: D,
     pub keys: KeyCache<K>,
+    /// Tags every code (`portcullis_core::codec`), so the token endpoint refuses one this
+    /// server did not issue without a storage call.
+    pub tag: Ring,
     pub clock: Box<dyn Clock>,
     pub entropy: Box<dyn Entropy>,
 }
@@ -62,6 +67,7 @@ impl AuthorizeEndpoint<DynamoClients, DynamoCodes, SecretsManagerKeys> {
         Ok(Self {
             clients: DynamoClients::new(db.clone(), &settings.clients_table),
             codes: DynamoCodes::new(db, &settings.codes_table),
+            tag: portcullis_aws::rings::ring(&sdk, &settings.tag_secret_id, settings.key_cache_ttl),
             settings,
             keys,
             clock: Box::new(SystemClock),
@@ -112,12 +118,13 @@ where
     D: CodeIssue,
     K: KeySource<Keys = Keys>,
 {
-    fn issue_context(&self) -> IssueContext<'_> {
+    fn issue_context<'a>(&'a self, tag: &'a KeyRing) -> IssueContext<'a> {
         IssueContext {
             clock: self.clock.as_ref(),
             entropy: self.entropy.as_ref(),
             code_ttl: self.settings.code_ttl,
             issuer: &self.settings.issuer,
+            tag,
         }
     }
 
@@ -175,7 +182,9 @@ where
             return Ok(self.to_login(req.uri().query().unwrap_or("")));
         };
         if request.client.trusted {
-            let location = issue_code(&self.codes, &request, &user, &self.issue_context()).await?;
+            let tag = self.tag.ring(self.clock.now()).await?;
+            let location =
+                issue_code(&self.codes, &request, &user, &self.issue_context(&tag)).await?;
             return Ok(see_other(&location));
         }
         Ok(self.consent_page(&p, &request, &user, &raw_session, &keys))
@@ -271,8 +280,9 @@ where
         }
         match field("decision") {
             Some("allow") => {
+                let tag = self.tag.ring(self.clock.now()).await?;
                 let location =
-                    issue_code(&self.codes, &request, &user, &self.issue_context()).await?;
+                    issue_code(&self.codes, &request, &user, &self.issue_context(&tag)).await?;
                 Ok(see_other(&location))
             }
             Some("deny") => Ok(see_other(&denied_location(&request, &self.settings.issuer))),

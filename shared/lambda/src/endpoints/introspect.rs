@@ -5,49 +5,48 @@ use crate::http::{basic_credentials, body_params, json, method_not_allowed};
 use crate::respond::{Endpoint, TokenError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use portcullis_aws::{DynamoClients, DynamoTokens};
+use portcullis_aws::rings::ring;
+use portcullis_aws::DynamoTokens;
 use portcullis_core::client_auth::{limit_failures, ClientCredentials};
 use portcullis_core::clock::{Clock, SystemClock};
+use portcullis_core::codec::CheckingKeys;
 use portcullis_core::introspect::{introspect, IntrospectionRequest};
-use portcullis_core::ports::{
-    AccessTokenLookup, AccessTokenLookupPort, ClientLookup, ClientLookupPort, DynamoAccess, Port,
-    TokenLookup, TokenLookupPort,
-};
+use portcullis_core::ports::{DynamoAccess, GrantRead, GrantReadPort, Port};
+use portcullis_core::rings::Ring;
 use portcullis_core::settings::{ConfigError, FromEnv, IntrospectSettings};
 
 /// The storage ports `introspect` uses.
-pub const DYNAMODB: &[&[DynamoAccess]] = &[
-    ClientLookupPort::DYNAMODB,
-    TokenLookupPort::DYNAMODB,
-    AccessTokenLookupPort::DYNAMODB,
-];
+pub const DYNAMODB: &[&[DynamoAccess]] = &[GrantReadPort::DYNAMODB];
 
-pub struct IntrospectEndpoint<L, T> {
+pub struct IntrospectEndpoint<T> {
     pub settings: IntrospectSettings,
-    pub clients: L,
     pub tokens: T,
     pub clock: Box<dyn Clock>,
+    /// The tag and access-tag keys: a token this server did not issue costs nothing.
+    pub tag: Ring,
+    pub access_tag: Ring,
 }
 
-impl IntrospectEndpoint<DynamoClients, DynamoTokens> {
-    /// Cold start: the issuer, the clients table (authentication) and the tokens table.
+impl IntrospectEndpoint<DynamoTokens> {
+    /// Cold start: the issuer, the tokens and clients tables (one read of the grant with the
+    /// clients) and the two tag secrets.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = IntrospectSettings::from_env()?;
         let sdk = portcullis_aws::sdk::load_sdk_config().await;
         let db = portcullis_aws::sdk::dynamodb(&sdk);
         Ok(Self {
-            clients: DynamoClients::new(db.clone(), &settings.clients_table),
             tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
+            tag: ring(&sdk, &settings.tag_secret_id, settings.key_cache_ttl),
+            access_tag: ring(&sdk, &settings.access_tag_secret_id, settings.key_cache_ttl),
             settings,
             clock: Box::new(SystemClock),
         })
     }
 }
 
-impl<L, T> Endpoint for IntrospectEndpoint<L, T>
+impl<T> Endpoint for IntrospectEndpoint<T>
 where
-    L: ClientLookup,
-    T: TokenLookup + AccessTokenLookup,
+    T: GrantRead,
 {
     type Error = TokenError;
     const CORS: bool = true;
@@ -60,11 +59,16 @@ where
         let creds = ClientCredentials::from_request(basic_credentials(&req)?, &params)?;
         let request = IntrospectionRequest::parse(&params)?;
         let now = self.clock.now();
+        let (tag, access_tag) = (self.tag.ring(now).await?, self.access_tag.ring(now).await?);
+        let keys = CheckingKeys {
+            tag: &tag,
+            access_tag: &access_tag,
+        };
         let result = introspect(
-            &self.clients,
             &self.tokens,
             &creds,
             &request,
+            keys,
             &self.settings.issuer,
             now,
         )

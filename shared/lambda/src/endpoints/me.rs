@@ -5,9 +5,7 @@ use crate::respond::{Endpoint, ResourceError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::DynamoTokens;
-use portcullis_core::ports::{
-    AccessTokenLookup, AccessTokenLookupPort, ApiKeyLookup, DynamoAccess, Port,
-};
+use portcullis_core::ports::{ApiKeyLookup, DynamoAccess, GrantRead, GrantReadPort, Port};
 use portcullis_core::settings::ConfigError;
 use portcullis_resource::Authenticator;
 use serde::Serialize;
@@ -16,7 +14,7 @@ use serde::Serialize;
 pub const PROFILE_SCOPE: &str = "READ_PROFILE";
 
 /// The storage ports `me` uses.
-pub const DYNAMODB: &[&[DynamoAccess]] = &[AccessTokenLookupPort::DYNAMODB];
+pub const DYNAMODB: &[&[DynamoAccess]] = &[GrantReadPort::DYNAMODB];
 
 pub struct MeEndpoint<T> {
     pub auth: Authenticator<T>,
@@ -34,7 +32,7 @@ pub struct Profile {
 }
 
 impl MeEndpoint<DynamoTokens> {
-    /// Cold start: only `PORTCULLIS_TOKENS_TABLE` and `PORTCULLIS_CLIENTS_TABLE`. OAuth access tokens only: `/me` is the
+    /// Cold start: the tokens and clients tables and the access-tag secret. OAuth access tokens only: `/me` is the
     /// userinfo endpoint for apps; API keys are for the product's own APIs.
     pub async fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
@@ -43,7 +41,7 @@ impl MeEndpoint<DynamoTokens> {
     }
 }
 
-impl<T: AccessTokenLookup + ApiKeyLookup> Endpoint for MeEndpoint<T> {
+impl<T: GrantRead + ApiKeyLookup> Endpoint for MeEndpoint<T> {
     type Error = ResourceError;
     const CORS: bool = true;
 

@@ -32,51 +32,50 @@ mod tests {
                 (Table::Codes, None, vec!["dynamodb:PutItem"]),
             ]
         );
-        let tokens_rw = vec![
+        // One item per grant: a grant is put once, moved and revoked by UpdateItem, read by
+        // GetItem or with its client by BatchGetItem. No transaction, no delete, no index on
+        // the hot path, and nothing that writes a client (failed authentications are counted
+        // in memory, `portcullis_core::throttle`).
+        let grants = vec![
             "dynamodb:BatchGetItem",
-            "dynamodb:BatchWriteItem",
-            "dynamodb:DeleteItem",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
         ];
-        // Reads and the transaction's check only: failed authentications are counted in
-        // memory (`portcullis_core::throttle`), never on the client item.
-        // BatchGetItem: a refresh reads its token and its client's current registration in
-        // one request (review finding 4).
-        let clients = vec![
-            "dynamodb:BatchGetItem",
-            "dynamodb:ConditionCheckItem",
-            "dynamodb:GetItem",
-        ];
         assert_eq!(
             needs(token::DYNAMODB),
-            vec![
-                (Table::Clients, None, clients.clone()),
-                // A code is consumed by marking it (UpdateItem), never deleted.
-                (
-                    Table::Codes,
-                    None,
-                    vec!["dynamodb:GetItem", "dynamodb:UpdateItem"]
-                ),
-                (Table::Tokens, None, tokens_rw.clone()),
-                (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
-            ]
-        );
-        // The refresh transaction does not touch the client item (it was read with the token).
-        assert_eq!(
-            needs(refresh::DYNAMODB),
             vec![
                 (
                     Table::Clients,
                     None,
                     vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
                 ),
-                (Table::Tokens, None, tokens_rw),
-                (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
+                // A code is consumed by marking it (UpdateItem), never deleted.
+                (
+                    Table::Codes,
+                    None,
+                    vec!["dynamodb:GetItem", "dynamodb:UpdateItem"]
+                ),
+                (Table::Tokens, None, grants),
             ]
         );
-        // The token and its client's standing in one request; no write anywhere.
+        // A refresh reads the grant with its client, and moves the grant in one UpdateItem.
+        assert_eq!(
+            needs(refresh::DYNAMODB),
+            vec![
+                (Table::Clients, None, vec!["dynamodb:BatchGetItem"]),
+                (
+                    Table::Tokens,
+                    None,
+                    vec![
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:GetItem",
+                        "dynamodb:UpdateItem"
+                    ]
+                ),
+            ]
+        );
+        // The grant and its client's standing in one request; no write anywhere.
         assert_eq!(
             needs(me::DYNAMODB),
             vec![
@@ -84,39 +83,24 @@ mod tests {
                 (Table::Tokens, None, vec!["dynamodb:BatchGetItem"]),
             ]
         );
-        // RFC 7009: an access token is one conditional DeleteItem; a refresh token's grant is
-        // revoked as a replayed code's is.
+        // RFC 7009: the grant with the client, then one UpdateItem of the grant.
         assert_eq!(
             needs(revoke::DYNAMODB),
             vec![
-                (Table::Clients, None, vec!["dynamodb:GetItem"]),
+                (Table::Clients, None, vec!["dynamodb:BatchGetItem"]),
                 (
                     Table::Tokens,
                     None,
-                    vec![
-                        "dynamodb:BatchWriteItem",
-                        "dynamodb:DeleteItem",
-                        "dynamodb:GetItem",
-                        "dynamodb:UpdateItem"
-                    ]
+                    vec!["dynamodb:BatchGetItem", "dynamodb:UpdateItem"]
                 ),
-                (Table::Tokens, Some("by_grant"), vec!["dynamodb:Query"]),
             ]
         );
-        // RFC 7662: reads only.
+        // RFC 7662: one read.
         assert_eq!(
             needs(introspect::DYNAMODB),
             vec![
-                (
-                    Table::Clients,
-                    None,
-                    vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
-                ),
-                (
-                    Table::Tokens,
-                    None,
-                    vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
-                ),
+                (Table::Clients, None, vec!["dynamodb:BatchGetItem"]),
+                (Table::Tokens, None, vec!["dynamodb:BatchGetItem"]),
             ]
         );
         // RFC 8414: no table at all.

@@ -7,44 +7,51 @@ use crate::http::{basic_credentials, body_params, header, json, method_not_allow
 use crate::respond::{Endpoint, TokenError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use portcullis_aws::{DynamoClients, DynamoTokens};
+use portcullis_aws::rings::ring;
+use portcullis_aws::DynamoTokens;
 use portcullis_core::client_auth::{limit_failures, ClientCredentials};
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
+use portcullis_core::codec::IssuingKeys;
 use portcullis_core::error::OAuthError;
 use portcullis_core::grants::{refresh_tokens, RefreshGrant, TokenContext};
 use portcullis_core::ports::{
-    ClientLookup, ClientLookupPort, DynamoAccess, GrantRevocation, GrantRevocationPort, Port,
-    RefreshRotation, RefreshRotationPort, TokenLookup, TokenLookupPort,
+    DynamoAccess, GrantAdvance, GrantAdvancePort, GrantLookup, GrantLookupPort, GrantRead,
+    GrantReadPort, GrantRevocation, GrantRevocationPort, Port,
 };
+use portcullis_core::rings::Ring;
 use portcullis_core::settings::{ConfigError, FromEnv, RefreshSettings};
 
 /// The storage ports `refresh` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
-    ClientLookupPort::DYNAMODB,
-    RefreshRotationPort::DYNAMODB,
-    TokenLookupPort::DYNAMODB,
+    GrantReadPort::DYNAMODB,
+    GrantAdvancePort::DYNAMODB,
+    GrantLookupPort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
 ];
 
-pub struct RefreshEndpoint<L, T> {
+pub struct RefreshEndpoint<T> {
     pub settings: RefreshSettings,
-    /// Read only on failure paths, to authenticate a client the token does not name.
-    pub clients: L,
     pub tokens: T,
     pub clock: Box<dyn Clock>,
     pub entropy: Box<dyn Entropy>,
+    /// The mint, tag and access-tag keys (`portcullis_core::codec`).
+    pub mint: Ring,
+    pub tag: Ring,
+    pub access_tag: Ring,
 }
 
-impl RefreshEndpoint<DynamoClients, DynamoTokens> {
-    /// Cold start: the tokens table and the clients table (named in the refresh's condition
-    /// check, read only on failure paths).
+impl RefreshEndpoint<DynamoTokens> {
+    /// Cold start: the tokens table, the clients table (read with the grant) and the three key
+    /// secrets (read at the first request, then cached).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = RefreshSettings::from_env()?;
         let sdk = portcullis_aws::sdk::load_sdk_config().await;
         let db = portcullis_aws::sdk::dynamodb(&sdk);
         Ok(Self {
-            clients: DynamoClients::new(db.clone(), &settings.clients_table),
             tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
+            mint: ring(&sdk, &settings.mint_secret_id, settings.key_cache_ttl),
+            tag: ring(&sdk, &settings.tag_secret_id, settings.key_cache_ttl),
+            access_tag: ring(&sdk, &settings.access_tag_secret_id, settings.key_cache_ttl),
             settings,
             clock: Box::new(SystemClock),
             entropy: Box::new(OsEntropy),
@@ -71,10 +78,9 @@ fn bearer_refresh_token(req: &Request) -> Result<Option<&str>, OAuthError> {
     Ok(Some(token))
 }
 
-impl<L, T> Endpoint for RefreshEndpoint<L, T>
+impl<T> Endpoint for RefreshEndpoint<T>
 where
-    L: ClientLookup,
-    T: RefreshRotation + TokenLookup + GrantRevocation,
+    T: GrantRead + GrantAdvance + GrantLookup + GrantRevocation,
 {
     type Error = TokenError;
     const CORS: bool = true;
@@ -86,14 +92,24 @@ where
         let params = body_params(&req)?;
         let creds = ClientCredentials::from_request(basic_credentials(&req)?, &params)?;
         let grant = RefreshGrant::parse(&params, bearer_refresh_token(&req)?)?;
+        let now = self.clock.now();
+        let (mint, tag, access_tag) = (
+            self.mint.ring(now).await?,
+            self.tag.ring(now).await?,
+            self.access_tag.ring(now).await?,
+        );
         let ctx = TokenContext {
             clock: self.clock.as_ref(),
             entropy: self.entropy.as_ref(),
             lifetimes: &self.settings.lifetimes,
             scopes: &self.settings.scopes,
+            keys: IssuingKeys {
+                mint: &mint,
+                tag: &tag,
+                access_tag: &access_tag,
+            },
         };
-        let result = refresh_tokens(&self.clients, &self.tokens, &creds, &grant, &ctx).await;
-        let now = self.clock.now();
+        let result = refresh_tokens(&self.tokens, &creds, &grant, &ctx).await;
         let result = limit_failures(&self.settings.lockout, &creds, result, now);
         Ok(json(200, &result?))
     }

@@ -6,40 +6,46 @@ use crate::respond::{Endpoint, TokenError};
 use lambda_http::http::header::{HeaderValue, CACHE_CONTROL, PRAGMA};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
-use portcullis_aws::{DynamoClients, DynamoTokens};
+use portcullis_aws::rings::ring;
+use portcullis_aws::DynamoTokens;
 use portcullis_core::client_auth::{limit_failures, ClientCredentials};
 use portcullis_core::clock::{Clock, SystemClock};
+use portcullis_core::codec::CheckingKeys;
 use portcullis_core::ports::{
-    AccessTokenRevocation, AccessTokenRevocationPort, ClientLookup, ClientLookupPort, DynamoAccess,
-    GrantRevocation, GrantRevocationPort, Port, TokenLookup, TokenLookupPort,
+    AccessRevocation, AccessRevocationPort, DynamoAccess, GrantRead, GrantReadPort,
+    GrantRevocation, GrantRevocationPort, Port,
 };
 use portcullis_core::revoke::{revoke_token, RevocationRequest};
+use portcullis_core::rings::Ring;
 use portcullis_core::settings::{ConfigError, FromEnv, RevokeSettings};
 
 /// The storage ports `revoke` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
-    ClientLookupPort::DYNAMODB,
-    AccessTokenRevocationPort::DYNAMODB,
-    TokenLookupPort::DYNAMODB,
+    GrantReadPort::DYNAMODB,
+    AccessRevocationPort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
 ];
 
-pub struct RevokeEndpoint<L, T> {
+pub struct RevokeEndpoint<T> {
     pub settings: RevokeSettings,
-    pub clients: L,
     pub tokens: T,
     pub clock: Box<dyn Clock>,
+    /// The tag and access-tag keys: a token this server did not issue costs nothing.
+    pub tag: Ring,
+    pub access_tag: Ring,
 }
 
-impl RevokeEndpoint<DynamoClients, DynamoTokens> {
-    /// Cold start: the clients table (authentication) and the tokens table.
+impl RevokeEndpoint<DynamoTokens> {
+    /// Cold start: the tokens table, the clients table (read with the grant, for
+    /// authentication) and the two tag secrets.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = RevokeSettings::from_env()?;
         let sdk = portcullis_aws::sdk::load_sdk_config().await;
         let db = portcullis_aws::sdk::dynamodb(&sdk);
         Ok(Self {
-            clients: DynamoClients::new(db.clone(), &settings.clients_table),
-            tokens: DynamoTokens::new(db, &settings.tokens_table),
+            tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
+            tag: ring(&sdk, &settings.tag_secret_id, settings.key_cache_ttl),
+            access_tag: ring(&sdk, &settings.access_tag_secret_id, settings.key_cache_ttl),
             clock: Box::new(SystemClock),
             settings,
         })
@@ -56,10 +62,9 @@ fn revoked() -> Response<Body> {
     r
 }
 
-impl<L, T> Endpoint for RevokeEndpoint<L, T>
+impl<T> Endpoint for RevokeEndpoint<T>
 where
-    L: ClientLookup,
-    T: AccessTokenRevocation + TokenLookup + GrantRevocation,
+    T: GrantRead + AccessRevocation + GrantRevocation,
 {
     type Error = TokenError;
     const CORS: bool = true;
@@ -72,7 +77,12 @@ where
         let creds = ClientCredentials::from_request(basic_credentials(&req)?, &params)?;
         let request = RevocationRequest::parse(&params)?;
         let now = self.clock.now();
-        let result = revoke_token(&self.clients, &self.tokens, &creds, &request, now).await;
+        let (tag, access_tag) = (self.tag.ring(now).await?, self.access_tag.ring(now).await?);
+        let keys = CheckingKeys {
+            tag: &tag,
+            access_tag: &access_tag,
+        };
+        let result = revoke_token(&self.tokens, &creds, &request, keys, now).await;
         let result = limit_failures(&self.settings.lockout, &creds, result, now);
         let done = result?;
         tracing::info!(outcome = ?done, "revocation");

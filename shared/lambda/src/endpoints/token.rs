@@ -4,40 +4,49 @@ use crate::http::{basic_credentials, body_params, json, method_not_allowed};
 use crate::respond::{Endpoint, TokenError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+use portcullis_aws::rings::ring;
 use portcullis_aws::{DynamoClients, DynamoCodes, DynamoTokens};
 use portcullis_core::client_auth::{limit_failures, ClientCredentials};
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
+use portcullis_core::codec::IssuingKeys;
 use portcullis_core::grants::{exchange_code, refresh_tokens, TokenContext, TokenRequest};
 use portcullis_core::ports::{
-    ClientLookup, ClientLookupPort, CodeRedeem, CodeRedeemPort, DynamoAccess, GrantRevocation,
-    GrantRevocationPort, Port, RefreshRotation, RefreshRotationPort, TokenIssue, TokenIssuePort,
-    TokenLookup, TokenLookupPort,
+    ClientLookup, ClientLookupPort, CodeRedeem, CodeRedeemPort, DynamoAccess, GrantAdvance,
+    GrantAdvancePort, GrantLookup, GrantLookupPort, GrantRead, GrantReadPort, GrantRevocation,
+    GrantRevocationPort, GrantStart, GrantStartPort, Port,
 };
+use portcullis_core::rings::Ring;
 use portcullis_core::settings::{ConfigError, FromEnv, TokenSettings};
 
 /// The storage ports `token` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
     ClientLookupPort::DYNAMODB,
     CodeRedeemPort::DYNAMODB,
-    TokenIssuePort::DYNAMODB,
-    RefreshRotationPort::DYNAMODB,
-    TokenLookupPort::DYNAMODB,
+    GrantStartPort::DYNAMODB,
+    GrantLookupPort::DYNAMODB,
+    GrantReadPort::DYNAMODB,
+    GrantAdvancePort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
 ];
 
 pub struct TokenEndpoint<L, C, T> {
     pub settings: TokenSettings,
-    /// Read only on failure paths, to authenticate a client the grant does not name.
+    /// Read only on failure paths, to authenticate a client the code does not name.
     pub clients: L,
     pub codes: C,
     pub tokens: T,
     pub clock: Box<dyn Clock>,
     pub entropy: Box<dyn Entropy>,
+    /// The mint, tag and access-tag keys (`portcullis_core::codec`).
+    pub mint: Ring,
+    pub tag: Ring,
+    pub access_tag: Ring,
 }
 
 impl TokenEndpoint<DynamoClients, DynamoCodes, DynamoTokens> {
-    /// Cold start: the codes and tokens tables, and the clients table (named in the
-    /// issuance's condition check, read only on failure paths).
+    /// Cold start: the codes and tokens tables, the clients table (read with a grant at a
+    /// refresh, and on the exchange's failure paths), and the three key secrets (read at the
+    /// first request, then cached).
     pub async fn from_env() -> Result<Self, ConfigError> {
         let settings = TokenSettings::from_env()?;
         let sdk = portcullis_aws::sdk::load_sdk_config().await;
@@ -46,6 +55,9 @@ impl TokenEndpoint<DynamoClients, DynamoCodes, DynamoTokens> {
             clients: DynamoClients::new(db.clone(), &settings.clients_table),
             codes: DynamoCodes::new(db.clone(), &settings.codes_table),
             tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
+            mint: ring(&sdk, &settings.mint_secret_id, settings.key_cache_ttl),
+            tag: ring(&sdk, &settings.tag_secret_id, settings.key_cache_ttl),
+            access_tag: ring(&sdk, &settings.access_tag_secret_id, settings.key_cache_ttl),
             settings,
             clock: Box::new(SystemClock),
             entropy: Box::new(OsEntropy),
@@ -57,7 +69,7 @@ impl<L, C, T> Endpoint for TokenEndpoint<L, C, T>
 where
     L: ClientLookup,
     C: CodeRedeem,
-    T: TokenIssue + RefreshRotation + TokenLookup + GrantRevocation,
+    T: GrantStart + GrantLookup + GrantRead + GrantAdvance + GrantRevocation,
 {
     type Error = TokenError;
     const CORS: bool = true;
@@ -68,11 +80,22 @@ where
         }
         let params = body_params(&req)?;
         let creds = ClientCredentials::from_request(basic_credentials(&req)?, &params)?;
+        let now = self.clock.now();
+        let (mint, tag, access_tag) = (
+            self.mint.ring(now).await?,
+            self.tag.ring(now).await?,
+            self.access_tag.ring(now).await?,
+        );
         let ctx = TokenContext {
             clock: self.clock.as_ref(),
             entropy: self.entropy.as_ref(),
             lifetimes: &self.settings.lifetimes,
             scopes: &self.settings.scopes,
+            keys: IssuingKeys {
+                mint: &mint,
+                tag: &tag,
+                access_tag: &access_tag,
+            },
         };
         let result = match TokenRequest::parse(&params)? {
             TokenRequest::AuthorizationCode(grant) => {
@@ -87,10 +110,9 @@ where
                 .await
             }
             TokenRequest::RefreshToken(grant) => {
-                refresh_tokens(&self.clients, &self.tokens, &creds, &grant, &ctx).await
+                refresh_tokens(&self.tokens, &creds, &grant, &ctx).await
             }
         };
-        let now = self.clock.now();
         let result = limit_failures(&self.settings.lockout, &creds, result, now);
         Ok(json(200, &result?))
     }

@@ -23,7 +23,7 @@ impl ApiKeyLookup for MemoryStore {
 impl ApiKeyRegistry for MemoryStore {
     async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let mut t = self.lock(Op::CreateApiKey)?;
-        if t.api_keys.contains_key(key.pk.as_str()) || t.tokens.contains_key(key.pk.as_str()) {
+        if t.api_keys.contains_key(key.pk.as_str()) {
             return Err(StoreError::Failed("item already exists".into()));
         }
         t.api_keys.insert(key.pk.as_str().to_string(), key.clone());
@@ -72,7 +72,6 @@ impl ClientGrants for MemoryStore {
             .grants
             .values()
             .map(|g| (&g.client_id, &g.grant_id))
-            .chain(t.tokens.values().map(|r| (&r.client_id, &r.grant_id)))
             .filter(|(c, _)| *c == client_id)
             .map(|(_, g)| g.clone())
             .collect();
