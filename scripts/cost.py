@@ -60,7 +60,7 @@ FULL_VCPU_MB = 1769
 
 
 def template_indexes():
-    """{table name as the local stack names it: [[key attribute, ...] per GSI]} from the template."""
+    """{table logical id: [([key attribute, ...], [projected attribute, ...]) per GSI]} from the template."""
     import yaml
 
     class Loader(yaml.SafeLoader):
@@ -73,7 +73,13 @@ def template_indexes():
     for rid, r in t["Resources"].items():
         if r.get("Type") == "AWS::DynamoDB::Table":
             gsis = r["Properties"].get("GlobalSecondaryIndexes") or []
-            out[rid] = [[k["AttributeName"] for k in g["KeySchema"]] for g in gsis]
+            out[rid] = [
+                (
+                    [k["AttributeName"] for k in g["KeySchema"]],
+                    {"KEYS_ONLY": [], "ALL": ["*"]}.get(g["Projection"]["ProjectionType"], g["Projection"].get("NonKeyAttributes", [])),
+                )
+                for g in gsis
+            ]
     return out
 
 
@@ -88,7 +94,15 @@ def units(item, gsis):
     wru = n * (2 if item.get("transactional") else 1)
     if item["kind"] == "write":
         attrs = item.get("attrs")
-        wru += sum(1 for keys in gsis if attrs is None or all(k in attrs for k in keys))
+        touched = item.get("touched")
+        for keys, projected in gsis:
+            # An item is in an index only if it has the index's key attributes.
+            if attrs is not None and not all(k in attrs for k in keys):
+                continue
+            # DynamoDB writes an index entry for an update only when the update changes one of
+            # the index's key or projected attributes; a put or delete always writes it.
+            if touched is None or "*" in projected or any(a in touched for a in keys + projected):
+                wru += 1
     return 0, wru
 
 

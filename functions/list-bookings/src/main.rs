@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
             .map_err(|_| "PORTCULLIS_BOOKINGS_TABLE is not set")?,
     };
     lambda_http::run(service_fn(move |req: Request| async move {
-        // An access token or an API key (header or ?apiKey=) with READ_BOOKING; one GetItem.
+        // An access token or an API key (header or ?apiKey=) with READ_BOOKING; one DynamoDB call.
         Ok::<_, Error>(match app.auth.authenticate(&req, &["READ_BOOKING"]).await {
             Ok(who) => list_bookings(app, &who).await,
             // 401, 403 or 400 with `WWW-Authenticate: Bearer …` (RFC 6750 §3), or 503.

@@ -37,27 +37,31 @@ async fn dump_table(db: &aws_sdk_dynamodb::Client, table: &str) -> String {
     out
 }
 
-/// The key material as it sits in Secrets Manager: the secret string and every string value in
-/// it.
+/// The key material as it sits in Secrets Manager, for each of the four secrets (the session and
+/// CSRF keys, the mint, tag and access-tag key rings): the secret string and every string value
+/// in it.
 async fn key_material(stack: &Stack) -> Vec<String> {
     let sdk = stack.sdk().await;
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    let id = stack.env_var(env::SECRET_ID);
-    let secret = sm
-        .get_secret_value()
-        .secret_id(id)
-        .send()
-        .await
-        .expect("the keys secret");
-    let raw = secret.secret_string().expect("a string secret").to_string();
-    let mut values: Vec<String> = match serde_json::from_str::<Value>(&raw) {
-        Ok(Value::Object(m)) => m
-            .values()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    };
-    values.push(raw);
+    let mut values: Vec<String> = Vec::new();
+    for var in [
+        env::SECRET_ID,
+        env::MINT_SECRET_ID,
+        env::TAG_SECRET_ID,
+        env::ACCESS_TAG_SECRET_ID,
+    ] {
+        let secret = sm
+            .get_secret_value()
+            .secret_id(stack.env_var(var))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("the secret of {var}: {e}"));
+        let raw = secret.secret_string().expect("a string secret").to_string();
+        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&raw) {
+            values.extend(m.values().filter_map(|v| v.as_str().map(str::to_string)));
+        }
+        values.push(raw);
+    }
     values
 }
 
@@ -187,6 +191,20 @@ async fn no_plaintext_secret_reaches_the_logs_or_the_tables() {
         tables.contains(portcullis_core::secret::SecretHash::of(access).as_str()),
         "the dump holds the access token's item, keyed by its hash"
     );
+    // A token's derived secret part (`<secret>` before its tag, `portcullis_core::codec`) is the
+    // credential: it must not appear on its own either.
+    let parts: Vec<(String, String)> = secrets
+        .iter()
+        .filter(|(_, v)| v.starts_with("pc_at_") || v.starts_with("pc_rt_"))
+        .filter_map(|(w, v)| {
+            let body = v.rsplit_once('.')?.0;
+            Some((
+                format!("{w} (its secret part)"),
+                body.rsplit_once('.')?.1.to_string(),
+            ))
+        })
+        .collect();
+    secrets.extend(parts);
     for (what, secret) in &secrets {
         assert!(secret.len() >= 16, "{what} is too short to search for");
         assert!(

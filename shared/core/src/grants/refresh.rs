@@ -206,7 +206,11 @@ fn successor(
         access_scopes: (scopes != allowed).then(|| scopes.clone()),
         previous_access_hash: g.access_hash.clone(),
         previous_access_expires_at: g.access_expires_at,
-        previous_access_scopes: g.access_scopes.clone().or_else(|| Some(g.scopes.clone())),
+        // Stored only when it differs from what the grant now allows (the item stays small).
+        previous_access_scopes: g
+            .access_scopes
+            .clone()
+            .or_else(|| (g.scopes != allowed).then(|| g.scopes.clone())),
         scopes: allowed,
         refreshed_at: Some(now),
         // Never before the code's end plus its replay margin (review finding 6).
@@ -715,7 +719,7 @@ mod tests {
     }
 
     /// Of many refreshes of one token, exactly one succeeds (grace off); the end-to-end test
-    /// `refresh::twenty_concurrent_refreshes_of_one_token_succeed_once` runs them concurrently.
+    /// `refresh::twenty_concurrent_refreshes_of_one_token_move_the_grant_once_to_one_successor` runs them concurrently.
     #[tokio::test]
     async fn repeated_refreshes_of_one_token_succeed_once() {
         let w = World::new().with(client("c1"));

@@ -6,7 +6,7 @@ use crate::ids::{ClientId, GrantId, Subject};
 use crate::secret::SecretHash;
 use async_trait::async_trait;
 
-/// tokens: GetItem. Used by the resource-server crate (instead of [`super::TokenLookup`] when
+/// tokens: GetItem. Used by the resource-server crate (instead of [`super::GrantRead`] when
 /// the credential has the API-key prefix: still one read per request).
 #[async_trait]
 pub trait ApiKeyLookup: Send + Sync {
@@ -52,8 +52,8 @@ impl Port for ApiKeyRegistryPort {
 /// clients: UpdateItem (`disabled = true`). Used by the CLI (`client disable`).
 #[async_trait]
 pub trait ClientDisable: Send + Sync {
-    /// Marks the client disabled; whether it exists. From then on no issuance or refresh
-    /// succeeds: both transactions check `disabled = false` on the client item.
+    /// Marks the client disabled; whether it exists. From then on its tokens are refused at
+    /// every use and its refreshes fail: both read the client's item with the grant.
     async fn disable_client(&self, client_id: &ClientId) -> Result<bool, StoreError>;
 }
 pub struct ClientDisablePort;
