@@ -153,7 +153,7 @@ pub async fn exchange_code(
         (None, None) => {}
     }
 
-    let new = new_grant(&rec, ctx);
+    let new = new_grant(&rec, ctx, now);
     let access = mint_access(ctx.keys, &new.client_id, &new.grant_id, 0);
     let refresh = mint_refresh(ctx.keys, &new.grant_id, 0);
     let new = Grant {
@@ -199,9 +199,9 @@ pub async fn exchange_code(
     })
 }
 
-/// The grant a code starts, before its tokens are minted.
-fn new_grant(rec: &CodeRecord, ctx: &TokenContext<'_>) -> Grant {
-    let now = ctx.clock.now();
+/// The grant a code starts at `now` (the request's one clock reading, so `expires_in` is
+/// exactly the access lifetime), before its tokens are minted.
+fn new_grant(rec: &CodeRecord, ctx: &TokenContext<'_>, now: u64) -> Grant {
     let l = ctx.lifetimes;
     let keep_until = rec.expires_at + REPLAY_MARGIN;
     let ends_at = l.grant_lifetime.map(|g| now + g);

@@ -100,7 +100,7 @@ pub async fn refresh_tokens(
                 if g.refresh_expires_at <= now {
                     return Err(OAuthError::invalid_grant("the refresh token has expired").into());
                 }
-                let (next, response) = successor(g, &current, grant, ctx)?;
+                let (next, response) = successor(g, &current, grant, ctx, now)?;
                 if tokens.advance(&next, g.generation).await? {
                     tracing::info!(client_id = %g.client_id, grant_id = %g.grant_id, "refresh token used");
                     return Ok(response);
@@ -133,8 +133,8 @@ fn successor(
     current: &Client,
     grant: &RefreshGrant,
     ctx: &TokenContext<'_>,
+    now: u64,
 ) -> Result<(Grant, TokenResponse), EndpointError> {
-    let now = ctx.clock.now();
     let l = ctx.lifetimes;
     // Review finding 4: the grant's scopes as the client may hold them today (its current
     // registration and the deployment's current catalogue). The narrowing sticks: the grant
