@@ -99,19 +99,24 @@ impl GrantRead for DynamoTokens {
             .consistent_read(consistent)
             .build()
             .map_err(build_err)?;
-        let client_keys = clients
-            .iter()
-            .filter(|c| c.is_well_formed())
-            .fold(KeysAndAttributes::builder(), |b, c| {
-                b.keys(HashMap::from([("client_id".to_string(), s(c.as_str()))]))
-            })
-            .consistent_read(consistent);
+        // Only ids that can be a client's, each once (DynamoDB refuses a batch with a key twice).
+        let mut ids: Vec<&ClientId> = Vec::new();
+        for c in clients.iter().copied().filter(|c| c.is_well_formed()) {
+            if !ids.contains(&c) {
+                ids.push(c);
+            }
+        }
         let mut request = HashMap::from([(self.table.clone(), grant_keys)]);
-        if clients.iter().any(|c| c.is_well_formed()) {
-            request.insert(
-                clients_table.to_string(),
-                client_keys.build().map_err(build_err)?,
-            );
+        if !ids.is_empty() {
+            let keys = ids
+                .iter()
+                .fold(KeysAndAttributes::builder(), |b, c| {
+                    b.keys(HashMap::from([("client_id".to_string(), s(c.as_str()))]))
+                })
+                .consistent_read(consistent)
+                .build()
+                .map_err(build_err)?;
+            request.insert(clients_table.to_string(), keys);
         }
         let mut found = self.batch_get(request).await?;
         let grant = match found

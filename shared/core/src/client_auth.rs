@@ -21,6 +21,14 @@ pub struct ClientCredentials {
 }
 
 impl ClientCredentials {
+    /// RFC 6749 §3.2.1: every request that authenticates a client names it; none is
+    /// `invalid_client` before anything is read.
+    pub fn require_client_id(&self) -> Result<&ClientId, OAuthError> {
+        self.client_id.as_ref().ok_or_else(|| {
+            OAuthError::invalid_client("client authentication is required: send client_id")
+        })
+    }
+
     /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64 (the caller decodes
     /// them); a client must not use more than one authentication method in a request (§2.3), so
     /// credentials in both places must agree.
@@ -93,11 +101,7 @@ pub fn authenticate(
     creds: &ClientCredentials,
     registered: RegisteredClient<'_>,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    let Some(client_id) = creds.client_id.as_ref() else {
-        return Err(OAuthError::invalid_client(
-            "client authentication is required: send client_id",
-        ));
-    };
+    let client_id = creds.require_client_id()?;
     if client_id != registered.client_id {
         return Err(OAuthError::invalid_grant(
             "the grant was not issued to this client",
@@ -145,12 +149,7 @@ pub async fn authenticate_registered(
     creds: &ClientCredentials,
     now: u64,
 ) -> Result<(AuthenticatedClient, Client), EndpointError> {
-    let Some(client_id) = creds.client_id.as_ref() else {
-        return Err(OAuthError::invalid_client(
-            "client authentication is required: send client_id",
-        )
-        .into());
-    };
+    let client_id = creds.require_client_id()?;
     // Issue 10: an id that cannot be a client's is refused without a storage call.
     if !client_id.is_well_formed() {
         return Err(auth_failed().into());
@@ -162,6 +161,23 @@ pub async fn authenticate_registered(
         .ok_or_else(auth_failed)?;
     let authenticated = authenticate(creds, client.registered(now))?;
     Ok((authenticated, client))
+}
+
+/// RFC 6749 §3.2.1 against a registration read beside something else (a grant, in one
+/// BatchGetItem): `found` holds the client items that read returned. Unknown or disabled client,
+/// or wrong secret: `invalid_client`. The client as registered now, on success.
+pub fn authenticate_found<'a>(
+    creds: &ClientCredentials,
+    found: &'a [Client],
+    now: u64,
+) -> Result<&'a Client, EndpointError> {
+    let client_id = creds.require_client_id()?;
+    let client = found
+        .iter()
+        .find(|c| c.client_id == *client_id && !c.disabled)
+        .ok_or_else(auth_failed)?;
+    authenticate(creds, client.registered(now))?;
+    Ok(client)
 }
 
 /// OAuth 2.1 §2.4.1, after the request's rule has run: a request that ended in `invalid_client`

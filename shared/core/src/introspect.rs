@@ -5,7 +5,7 @@
 //! DynamoDB calls: none for a token this server did not issue; otherwise one strongly consistent
 //! BatchGetItem: the grant the token names, the caller's client item and, for another client's
 //! access token, that client's (its standing: a disabled client's tokens are inactive at once).
-use crate::client_auth::{auth_failed, authenticate, ClientCredentials};
+use crate::client_auth::{auth_failed, authenticate_found, ClientCredentials};
 use crate::codec::{classify, CheckingKeys, Genuine};
 use crate::error::{EndpointError, OAuthError};
 use crate::ids::ClientId;
@@ -118,12 +118,7 @@ pub async fn introspect<T>(
 where
     T: GrantRead + ?Sized,
 {
-    let Some(caller_id) = creds.client_id.as_ref() else {
-        return Err(OAuthError::invalid_client(
-            "client authentication is required: send client_id",
-        )
-        .into());
-    };
+    let caller_id = creds.require_client_id()?;
     // Not one of ours (its tag): inactive, with no storage call.
     let Some(token) = classify(&req.token, keys) else {
         return Ok(Introspection::inactive());
@@ -140,9 +135,8 @@ where
     let (grant, clients) = tokens
         .grant_and_clients(token.grant_id(), &wanted, true)
         .await?;
+    let caller = authenticate_found(creds, &clients, now)?;
     let live = |id: &ClientId| clients.iter().find(|c| c.client_id == *id && !c.disabled);
-    let caller = live(caller_id).ok_or_else(auth_failed)?;
-    authenticate(creds, caller.registered(now))?;
     if caller.public {
         return Err(OAuthError::invalid_client(
             "introspection needs a confidential client: a public client cannot authenticate",

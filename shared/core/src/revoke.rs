@@ -6,7 +6,7 @@
 //!
 //! DynamoDB calls: none for a token this server did not issue; otherwise one BatchGetItem (the
 //! grant the token names and the client) and at most one UpdateItem of the grant (2 calls).
-use crate::client_auth::{auth_failed, authenticate, ClientCredentials};
+use crate::client_auth::{auth_failed, authenticate_found, ClientCredentials};
 use crate::codec::{classify, CheckingKeys, Genuine};
 use crate::error::{EndpointError, OAuthError};
 use crate::params::Params;
@@ -76,12 +76,7 @@ pub async fn revoke_token<T>(
 where
     T: GrantRead + GrantRevocation + AccessRevocation + ?Sized,
 {
-    let Some(client_id) = creds.client_id.as_ref() else {
-        return Err(OAuthError::invalid_client(
-            "client authentication is required: send client_id",
-        )
-        .into());
-    };
+    let client_id = creds.require_client_id()?;
     let Some(token) = classify(&req.token, keys) else {
         return Ok(Revoked::Nothing);
     };
@@ -91,11 +86,7 @@ where
     let (grant, clients) = tokens
         .grant_and_clients(token.grant_id(), &[client_id], true)
         .await?;
-    let client = clients
-        .into_iter()
-        .find(|c| c.client_id == *client_id && !c.disabled)
-        .ok_or_else(auth_failed)?;
-    authenticate(creds, client.registered(now))?;
+    authenticate_found(creds, &clients, now)?;
     let Some(g) = grant.filter(|g| g.client_id == *client_id && g.is_live(now)) else {
         return Ok(Revoked::Nothing);
     };

@@ -146,6 +146,29 @@ pub fn grant(grant_id: &str, client_id: &str, sub: &str, now: u64) -> crate::mod
     }
 }
 
+/// A fresh grant of `client_id` for `sub` (its id derived from a new code) with its
+/// generation-0 access and refresh tokens minted with `keys`, as a code exchange writes it.
+pub fn minted_grant(
+    keys: &TestKeys,
+    client_id: &str,
+    sub: &str,
+    now: u64,
+) -> (
+    crate::model::Grant,
+    crate::secret::AccessToken,
+    RefreshToken,
+) {
+    use crate::codec::{mint_access, mint_refresh};
+    let code = AuthorizationCode::generate_tagged(&OsEntropy, &keys.tag);
+    let grant_id = crate::model::grant_id_for_code(&code.hash());
+    let access = mint_access(keys.issuing(), &ClientId::new(client_id), &grant_id, 0);
+    let refresh = mint_refresh(keys.issuing(), &grant_id, 0);
+    let mut g = grant(grant_id.as_str(), client_id, sub, now);
+    g.access_hash = Some(access.hash());
+    g.refresh_hash = Some(refresh.hash());
+    (g, access, refresh)
+}
+
 /// A user as a host session describes them: username `ada`.
 pub fn user(sub: &str) -> UserInfo {
     UserInfo {
@@ -258,15 +281,7 @@ impl World {
 
     /// Whether an access token is accepted at a resource endpoint just after the world's clock.
     pub async fn is_live(&self, token: &crate::secret::AccessToken) -> bool {
-        use crate::clock::Clock;
-        crate::bearer::authenticate(
-            &self.store,
-            &self.keys.access_tag,
-            crate::bearer::Presented::AccessToken(token.clone()),
-            self.clock.now() + 1,
-        )
-        .await
-        .is_ok()
+        self.access(token).await.is_some()
     }
 
     /// What an access token may do at a resource endpoint just after the world's clock.

@@ -5,7 +5,7 @@ use portcullis_aws::{DynamoClients, DynamoCodes, DynamoTokens};
 use portcullis_core::clock::OsEntropy;
 use portcullis_core::codec::{mint_access, mint_refresh};
 use portcullis_core::ids::{ClientId, GrantId};
-use portcullis_core::model::{grant_id_for_code, Client, CodeRecord, Grant};
+use portcullis_core::model::{Client, CodeRecord, Grant};
 use portcullis_core::ports::{
     AccessRevocation, AccessSlot, ClientLookup, ClientRegistry, CodeIssue, CodeRedeem, Consumed,
     GrantAdvance, GrantLookup, GrantRead, GrantRevocation, GrantStart, Presenter,
@@ -76,12 +76,14 @@ fn new_code() -> AuthorizationCode {
 }
 
 /// A grant of `client` as an exchange writes it, with its generation-0 token hashes.
-fn grant_of(client: &Client, grant_id: &GrantId) -> Grant {
-    let keys = testkit::test_keys();
-    let mut g = testkit::grant(grant_id.as_str(), client.client_id.as_str(), "u1", now());
-    g.access_hash = Some(mint_access(keys.issuing(), &client.client_id, grant_id, 0).hash());
-    g.refresh_hash = Some(mint_refresh(keys.issuing(), grant_id, 0).hash());
-    g
+fn grant_of(client: &Client) -> Grant {
+    testkit::minted_grant(
+        &testkit::test_keys(),
+        client.client_id.as_str(),
+        "u1",
+        now(),
+    )
+    .0
 }
 
 /// RFC 6749 §4.1.2 and Cal.com's weakness 1: of 20 concurrent redemptions of one code, exactly
@@ -237,8 +239,8 @@ async fn a_grant_is_one_item_read_with_its_client_in_one_call() {
     let tokens = &stores.tokens;
     let secret = ClientSecret::generate(&OsEntropy);
     let client = new_client(&stores.clients, &secret).await;
-    let grant = grant_id_for_code(&new_code().hash());
-    let g = grant_of(&client, &grant);
+    let g = grant_of(&client);
+    let grant = g.grant_id.clone();
     assert!(tokens.start_grant(&g).await.unwrap());
     for consistent in [true, false] {
         let (found, clients) = tokens
@@ -272,8 +274,8 @@ async fn a_grant_advances_once_per_generation_and_never_after_its_revocation() {
     let tokens = &stores.tokens;
     let secret = ClientSecret::generate(&OsEntropy);
     let client = new_client(&stores.clients, &secret).await;
-    let grant = grant_id_for_code(&new_code().hash());
-    let g = grant_of(&client, &grant);
+    let g = grant_of(&client);
+    let grant = g.grant_id.clone();
     assert!(tokens.start_grant(&g).await.unwrap());
     assert!(
         !tokens.start_grant(&g).await.unwrap(),

@@ -207,20 +207,9 @@ pub async fn stored_grant(
     portcullis_core::secret::AccessToken,
     portcullis_core::secret::RefreshToken,
 ) {
-    use portcullis_core::codec::{mint_access, mint_refresh};
     use portcullis_core::ports::GrantStart;
-    let keys = stack_keys().await;
-    let code = portcullis_core::secret::AuthorizationCode::generate_tagged(
-        &portcullis_core::clock::OsEntropy,
-        &keys.tag,
-    );
-    let grant_id = portcullis_core::model::grant_id_for_code(&code.hash());
-    let client = portcullis_core::ids::ClientId::new(client_id);
-    let access = mint_access(keys.issuing(), &client, &grant_id, 0);
-    let refresh = mint_refresh(keys.issuing(), &grant_id, 0);
-    let mut g = portcullis_core::testkit::grant(grant_id.as_str(), client_id, sub, now());
-    g.access_hash = Some(access.hash());
-    g.refresh_hash = Some(refresh.hash());
+    let (mut g, access, refresh) =
+        portcullis_core::testkit::minted_grant(&stack_keys().await, client_id, sub, now());
     edit(&mut g);
     let stores = portcullis_e2e::Stack::get().stores().await;
     assert!(stores.tokens.start_grant(&g).await.unwrap());

@@ -5,12 +5,11 @@ use crate::common::{app, authorize, exchange, me, now, register, session, App, R
 use oauth2::basic::{BasicErrorResponseType, BasicTokenResponse};
 use oauth2::{AuthType, RefreshToken, RequestTokenError, Scope, TokenResponse};
 use portcullis_core::clock::OsEntropy;
-use portcullis_core::codec::{mint_access, mint_refresh};
-use portcullis_core::ids::{ClientId, GrantId};
-use portcullis_core::model::{grant_id_for_code, Grant};
+
+use portcullis_core::model::Grant;
 use portcullis_core::ports::{ClientRegistry, GrantLookup, GrantStart};
 use portcullis_core::rings::StaticRing;
-use portcullis_core::secret::{AccessToken, AuthorizationCode, ClientSecret, RefreshToken as Rt};
+use portcullis_core::secret::{AccessToken, ClientSecret, RefreshToken as Rt};
 use portcullis_core::settings::{FromEnv, Lifetimes, RefreshSettings};
 use portcullis_core::testkit;
 use portcullis_e2e::browser::{no_redirect_client, Browser};
@@ -370,16 +369,9 @@ fn copy(stores: &Stores) -> Stores {
 /// A grant of `client_id` as the code exchange writes it (tokens minted with the test keys):
 /// the grant item and its access and refresh tokens.
 fn one_grant(client_id: &str) -> (Grant, AccessToken, Rt) {
-    let keys = testkit::test_keys();
-    let code = AuthorizationCode::generate_tagged(&OsEntropy, &keys.tag);
-    let grant_id: GrantId = grant_id_for_code(&code.hash());
-    let client = ClientId::new(client_id);
-    let access = mint_access(keys.issuing(), &client, &grant_id, 0);
-    let refresh = mint_refresh(keys.issuing(), &grant_id, 0);
-    let mut g = testkit::grant(grant_id.as_str(), client_id, "u-private", now());
+    let (mut g, access, refresh) =
+        testkit::minted_grant(&testkit::test_keys(), client_id, "u-private", now());
     g.scopes = vec!["READ_PROFILE".into()];
-    g.access_hash = Some(access.hash());
-    g.refresh_hash = Some(refresh.hash());
     (g, access, refresh)
 }
 

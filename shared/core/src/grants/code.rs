@@ -1,6 +1,6 @@
 //! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6, RFC 9700 §4.8.2).
 use super::{CodeGrant, TokenContext, TokenResponse};
-use crate::client_auth::{authenticate, authenticate_registered, ClientCredentials};
+use crate::client_auth::{authenticate, authenticate_registered, refuse_grant, ClientCredentials};
 use crate::codec::{mint_access, mint_refresh, reproduce_pair};
 use crate::error::{EndpointError, OAuthError};
 use crate::model::{grant_id_for_code, CodeRecord, Grant, ItemKind, Profile};
@@ -45,12 +45,7 @@ pub async fn exchange_code(
     ctx: &TokenContext<'_>,
 ) -> Result<TokenResponse, EndpointError> {
     let now = ctx.clock.now();
-    let Some(client_id) = creds.client_id.as_ref() else {
-        return Err(OAuthError::invalid_client(
-            "client authentication is required: send client_id",
-        )
-        .into());
-    };
+    let client_id = creds.require_client_id()?;
     // Review finding 10, issue 16: a code this server did not issue costs nothing.
     if !grant.code.is_genuine(ctx.keys.tag) {
         return Err(invalid_code().into());
@@ -107,8 +102,7 @@ pub async fn exchange_code(
             }
         }
         Consumed::Refused(Some(_)) => {
-            authenticate_registered(clients, creds, now).await?;
-            return Err(invalid_code().into());
+            return Err(refuse_grant(clients, creds, invalid_code(), now).await)
         }
         // Gone: used (its grant, derived from the code, says by whom), or past its TTL.
         Consumed::Refused(None) => {

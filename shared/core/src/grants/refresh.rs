@@ -2,7 +2,7 @@
 //! OAuth 2.1 §4.3). One implementation for both paths: the token endpoint's
 //! `grant_type=refresh_token` and Cal.com's `/api/auth/oauth/refreshToken`.
 use super::{RefreshGrant, TokenContext, TokenResponse};
-use crate::client_auth::{auth_failed, authenticate, ClientCredentials};
+use crate::client_auth::{auth_failed, authenticate_found, ClientCredentials};
 use crate::codec::{
     is_minted_refresh, mint_access, mint_refresh, parse_refresh, reproduce_pair, RefreshParts,
 };
@@ -41,12 +41,7 @@ pub async fn refresh_tokens(
     ctx: &TokenContext<'_>,
 ) -> Result<TokenResponse, EndpointError> {
     let now = ctx.clock.now();
-    let Some(client_id) = creds.client_id.as_ref() else {
-        return Err(OAuthError::invalid_client(
-            "client authentication is required: send client_id",
-        )
-        .into());
-    };
+    let client_id = creds.require_client_id()?;
     // Issue 16: an access token, a code, garbage or a forgery costs nothing.
     let Some(parts) = parse_refresh(&grant.refresh_token, ctx.keys.tag) else {
         return Err(invalid_refresh().into());
@@ -63,11 +58,7 @@ pub async fn refresh_tokens(
         .await?;
     // RFC 6749 §3.2.1: the client authenticates first, against its current registration:
     // unknown, disabled or a wrong secret is `invalid_client` and nothing changes.
-    let current = registered
-        .into_iter()
-        .find(|c| c.client_id == *client_id && !c.disabled)
-        .ok_or_else(auth_failed)?;
-    authenticate(creds, current.registered(now))?;
+    let current = authenticate_found(creds, &registered, now)?;
 
     let hash = grant.refresh_token.hash();
     let mut consistent = false;
@@ -100,7 +91,7 @@ pub async fn refresh_tokens(
                 if g.refresh_expires_at <= now {
                     return Err(OAuthError::invalid_grant("the refresh token has expired").into());
                 }
-                let (next, response) = successor(g, &current, grant, ctx, now)?;
+                let (next, response) = successor(g, current, grant, ctx, now)?;
                 if tokens.advance(&next, g.generation).await? {
                     tracing::info!(client_id = %g.client_id, grant_id = %g.grant_id, "refresh token used");
                     return Ok(response);
