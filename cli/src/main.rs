@@ -316,7 +316,22 @@ mod tests {
     #[test]
     fn usage_errors_exit_with_2() {
         for args in [
-            &["portcullis", "client", "create", "--name", "x"][..],
+            &[
+                "portcullis",
+                "client",
+                "create",
+                "--redirect-uri",
+                "https://a.example/cb",
+            ][..],
+            &[
+                "portcullis",
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--grant-type",
+                "password",
+            ],
             &["portcullis", "session"],
             &["portcullis", "session", "--sub", "u", "--ttl", "soon"],
             &["portcullis", "nope"],

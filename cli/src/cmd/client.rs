@@ -7,7 +7,7 @@ use crate::validate::{self, utc};
 use portcullis_aws::{DynamoClients, DynamoTokens};
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis_core::ids::{ClientId, RedirectUri};
-use portcullis_core::model::{Client, RetiringSecret};
+use portcullis_core::model::{Client, GrantType, RetiringSecret};
 use portcullis_core::ports::{
     ClientChange, ClientChanges, ClientDirectory, ClientGrants, ClientLookup, ClientRegistry,
     ClientRemoval, ClientUpdate, GrantRevocation, SecretRotation,
@@ -132,9 +132,20 @@ pub struct CreateArgs {
     /// The app's name, shown on the consent page.
     #[arg(long)]
     pub name: String,
-    /// A redirect URI (repeat for more). Matched exactly.
-    #[arg(long = "redirect-uri", required = true)]
+    /// A redirect URI (repeat for more). Matched exactly. Required unless the client is
+    /// registered for client_credentials only.
+    #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
+    /// A grant type it may use (repeat for more): authorization_code, refresh_token,
+    /// client_credentials. Default: authorization_code and refresh_token. A client for
+    /// client_credentials only is a machine client: confidential, no redirect URIs, never on a
+    /// consent page.
+    #[arg(long = "grant-type", value_parser = grant_type, value_name = "GRANT_TYPE")]
+    pub grant_types: Vec<GrantType>,
+    /// Most token requests per minute (answered 429 with Retry-After past it). Default: no
+    /// limit, and nothing is counted.
+    #[arg(long = "token-rate", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub token_rate: Option<u32>,
     /// An https URL of the app's logo, shown on the consent page.
     #[arg(long)]
     pub logo: Option<String>,
@@ -163,6 +174,15 @@ pub struct CreateArgs {
     pub scopes: Vec<String>,
 }
 
+/// `--grant-type`.
+fn grant_type(s: &str) -> Result<GrantType, String> {
+    GrantType::parse(s.trim()).ok_or_else(|| {
+        format!(
+            "unknown grant type `{s}`: use authorization_code, refresh_token or client_credentials"
+        )
+    })
+}
+
 /// A registered client, with its secret (shown this once).
 #[derive(Debug, Serialize)]
 pub struct ClientCreated {
@@ -179,6 +199,9 @@ pub struct ClientCreated {
     pub pkce_optional: bool,
     /// `false` for a legacy client (`--no-refresh-rotation`).
     pub refresh_rotation: bool,
+    pub grant_types: Vec<GrantType>,
+    /// Most token requests per minute; `null`: no limit.
+    pub token_rate: Option<u32>,
 }
 
 /// The secret itself: this output is the one place it is handed to its owner.
@@ -202,6 +225,12 @@ impl Render for ClientCreated {
             .field("redirect_uris", uris.join(" "))
             .field("scopes", self.scopes.join(" "))
             .render();
+        if self.grant_types != portcullis_core::model::user_grant_types() {
+            text.push_str(&format!(
+                "\ngrant_types:   {}",
+                grant_types_text(&self.grant_types)
+            ));
+        }
         if self.client_secret.is_some() {
             text.push_str(
                 "\nThe secret is shown only now: it is stored as a hash and cannot be shown again.",
@@ -209,6 +238,10 @@ impl Render for ClientCreated {
         }
         text
     }
+}
+
+fn grant_types_text(g: &[GrantType]) -> String {
+    g.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" ")
 }
 
 /// A registration whose flags have been checked.
@@ -223,6 +256,22 @@ pub struct Registration {
     pub pkce_optional: bool,
     pub refresh_rotation: bool,
     pub resource_server: bool,
+    pub grant_types: Vec<GrantType>,
+    pub token_rate: Option<u32>,
+}
+
+/// `--grant-type`s: repeats dropped, order kept; none means the user grants.
+fn grant_types(given: &[GrantType]) -> Vec<GrantType> {
+    if given.is_empty() {
+        return portcullis_core::model::user_grant_types();
+    }
+    let mut out: Vec<GrantType> = Vec::new();
+    for g in given {
+        if !out.contains(g) {
+            out.push(*g);
+        }
+    }
+    out
 }
 
 /// Checks `client create`'s flags against the configured scopes.
@@ -247,8 +296,42 @@ pub fn check(args: CreateArgs, catalog: &ScopeCatalog) -> Result<Registration, C
             "--no-refresh-rotation is for confidential clients only: a public client's refresh tokens always rotate (RFC 9700 §4.14.2)".into(),
         ));
     }
+    let grant_types = grant_types(&args.grant_types);
+    let machine = grant_types == [GrantType::ClientCredentials];
+    if args.public && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(CliError::Invalid(
+            "--grant-type client_credentials is for confidential clients only: a public client has no credentials to prove who it is (RFC 6749 §4.4)".into(),
+        ));
+    }
+    if grant_types.contains(&GrantType::RefreshToken)
+        && !grant_types.contains(&GrantType::AuthorizationCode)
+    {
+        return Err(CliError::Invalid(
+            "--grant-type refresh_token needs authorization_code too: refresh tokens come only from a code exchange (client_credentials issues none, RFC 6749 §4.4.3)".into(),
+        ));
+    }
+    if machine && (args.trusted || args.pkce_optional || args.no_refresh_rotation) {
+        return Err(CliError::Invalid(
+            "--trusted, --pkce-optional and --no-refresh-rotation are about user authorizations: a client for client_credentials only has none".into(),
+        ));
+    }
+    if machine && !args.redirect_uris.is_empty() {
+        return Err(CliError::Invalid(
+            "a client for client_credentials only has no redirect URIs: drop --redirect-uri, or add --grant-type authorization_code".into(),
+        ));
+    }
+    if !machine && args.redirect_uris.is_empty() {
+        return Err(CliError::Invalid(
+            "--redirect-uri is required (at least one) for a client that uses authorization_code"
+                .into(),
+        ));
+    }
     let name = validate::name(&args.name)?;
-    let redirect_uris = validate::redirect_uris(&args.redirect_uris)?;
+    let redirect_uris = if machine {
+        Vec::new()
+    } else {
+        validate::redirect_uris(&args.redirect_uris)?
+    };
     let logo_uri = args.logo.as_deref().map(validate::logo).transpose()?;
     let scopes = scopes(&args.scopes, catalog)?;
     Ok(Registration {
@@ -261,6 +344,8 @@ pub fn check(args: CreateArgs, catalog: &ScopeCatalog) -> Result<Registration, C
         pkce_optional: args.pkce_optional,
         refresh_rotation: !args.no_refresh_rotation,
         resource_server: args.resource_server,
+        grant_types,
+        token_rate: args.token_rate,
     })
 }
 
@@ -315,6 +400,8 @@ pub fn new_client(
         secret_retiring: None,
         refresh_rotation: reg.refresh_rotation,
         resource_server: reg.resource_server,
+        grant_types: reg.grant_types,
+        token_rate: reg.token_rate,
         created_at: now,
     };
     (client, secret)
@@ -338,6 +425,8 @@ pub async fn create(ctx: &Context, args: CreateArgs) -> Result<ClientCreated, Cl
         trusted: client.trusted,
         pkce_optional: client.pkce_optional,
         refresh_rotation: client.refresh_rotation,
+        grant_types: client.grant_types,
+        token_rate: client.token_rate,
     })
 }
 
@@ -389,6 +478,9 @@ pub struct ClientView {
     pub disabled: bool,
     pub refresh_rotation: bool,
     pub resource_server: bool,
+    pub grant_types: Vec<GrantType>,
+    /// Most token requests per minute; `null`: no limit.
+    pub token_rate: Option<u32>,
     pub created_at: u64,
     pub secrets: SecretStatus,
 }
@@ -408,6 +500,8 @@ impl ClientView {
             disabled: c.disabled,
             refresh_rotation: c.refresh_rotation,
             resource_server: c.resource_server,
+            grant_types: c.grant_types,
+            token_rate: c.token_rate,
             created_at: c.created_at,
             secrets,
         }
@@ -454,6 +548,12 @@ impl Render for ClientView {
             )
             .field("refresh_rotation", yes(self.refresh_rotation))
             .field("resource_server", yes(self.resource_server))
+            .field("grant_types", grant_types_text(&self.grant_types))
+            .field(
+                "token_rate",
+                self.token_rate
+                    .map_or_else(|| "no limit".into(), |n| format!("{n} per minute")),
+            )
             .field("created", utc(self.created_at))
             .render()
     }
@@ -548,6 +648,23 @@ pub struct UpdateArgs {
     /// clients only).
     #[arg(long = "refresh-rotation", group = "change", value_name = "true|false")]
     pub refresh_rotation: Option<bool>,
+    /// Most token requests per minute (`--token-rate 600`); `--token-rate none` removes the
+    /// limit.
+    #[arg(long = "token-rate", group = "change", value_name = "N|none")]
+    pub token_rate: Option<String>,
+}
+
+/// `--token-rate` of `update`: a positive number, or `none`.
+fn token_rate(s: &str) -> Result<Option<u32>, String> {
+    match s.trim() {
+        "none" | "off" => Ok(None),
+        n => match n.parse::<u32>() {
+            Ok(0) | Err(_) => Err(format!(
+                "--token-rate takes a positive number of requests per minute, or none (got `{s}`)"
+            )),
+            Ok(n) => Ok(Some(n)),
+        },
+    }
 }
 
 /// Checks `client update`'s flags with the same rules as `create`.
@@ -570,10 +687,16 @@ pub fn check_update(args: &UpdateArgs, catalog: &ScopeCatalog) -> Result<ClientC
         trusted: args.trusted,
         pkce_optional: args.pkce_optional,
         refresh_rotation: args.refresh_rotation,
+        token_rate: args
+            .token_rate
+            .as_deref()
+            .map(token_rate)
+            .transpose()
+            .map_err(CliError::Invalid)?,
     };
     if changes.is_empty() {
         return Err(CliError::Invalid(
-            "nothing to change: give --name, --logo, --no-logo, --redirect-uri, --scopes, --trusted, --pkce-optional or --refresh-rotation".into(),
+            "nothing to change: give --name, --logo, --no-logo, --redirect-uri, --scopes, --trusted, --pkce-optional, --refresh-rotation or --token-rate".into(),
         ));
     }
     Ok(changes)
@@ -795,7 +918,51 @@ mod tests {
             no_refresh_rotation: false,
             resource_server: false,
             scopes: Vec::new(),
+            grant_types: Vec::new(),
+            token_rate: None,
         }
+    }
+
+    /// Issue 17: `--grant-type client_credentials` alone is a machine client: confidential,
+    /// no redirect URIs (none allowed), none of the user-authorization flags; a public client
+    /// cannot have it; other clients still need a redirect URI.
+    #[test]
+    fn a_client_credentials_client_is_confidential_and_has_no_redirect_uris() {
+        let machine = |uris: &[&str]| {
+            let mut a = args("Billing job", uris);
+            a.grant_types = vec![GrantType::ClientCredentials];
+            a
+        };
+        let reg = check(machine(&[]), &catalog()).unwrap();
+        assert!(reg.redirect_uris.is_empty());
+        assert_eq!(reg.grant_types, vec![GrantType::ClientCredentials]);
+        assert!(
+            invalid(check(machine(&["https://a.example/cb"]), &catalog()))
+                .contains("no redirect URIs")
+        );
+        let mut a = machine(&[]);
+        a.public = true;
+        assert!(invalid(check(a, &catalog())).contains("confidential clients only"));
+        let mut a = machine(&[]);
+        a.trusted = true;
+        assert!(invalid(check(a, &catalog())).contains("user authorizations"));
+        assert!(invalid(check(args("Web", &[]), &catalog())).contains("--redirect-uri is required"));
+        let mut a = args("Both", &["https://a.example/cb"]);
+        a.grant_types = vec![GrantType::AuthorizationCode, GrantType::ClientCredentials];
+        a.token_rate = Some(60);
+        let reg = check(a, &catalog()).unwrap();
+        assert_eq!(reg.token_rate, Some(60));
+        let mut a = args("Odd", &["https://a.example/cb"]);
+        a.grant_types = vec![GrantType::RefreshToken];
+        assert!(invalid(check(a, &catalog())).contains("needs authorization_code"));
+        assert_eq!(
+            grant_type("client_credentials"),
+            Ok(GrantType::ClientCredentials)
+        );
+        assert!(grant_type("password").is_err());
+        assert_eq!(token_rate("none"), Ok(None));
+        assert_eq!(token_rate("600"), Ok(Some(600)));
+        assert!(token_rate("0").is_err());
     }
 
     /// RFC 9700 §2.1.1: PKCE is required unless a confidential client is registered with
@@ -1111,6 +1278,7 @@ mod tests {
             trusted: None,
             pkce_optional: None,
             refresh_rotation: None,
+            token_rate: None,
         }
     }
 
@@ -1152,6 +1320,8 @@ mod tests {
             trusted: false,
             pkce_optional: false,
             refresh_rotation: true,
+            grant_types: portcullis_core::model::user_grant_types(),
+            token_rate: None,
         }
     }
 
@@ -1171,13 +1341,15 @@ mod tests {
                 "trusted": false,
                 "pkce_optional": false,
                 "refresh_rotation": true,
+                "grant_types": ["authorization_code", "refresh_token"],
+                "token_rate": null,
             })
         );
         let v: serde_json::Value =
             serde_json::from_str(&render(&created(None), true).unwrap()).unwrap();
         assert_eq!(v["client_secret"], serde_json::Value::Null);
         assert_eq!(v["public"], true);
-        assert_eq!(v.as_object().unwrap().len(), 9);
+        assert_eq!(v.as_object().unwrap().len(), 11);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! This is the example to copy: from Portcullis it needs only `portcullis-resource`.
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{service_fn, Body, Error, Request, Response};
-use portcullis_resource::{json, Authenticator, Principal};
+use portcullis_resource::{json, Authenticator, ResourceError, Subject};
 use serde::{Deserialize, Serialize};
 
 /// A row of the product's own bookings table (key: `user_sub`, `booking_id`).
@@ -32,7 +32,12 @@ async fn main() -> Result<(), Error> {
     lambda_http::run(service_fn(move |req: Request| async move {
         // An access token or an API key (header or ?apiKey=) with READ_BOOKING; one DynamoDB call.
         Ok::<_, Error>(match app.auth.authenticate(&req, &["READ_BOOKING"]).await {
-            Ok(who) => list_bookings(app, &who).await,
+            // The caller's own bookings: a client's own token (client credentials) names no
+            // user, so it is refused here (401 invalid_token, saying why).
+            Ok(who) => match who.require_user() {
+                Ok(user) => list_bookings(app, &user.sub).await,
+                Err(e) => ResourceError::from(e).into_response(),
+            },
             // 401, 403 or 400 with `WWW-Authenticate: Bearer …` (RFC 6750 §3), or 503.
             Err(e) => e.into_response(),
         })
@@ -41,13 +46,13 @@ async fn main() -> Result<(), Error> {
 }
 
 /// `{"bookings": [...]}`: the caller's own bookings, whoever's credential it was.
-async fn list_bookings(app: &App, who: &Principal) -> Response<Body> {
+async fn list_bookings(app: &App, sub: &Subject) -> Response<Body> {
     let rows = app
         .db
         .query()
         .table_name(&app.bookings_table)
         .key_condition_expression("user_sub = :sub")
-        .expression_attribute_values(":sub", AttributeValue::S(who.sub().to_string()))
+        .expression_attribute_values(":sub", AttributeValue::S(sub.to_string()))
         .send()
         .await
         .map_err(Error::from)

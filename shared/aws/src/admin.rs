@@ -1,6 +1,6 @@
 //! The operator's adapters (`portcullis_core::ports::admin`): the clients table's scan, update,
 //! rotation and delete, and grants by user or by client through the tokens table's indexes.
-use crate::{applied, classify, condition_failed, from_item, s, value, Item, UpdateExpr};
+use crate::{applied, classify, condition_failed, from_item, n, s, value, Item, UpdateExpr};
 use crate::{DynamoClients, DynamoTokens};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -116,6 +116,11 @@ impl ClientUpdate for DynamoClients {
         }
         if let Some(rotation) = changes.refresh_rotation {
             u.set("refresh_rotation", AttributeValue::Bool(rotation));
+        }
+        match changes.token_rate {
+            Some(Some(rate)) => u.set("token_rate", n(u64::from(rate))),
+            Some(None) => u.remove("token_rate"),
+            None => {}
         }
         if u.set.is_empty() && u.remove.is_empty() {
             return Err(StoreError::Failed("an update that changes nothing".into()));

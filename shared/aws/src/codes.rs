@@ -1,11 +1,13 @@
 //! The codes table: hash of an authorization code → [`CodeRecord`].
-use crate::{classify, condition_failed, from_item, n, s, to_item};
+use crate::{applied, classify, condition_failed, from_item, n, s, to_item};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use portcullis_core::error::StoreError;
 use portcullis_core::ids::ClientId;
 use portcullis_core::model::CodeRecord;
-use portcullis_core::ports::{CodeIssue, CodeRedeem, Consumed, Presenter};
+use portcullis_core::ports::{
+    jti_key, rate_key, AssertionReplay, CodeIssue, CodeRedeem, Consumed, Presenter, TokenRateLimit,
+};
 use portcullis_core::secret::SecretHash;
 
 /// A code that can still be consumed, by the client `:cid`.
@@ -134,5 +136,60 @@ impl DynamoCodes {
             }
             Err(e) => Err(classify(e)),
         }
+    }
+}
+
+#[async_trait]
+impl TokenRateLimit for DynamoCodes {
+    /// One UpdateItem of `rate#<client>#<minute>`: `ADD n :one`, condition that the count is
+    /// under the limit (the first request of a minute creates the item). Some 60 bytes: one
+    /// write unit; the codes table has no index. The item goes at its TTL, a minute after its
+    /// window (DynamoDB deletes expired items within days, so the window is in the key, not
+    /// read from the TTL).
+    async fn count_token(
+        &self,
+        client_id: &ClientId,
+        window: u64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&rate_key(client_id, window)))
+            .update_expression("ADD n :one SET expires_at = :ttl")
+            .condition_expression("attribute_not_exists(n) OR n < :limit")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(u64::from(limit)))
+            .expression_attribute_values(":ttl", n(window + 120))
+            .send()
+            .await;
+        applied(res)
+    }
+}
+
+#[async_trait]
+impl AssertionReplay for DynamoCodes {
+    /// One PutItem of `jti#<hash>`, condition: no such item, or one whose assertion has
+    /// expired (TTL deletion lags, so an expired record is not trusted to be gone). Of any
+    /// number of concurrent requests with one assertion, exactly one writes.
+    async fn use_jti(
+        &self,
+        client_id: &ClientId,
+        jti: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .db
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&jti_key(client_id, jti)))
+            .item("expires_at", n(expires_at))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        applied(res)
     }
 }

@@ -8,12 +8,78 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use portcullis_core::error::StoreError;
 use portcullis_core::ids::{ClientId, GrantId};
-use portcullis_core::model::{Client, Grant};
+use portcullis_core::model::{Client, Grant, ItemKind};
 use portcullis_core::ports::{
     AccessRevocation, AccessSlot, GrantAdvance, GrantLookup, GrantRead, GrantRevocation, GrantStart,
 };
 use portcullis_core::secret::SecretHash;
 use std::collections::HashMap;
+
+/// A client's own token (client credentials) as stored: a grant with no user and no refresh
+/// token, in a shape of its own with none of the tokens table's index key attributes
+/// (`client_id`, `user_sub`, `key_id`, `grant_id`), so its PutItem is one write unit and writes
+/// no index entry. Its client is `holder`, not `client_id`. It is read back as a
+/// [`Grant`] of kind [`ItemKind::Machine`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MachineItem {
+    pub pk: String,
+    pub kind: ItemKind,
+    pub holder: ClientId,
+    pub scopes: Vec<String>,
+    pub created_at: u64,
+    /// The token's end, and the table's TTL.
+    pub expires_at: u64,
+    /// Removed when the token is revoked (RFC 7009).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_hash: Option<SecretHash>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<u64>,
+}
+
+impl MachineItem {
+    pub fn of(g: &Grant) -> Result<Self, StoreError> {
+        Ok(Self {
+            pk: g.pk.clone(),
+            kind: ItemKind::Machine,
+            holder: g.client_id.clone(),
+            scopes: g.scopes.clone(),
+            created_at: g.created_at,
+            expires_at: g.access_expires_at,
+            access_hash: g.access_hash.clone(),
+            revoked_at: g.revoked_at,
+        })
+    }
+
+    pub fn into_grant(self) -> Result<Grant, StoreError> {
+        let id = self
+            .pk
+            .strip_prefix("grant#")
+            .ok_or_else(|| StoreError::Corrupt("a machine item whose key is not grant#…".into()))?;
+        let mut g = Grant::machine(
+            GrantId::new(id),
+            self.holder,
+            self.scopes,
+            self.created_at,
+            self.expires_at,
+            SecretHash::of(""),
+        );
+        g.access_hash = self.access_hash;
+        g.revoked_at = self.revoked_at;
+        Ok(g)
+    }
+}
+
+/// A `grant#…` item of either shape, or `None` for any other kind.
+pub(crate) fn grant_from_item(item: Item) -> Result<Option<Grant>, StoreError> {
+    let kind = item.get("kind").cloned();
+    if kind == Some(s("grant")) {
+        Ok(Some(from_item(item)?))
+    } else if kind == Some(s("machine")) {
+        Ok(Some(from_item::<MachineItem>(item)?.into_grant()?))
+    } else {
+        Ok(None)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct DynamoTokens {
@@ -59,7 +125,16 @@ impl DynamoTokens {
 impl GrantLookup for DynamoTokens {
     /// One strongly consistent GetItem.
     async fn grant(&self, grant_id: &GrantId) -> Result<Option<Grant>, StoreError> {
-        self.get_kind(&Grant::key(grant_id), "grant").await
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&Grant::key(grant_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.item.map_or(Ok(None), grant_from_item)
     }
 }
 
@@ -68,12 +143,18 @@ impl GrantStart for DynamoTokens {
     /// One PutItem, condition `attribute_not_exists(pk)`: the grant id is derived from the
     /// code, so a second exchange of one code (or an exchange racing a revocation's
     /// tombstone) writes nothing.
+    /// A client's own token ([`ItemKind::Machine`]) is written as a [`MachineItem`].
     async fn start_grant(&self, grant: &Grant) -> Result<bool, StoreError> {
+        let item = if grant.is_machine() {
+            to_item(&MachineItem::of(grant)?)?
+        } else {
+            to_item(grant)?
+        };
         let res = self
             .db
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(grant)?))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -123,8 +204,8 @@ impl GrantRead for DynamoTokens {
             .remove(&self.table)
             .and_then(|items| items.into_iter().next())
         {
-            Some(item) if item.get("kind") == Some(&s("grant")) => Some(from_item(item)?),
-            _ => None,
+            Some(item) => grant_from_item(item)?,
+            None => None,
         };
         let clients = found
             .remove(clients_table)

@@ -173,6 +173,13 @@ pub async fn validate_request(
             ))
         }
     };
+    // RFC 6749 §5.2 `unauthorized_client`, as a page: a client registered for
+    // client_credentials only has no redirect URI to send an error to.
+    if !client.may_use(crate::model::GrantType::AuthorizationCode) {
+        return Err(AuthorizeError::page(
+            "This application is not registered to ask users for access: it only acts on its own behalf.",
+        ));
+    }
     if p.repeated.contains(&"redirect_uri") {
         return Err(AuthorizeError::page(
             "The request names more than one redirect_uri.",
@@ -367,6 +374,26 @@ mod tests {
         )
         .await;
         assert!(matches!(r, Err(AuthorizeError::Page { .. })));
+    }
+
+    /// RFC 6749 §5.2: a client registered for client_credentials only cannot start a user
+    /// authorization; it has no redirect URI, so the user gets a page that says so.
+    #[tokio::test]
+    async fn a_client_credentials_only_client_cannot_start_an_authorization() {
+        let mut c = client(false);
+        c.grant_types = vec![crate::model::GrantType::ClientCredentials];
+        let s = store(c);
+        let r = validate(
+            &s,
+            "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+        )
+        .await;
+        match r {
+            Err(AuthorizeError::Page { message, .. }) => {
+                assert!(message.contains("own behalf"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// RFC 9700 §4.11.2: never redirect to an unregistered URI (open redirector).

@@ -21,11 +21,16 @@ pub enum AuthMethod {
     ApiKeyQuery,
 }
 
-/// Who a request speaks for.
+/// Who a request speaks for: a user (through an app's access token, or an API key), or a client
+/// on its own behalf (a client-credentials token, RFC 6749 §4.4), which has no user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// The user. For an API key only `sub` is known.
-    pub user: UserInfo,
+    /// Who the credential names: the user's subject, or for a client's own token the client id
+    /// (RFC 9068 §2.2: `sub` of a client-credentials token is the client).
+    pub subject: Subject,
+    /// The user; `None` when a client calls on its own behalf ([`Principal::is_client`]).
+    /// For an API key only `sub` is known.
+    pub user: Option<UserInfo>,
     /// The OAuth client the token was issued to; `None` for an API key.
     pub client_id: Option<ClientId>,
     pub scopes: Vec<String>,
@@ -38,9 +43,30 @@ pub struct Principal {
 pub type AccessContext = Principal;
 
 impl Principal {
-    /// The user's subject.
+    /// [`Principal::subject`]: the user's subject, or the client id of a client's own token.
     pub fn sub(&self) -> &Subject {
-        &self.user.sub
+        &self.subject
+    }
+
+    /// Whether a user is calling (through an app, or with an API key).
+    pub fn is_user(&self) -> bool {
+        self.user.is_some()
+    }
+
+    /// Whether a client is calling on its own behalf (client credentials): no user.
+    pub fn is_client(&self) -> bool {
+        self.user.is_none()
+    }
+
+    /// The user, for an API that acts on a user's data; a client's own token is refused with
+    /// RFC 6750 §3.1 `invalid_token` ("invalid for other reasons": it names no user), so a
+    /// product API refuses machine callers in one line: `let user = principal.require_user()?;`.
+    pub fn require_user(&self) -> Result<&UserInfo, OAuthError> {
+        self.user.as_ref().ok_or_else(|| {
+            OAuthError::invalid_token(
+                "this token is a client's own (client_credentials): it has no user, and this API acts for a user",
+            )
+        })
     }
 
     /// RFC 6750 §3.1: a credential without the scope gets `insufficient_scope` (403).
@@ -165,6 +191,10 @@ pub async fn authenticate(
                 .and_then(|g| g.access(&parts.client_id, parts.generation, &token.hash(), now))
                 .ok_or_else(invalid)?;
             Ok(Principal {
+                subject: view
+                    .user
+                    .as_ref()
+                    .map_or_else(|| Subject::new(view.client_id.as_str()), |u| u.sub.clone()),
                 user: view.user,
                 client_id: Some(view.client_id),
                 scopes: view.scopes,
@@ -184,10 +214,11 @@ pub async fn authenticate(
                 .filter(|r| r.is_live(now))
                 .ok_or_else(invalid)?;
             Ok(Principal {
-                user: UserInfo {
+                subject: rec.user_sub.clone(),
+                user: Some(UserInfo {
                     sub: rec.user_sub,
                     ..UserInfo::default()
-                },
+                }),
                 client_id: None,
                 scopes: rec.scopes,
                 method,
@@ -273,10 +304,24 @@ mod tests {
         assert!(oauth_only(t).is_ok());
     }
 
+    /// Issue 17: a product API refuses machine callers in one line: `require_user` is
+    /// `invalid_token` for a client's own token and the user for anyone else.
+    #[tokio::test]
+    async fn require_user_refuses_a_client_credentials_token() {
+        let w = crate::testkit::World::new();
+        let m = crate::testkit::client("m1").machine().build();
+        let t = w.issue_client_token(&m, &Default::default()).await.unwrap();
+        let p = w.access(&t.access_token).await.unwrap();
+        assert!(p.is_client() && !p.is_user());
+        assert_eq!(p.sub().as_str(), "m1");
+        assert_eq!(p.require_user().unwrap_err().code, ErrorCode::InvalidToken);
+    }
+
     #[test]
     fn missing_scope_is_insufficient_scope() {
         let ctx = Principal {
-            user: UserInfo::default(),
+            subject: Subject::new("u"),
+            user: Some(UserInfo::default()),
             client_id: Some("c".into()),
             scopes: vec!["READ_BOOKING".into()],
             method: AuthMethod::AccessToken,

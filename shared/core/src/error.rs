@@ -161,6 +161,15 @@ pub enum EndpointError {
         client_id: crate::ids::ClientId,
         retry_after: u64,
     },
+    /// The client's own issuance limit (`portcullis client create --token-rate N`, tokens per
+    /// minute) is reached for this minute: 429 `temporarily_unavailable` with `Retry-After`
+    /// (RFC 6585 §4, RFC 9110 §10.2.3).
+    #[error("client {client_id}: token rate limit of {limit} per minute reached")]
+    RateLimited {
+        client_id: crate::ids::ClientId,
+        limit: u32,
+        retry_after: u64,
+    },
 }
 
 impl From<OAuthError> for EndpointError {
@@ -178,6 +187,14 @@ impl EndpointError {
             Self::Throttled { retry_after, .. } => OAuthError::invalid_client(format!(
                 "too many failed client authentications: try again in {retry_after} seconds"
             )),
+            Self::RateLimited {
+                limit, retry_after, ..
+            } => OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!(
+                    "this client's token rate limit ({limit} per minute) is reached: try again in {retry_after} seconds"
+                ),
+            ),
             Self::Store(StoreError::Unavailable(_)) | Self::Keys(KeyError::Unavailable(_)) => {
                 OAuthError::unavailable()
             }
@@ -224,7 +241,7 @@ impl EndpointError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::PayloadTooLarge(_) => 413,
-            Self::Throttled { .. } => 429,
+            Self::Throttled { .. } | Self::RateLimited { .. } => 429,
             _ => self.public().code.http_status(),
         }
     }
@@ -232,7 +249,9 @@ impl EndpointError {
     /// Seconds a client should wait before retrying, for the `Retry-After` of a 429.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::Throttled { retry_after, .. } => Some(*retry_after),
+            Self::Throttled { retry_after, .. } | Self::RateLimited { retry_after, .. } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }
@@ -251,6 +270,16 @@ impl EndpointError {
                 retry_after,
                 security_event = "client_auth_throttled",
                 "failed client authentication past the limit: 429"
+            ),
+            Self::RateLimited {
+                client_id,
+                limit,
+                retry_after,
+            } => tracing::info!(
+                client_id = %client_id,
+                limit,
+                retry_after,
+                "client token rate limit reached: 429"
             ),
             Self::Store(StoreError::Unavailable(src)) | Self::Keys(KeyError::Unavailable(src)) => {
                 tracing::warn!(error = %self, cause = %error_chain(src.as_ref()), "dependency unavailable")

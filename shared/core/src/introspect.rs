@@ -77,19 +77,25 @@ impl Introspection {
     #[allow(clippy::too_many_arguments)]
     fn active(
         client_id: ClientId,
-        user: UserInfo,
+        user: Option<UserInfo>,
         scopes: &[String],
         token_type: &'static str,
         exp: u64,
         iat: u64,
         issuer: &str,
     ) -> Self {
+        // A client's own token (client credentials) has no user: its subject is the client
+        // (RFC 9068 §2.2), and there is no `username`.
+        let (sub, username) = match user {
+            Some(u) => (u.sub.into_string(), u.username),
+            None => (client_id.as_str().to_string(), None),
+        };
         Self {
             active: true,
             scope: Some(join_scope(scopes)),
             client_id: Some(client_id),
-            username: user.username,
-            sub: Some(user.sub.into_string()),
+            username,
+            sub: Some(sub),
             token_type: Some(token_type),
             exp: Some(exp),
             iat: Some(iat),
@@ -178,7 +184,7 @@ where
                 .map_or(g.refresh_expires_at, |end| end.min(g.refresh_expires_at));
             Ok(Introspection::active(
                 g.client_id.clone(),
-                g.user(),
+                Some(g.user()),
                 &g.scopes,
                 REFRESH_TOKEN_TYPE,
                 exp,
@@ -259,12 +265,38 @@ mod tests {
         );
     }
 
+    /// Issue 17, RFC 9068 §2.2: a client's own token (client credentials) names the client as
+    /// its subject and has no `username`; disabling the client ends it at once.
+    #[tokio::test]
+    async fn a_client_credentials_token_has_the_client_as_subject_and_no_username() {
+        let w = world();
+        let m = client("m1").machine().build();
+        let t = w.issue_client_token(&m, &Default::default()).await.unwrap();
+        let i = ask(&w, creds("rs", Some(SECRET)), t.access_token.secret())
+            .await
+            .unwrap();
+        assert!(i.active);
+        assert_eq!(i.sub.as_deref(), Some("m1"));
+        assert_eq!(i.client_id, Some(ClientId::new("m1")));
+        assert_eq!(i.username, None);
+        let json = serde_json::to_value(&i).unwrap();
+        assert!(json.get("username").is_none(), "{json}");
+        let mut disabled = m.clone();
+        disabled.disabled = true;
+        w.store.upsert_client(disabled);
+        let i = ask(&w, creds("rs", Some(SECRET)), t.access_token.secret())
+            .await
+            .unwrap();
+        assert!(!i.active);
+        assert!(!w.is_live(&t.access_token).await);
+    }
+
     /// RFC 7662 §2.2: a refresh token is described too, with its own `token_type`.
     #[tokio::test]
     async fn an_active_refresh_token_says_it_is_a_refresh_token() {
         let w = world();
         let t = issued(&w).await;
-        let i = ask(&w, creds("c1", Some(SECRET)), t.refresh_token.secret())
+        let i = ask(&w, creds("c1", Some(SECRET)), t.refresh().secret())
             .await
             .unwrap();
         assert!(i.active);
@@ -281,11 +313,11 @@ mod tests {
         let t = issued(&w).await;
         // Retired by a refresh.
         let r = w
-            .refresh(("c1", Some(SECRET)), &t.refresh_token, None)
+            .refresh(("c1", Some(SECRET)), t.refresh(), None)
             .await
             .unwrap();
         assert_eq!(
-            ask(&w, c(), t.refresh_token.secret()).await,
+            ask(&w, c(), t.refresh().secret()).await,
             Ok(Introspection::inactive())
         );
         // Unknown and malformed (no lookup for the malformed one).
@@ -344,11 +376,11 @@ mod tests {
     async fn a_resource_server_cannot_introspect_another_clients_refresh_token() {
         let w = world();
         let t = issued(&w).await;
-        let rs = ask(&w, creds("rs", Some(SECRET)), t.refresh_token.secret())
+        let rs = ask(&w, creds("rs", Some(SECRET)), t.refresh().secret())
             .await
             .unwrap();
         assert_eq!(rs, Introspection::inactive());
-        let own = ask(&w, creds("c1", Some(SECRET)), t.refresh_token.secret())
+        let own = ask(&w, creds("c1", Some(SECRET)), t.refresh().secret())
             .await
             .unwrap();
         assert!(own.active);
@@ -381,12 +413,12 @@ mod tests {
         let mut w = world();
         w.lifetimes.grant_lifetime = Some(3600);
         let t = issued(&w).await;
-        let i = ask(&w, creds("c1", Some(SECRET)), t.refresh_token.secret())
+        let i = ask(&w, creds("c1", Some(SECRET)), t.refresh().secret())
             .await
             .unwrap();
         assert_eq!(i.exp, Some(w.clock.now() + 3600));
         w.clock.advance(3600);
-        let i = ask(&w, creds("c1", Some(SECRET)), t.refresh_token.secret())
+        let i = ask(&w, creds("c1", Some(SECRET)), t.refresh().secret())
             .await
             .unwrap();
         assert!(!i.active);

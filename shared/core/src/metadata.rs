@@ -63,7 +63,7 @@ impl ServerMetadata {
             scopes_supported: scopes.names().map(str::to_string).collect(),
             response_types_supported: &["code"],
             response_modes_supported: &["query"],
-            grant_types_supported: &["authorization_code", "refresh_token"],
+            grant_types_supported: &["authorization_code", "refresh_token", "client_credentials"],
             token_endpoint_auth_methods_supported: CLIENT_AUTH,
             revocation_endpoint_auth_methods_supported: CLIENT_AUTH,
             introspection_endpoint_auth_methods_supported: &[

@@ -52,7 +52,58 @@ pub struct Client {
     /// `portcullis client create --resource-server`; items written before the field are not.
     #[serde(default, skip_serializing_if = "is_false")]
     pub resource_server: bool,
+    /// The grant types it may use (RFC 7591 §2 `grant_types`). Absent (items written before the
+    /// field): the authorization code and refresh token grants. A client registered for
+    /// `client_credentials` only (`--grant-type client_credentials`) has no redirect URIs and
+    /// never sees a consent page.
+    #[serde(
+        default = "user_grant_types",
+        skip_serializing_if = "is_user_grant_types"
+    )]
+    pub grant_types: Vec<GrantType>,
+    /// Most token requests per minute (`--token-rate N`); `None`: not counted at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_rate: Option<u32>,
     pub created_at: u64,
+}
+
+/// An OAuth grant type a client may be registered for (RFC 7591 §2, RFC 6749 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    /// The RFC 7591 / RFC 8414 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// What a client registered before `grant_types` existed may use.
+pub fn user_grant_types() -> Vec<GrantType> {
+    vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+}
+
+fn is_user_grant_types(g: &[GrantType]) -> bool {
+    g == user_grant_types().as_slice()
 }
 
 /// A secret on its way out: it authenticates until `until` (epoch seconds), then no more.
@@ -71,6 +122,11 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Client {
+    /// Whether it is registered for `grant` (RFC 6749 §5.2 `unauthorized_client` otherwise).
+    pub fn may_use(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
     /// What authenticating this client at `now` needs ([`crate::client_auth::authenticate`]):
     /// a retiring secret whose overlap has ended no longer counts.
     pub fn registered(&self, now: u64) -> RegisteredClient<'_> {
@@ -171,6 +227,11 @@ pub fn grant_id_for_code(code_hash: &SecretHash) -> GrantId {
 #[serde(rename_all = "snake_case")]
 pub enum ItemKind {
     Grant,
+    /// A client's own token (RFC 6749 §4.4, client credentials): a grant with no user and no
+    /// refresh token. Stored in its own shape, with none of the indexes' key attributes
+    /// (`portcullis_aws` writes it as a `MachineItem`), so it costs one write unit and no
+    /// index entry.
+    Machine,
     /// An API key ([`crate::api_keys::ApiKeyRecord`]).
     ApiKey,
 }
@@ -277,7 +338,9 @@ impl From<&UserInfo> for Profile {
 pub struct AccessView {
     pub grant_id: GrantId,
     pub client_id: ClientId,
-    pub user: UserInfo,
+    /// The user who granted it; `None` for a client's own token (client credentials), whose
+    /// subject is the client.
+    pub user: Option<UserInfo>,
     pub scopes: Vec<String>,
     pub expires_at: u64,
     pub issued_at: u64,
@@ -295,6 +358,51 @@ impl Grant {
             username: self.profile.username.clone(),
             email: self.profile.email.clone(),
             name: self.profile.name.clone(),
+        }
+    }
+
+    /// A client's own token (client credentials): no user, no refresh token.
+    pub fn is_machine(&self) -> bool {
+        self.kind == ItemKind::Machine
+    }
+
+    /// RFC 6749 §4.4.3: the grant behind a client-credentials token, at `now`: the client is its
+    /// subject, it has one access token (generation 0) and no refresh token; the item goes at
+    /// the token's end (the table's TTL).
+    pub fn machine(
+        grant_id: GrantId,
+        client_id: ClientId,
+        scopes: Vec<String>,
+        now: u64,
+        access_expires_at: u64,
+        access_hash: SecretHash,
+    ) -> Self {
+        Self {
+            pk: Self::key(&grant_id),
+            kind: ItemKind::Machine,
+            grant_id,
+            user_sub: Subject::new(client_id.as_str()),
+            client_id,
+            profile: Profile::default(),
+            scopes,
+            created_at: now,
+            expires_at: access_expires_at,
+            ends_at: Some(access_expires_at),
+            keep_until: access_expires_at,
+            client_public: false,
+            code_challenge: None,
+            generation: 0,
+            rotated_at: now,
+            refresh_hash: None,
+            refresh_expires_at: 0,
+            access_hash: Some(access_hash),
+            access_expires_at,
+            access_scopes: None,
+            previous_access_hash: None,
+            previous_access_expires_at: 0,
+            previous_access_scopes: None,
+            refreshed_at: None,
+            revoked_at: None,
         }
     }
 
@@ -336,7 +444,7 @@ impl Grant {
         live.then(|| AccessView {
             grant_id: self.grant_id.clone(),
             client_id: self.client_id.clone(),
-            user: self.user(),
+            user: (!self.is_machine()).then(|| self.user()),
             scopes: scopes.clone().unwrap_or_else(|| self.scopes.clone()),
             expires_at,
             issued_at: if generation == self.generation {
@@ -349,7 +457,9 @@ impl Grant {
 
     /// Whether `hash` is the current refresh token's, unexpired at `now`.
     pub fn refresh_is_current(&self, hash: &SecretHash, now: u64) -> bool {
-        self.refresh_hash.as_ref().is_some_and(|h| h.ct_eq(hash)) && self.refresh_expires_at > now
+        !self.is_machine()
+            && self.refresh_hash.as_ref().is_some_and(|h| h.ct_eq(hash))
+            && self.refresh_expires_at > now
     }
 }
 

@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(r, Ok(Revoked::AccessToken));
         assert_eq!(w.store.calls(), 2);
         assert!(!w.is_live(&t.access_token).await);
-        assert!(w.refresh_is_current(&t.refresh_token));
+        assert!(w.refresh_is_current(t.refresh()));
     }
 
     /// RFC 7009 §2.1: revoking a refresh token revokes the grant, with its access tokens.
@@ -181,12 +181,12 @@ mod tests {
     async fn revoking_a_refresh_token_revokes_its_grant_and_access_tokens() {
         let w = world();
         let t = issued(&w, Q, ("c1", Some(SECRET))).await;
-        let r = revoke(&w, creds("c1", Some(SECRET)), t.refresh_token.secret()).await;
+        let r = revoke(&w, creds("c1", Some(SECRET)), t.refresh().secret()).await;
         assert_eq!(r, Ok(Revoked::Grant));
         assert!(!w.is_live(&t.access_token).await);
-        assert!(!w.refresh_is_current(&t.refresh_token));
+        assert!(!w.refresh_is_current(t.refresh()));
         assert_eq!(
-            w.refresh(("c1", Some(SECRET)), &t.refresh_token, None)
+            w.refresh(("c1", Some(SECRET)), t.refresh(), None)
                 .await
                 .err(),
             Some(ErrorCode::InvalidGrant)
@@ -201,15 +201,15 @@ mod tests {
         let t = issued(&w, Q, ("c1", Some(SECRET))).await;
         // The thief refreshes first: the client's token is now retired.
         let thief = w
-            .refresh(("c1", Some(SECRET)), &t.refresh_token, None)
+            .refresh(("c1", Some(SECRET)), t.refresh(), None)
             .await
             .unwrap();
-        let r = revoke(&w, creds("c1", Some(SECRET)), t.refresh_token.secret()).await;
+        let r = revoke(&w, creds("c1", Some(SECRET)), t.refresh().secret()).await;
         assert_eq!(r, Ok(Revoked::Grant));
         assert!(!w.is_live(&thief.access_token).await);
-        assert!(!w.refresh_is_current(&thief.refresh_token));
+        assert!(!w.refresh_is_current(thief.refresh()));
         assert_eq!(
-            w.refresh(("c1", Some(SECRET)), &thief.refresh_token, None)
+            w.refresh(("c1", Some(SECRET)), thief.refresh(), None)
                 .await
                 .err(),
             Some(ErrorCode::InvalidGrant)
@@ -222,12 +222,12 @@ mod tests {
     async fn another_clients_token_is_not_revoked_and_the_answer_is_success() {
         let w = world();
         let t = issued(&w, Q, ("c1", Some(SECRET))).await;
-        for token in [t.access_token.secret(), t.refresh_token.secret()] {
+        for token in [t.access_token.secret(), t.refresh().secret()] {
             let r = revoke(&w, creds("c2", Some(SECRET)), token).await;
             assert_eq!(r, Ok(Revoked::Nothing));
         }
         assert!(w.is_live(&t.access_token).await);
-        assert!(w.refresh_is_current(&t.refresh_token));
+        assert!(w.refresh_is_current(t.refresh()));
     }
 
     /// RFC 7009 §2.2: unknown, malformed, already revoked and expired tokens get success;
@@ -263,7 +263,7 @@ mod tests {
         assert_eq!(again, Ok(Revoked::Nothing));
         // Past its end (the table's TTL has not removed it yet): already invalid.
         w.clock.advance(86_400 + 1);
-        let r = revoke(&w, c(), t.refresh_token.secret()).await;
+        let r = revoke(&w, c(), t.refresh().secret()).await;
         assert_eq!(r, Ok(Revoked::Nothing));
     }
 
@@ -301,7 +301,7 @@ mod tests {
             .exchange(("pub", None), &code, None, Some(crate::testkit::VERIFIER))
             .await
             .unwrap();
-        let r = revoke(&w, creds("pub", None), t.refresh_token.secret()).await;
+        let r = revoke(&w, creds("pub", None), t.refresh().secret()).await;
         assert_eq!(r, Ok(Revoked::Grant));
         assert!(!w.is_live(&t.access_token).await);
     }

@@ -53,6 +53,8 @@ pub fn client(client_id: &str) -> ClientBuilder {
         secret_retiring: None,
         refresh_rotation: true,
         resource_server: false,
+        grant_types: crate::model::user_grant_types(),
+        token_rate: None,
         created_at: 0,
     })
 }
@@ -108,6 +110,13 @@ impl ClientBuilder {
         self.0.resource_server = true;
         self
     }
+    /// A machine client: registered for client credentials only, no redirect URIs.
+    pub fn machine(mut self) -> Self {
+        self.0.grant_types = vec![crate::model::GrantType::ClientCredentials];
+        self.0.redirect_uris.clear();
+        self
+    }
+
     pub fn build(self) -> Client {
         self.0
     }
@@ -375,5 +384,25 @@ impl World {
         refresh_tokens(&self.store, &creds, &grant, &self.token_context())
             .await
             .map_err(|e| e.public().code)
+    }
+
+    /// Issues a client-credentials token to `client` (as authenticated already), which is stored
+    /// (upserted) first so the token can be checked.
+    pub async fn issue_client_token(
+        &self,
+        client: &Client,
+        grant: &crate::grants::client_credentials::ClientCredentialsGrant,
+    ) -> Result<TokenResponse, crate::error::EndpointError> {
+        let calls = self.store.calls();
+        self.store.upsert_client(client.clone());
+        debug_assert_eq!(calls, self.store.calls());
+        crate::grants::client_credentials::issue_client_token(
+            &self.store,
+            &self.store,
+            client,
+            grant,
+            &self.token_context(),
+        )
+        .await
     }
 }

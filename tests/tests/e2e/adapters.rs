@@ -468,3 +468,61 @@ async fn a_consumed_code_stays_marked_and_is_never_consumed_twice() {
         }))
     );
 }
+
+/// Issue 17: a client's own token is one small item with none of the tokens table's index key
+/// attributes (so its PutItem writes no index entry and is one write unit); it reads back as
+/// the grant written, through both reads; revoking its token and the grant work on it.
+#[tokio::test]
+async fn a_machine_grant_is_one_small_item_with_no_index_key() {
+    let stack = Stack::get();
+    let stores = stack.stores().await;
+    let tokens = &stores.tokens;
+    let secret = ClientSecret::generate(&OsEntropy);
+    let client = new_client(&stores.clients, &secret).await;
+    let keys = crate::common::stack_keys().await;
+    let id = GrantId::new(portcullis_core::secret::generate("g_", &OsEntropy));
+    let access = mint_access(keys.issuing(), &client.client_id, &id, 0);
+    let g = Grant::machine(
+        id.clone(),
+        client.client_id.clone(),
+        vec!["READ_BOOKING".into()],
+        now(),
+        now() + 1800,
+        access.hash(),
+    );
+    assert!(tokens.start_grant(&g).await.unwrap());
+    assert!(!tokens.start_grant(&g).await.unwrap(), "written once");
+    let raw = aws_sdk_dynamodb::Client::new(&stack.sdk().await)
+        .get_item()
+        .table_name(stack.env_var(portcullis_core::settings::env::TOKENS_TABLE))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(Grant::key(&id)),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    for index_key in ["client_id", "user_sub", "grant_id", "key_id"] {
+        assert!(!raw.contains_key(index_key), "{index_key} in {raw:?}");
+    }
+    let size: usize = raw
+        .iter()
+        .map(|(k, v)| k.len() + v.as_s().map_or(8, |s| s.len()) + 8)
+        .sum();
+    assert!(size < 1024, "{size} bytes");
+    let (found, _) = tokens
+        .grant_and_clients(&id, &[&client.client_id], true)
+        .await
+        .unwrap();
+    assert_eq!(found.as_ref(), Some(&g));
+    assert_eq!(tokens.grant(&id).await.unwrap().as_ref(), Some(&g));
+    assert!(tokens
+        .revoke_access(&id, AccessSlot::Current, &access.hash())
+        .await
+        .unwrap());
+    let after = tokens.grant(&id).await.unwrap().unwrap();
+    assert!(after.access_hash.is_none() && after.is_machine());
+    assert!(tokens.revoke_grant(&id, now()).await.unwrap());
+}

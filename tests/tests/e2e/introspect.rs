@@ -17,7 +17,7 @@ fn introspect_url(stack: &Stack) -> String {
 }
 
 /// Introspects `token` as `c`; the status and body.
-async fn introspect(c: &Registered, token: &str) -> (StatusCode, Value) {
+pub async fn introspect(c: &Registered, token: &str) -> (StatusCode, Value) {
     let r = post_as(&introspect_url(Stack::get()), c, &[("token", token)]).await;
     let status = r.status();
     if status == StatusCode::OK {
@@ -32,7 +32,7 @@ fn inactive() -> Value {
 
 /// A confidential client registered as a resource server, written directly to the clients table
 /// (the CLI's `client create --resource-server` sets the same field).
-async fn resource_server(stack: &Stack) -> Registered {
+pub async fn resource_server(stack: &Stack) -> Registered {
     let id = format!(
         "rs-{}",
         ClientSecret::generate(&OsEntropy).secret()[6..18].to_lowercase()

@@ -15,6 +15,7 @@
 //! - [`interop`]: other languages' OAuth client libraries;
 //! - [`faults`]: DynamoDB down, and writes whose answer was lost, injected on the real SDK;
 //! - [`hostile`]: hostile input (oversized, malformed, redirect URI tricks) at every endpoint;
+//! - [`machines`]: the client credentials grant, machine tokens, the token rate (issue 17);
 //! - [`lockout`]: failed client authentications past the limit get 429 (`Retry-After`), the correct secret never does;
 //! - [`leaks`]: no plaintext secret in the logs (at debug) or the tables;
 //! - [`browser`]: the pages and the demo app in a real headless chromium (WebDriver);
@@ -36,6 +37,7 @@ mod interop;
 mod introspect;
 mod leaks;
 mod lockout;
+mod machines;
 mod me;
 mod metadata;
 mod openapi;

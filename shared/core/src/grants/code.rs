@@ -175,7 +175,7 @@ pub async fn exchange_code(
                     access_token: access,
                     token_type: "Bearer",
                     expires_in: g.access_expires_at.saturating_sub(now),
-                    refresh_token: refresh,
+                    refresh_token: Some(refresh),
                     scope: join_scope(&g.scopes),
                 })
             }
@@ -188,7 +188,7 @@ pub async fn exchange_code(
         access_token: access,
         token_type: "Bearer",
         expires_in: new.access_expires_at - now,
-        refresh_token: refresh,
+        refresh_token: Some(refresh),
         scope: join_scope(&new.scopes),
     })
 }
@@ -323,7 +323,7 @@ async fn replayed_grant(
                 access_token: pair.0,
                 token_type: "Bearer",
                 expires_in: g.access_expires_at - now,
-                refresh_token: pair.1,
+                refresh_token: Some(pair.1),
                 scope: join_scope(&g.scopes),
             });
         }
@@ -370,10 +370,10 @@ mod tests {
         assert_eq!(t.scope, "READ_PROFILE");
         assert!(
             t.access_token.secret().starts_with("pc_at_")
-                && t.refresh_token.secret().starts_with("pc_rt_")
+                && t.refresh().secret().starts_with("pc_rt_")
         );
         let rec = w.access(&t.access_token).await.unwrap();
-        assert_eq!(rec.user.username.as_deref(), Some("ada"));
+        assert_eq!(rec.user.unwrap().username.as_deref(), Some("ada"));
     }
 
     /// RFC 6749 §4.1.2: single use; a second use revokes the tokens the first one issued.
@@ -388,7 +388,7 @@ mod tests {
         let again = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
         assert_eq!(again.err(), Some(ErrorCode::InvalidGrant));
         let access = w.access(&t.access_token).await;
-        let refresh = w.refresh_is_current(&t.refresh_token).then_some(());
+        let refresh = w.refresh_is_current(t.refresh()).then_some(());
         assert!(access.is_none() && refresh.is_none());
     }
 
@@ -512,10 +512,7 @@ mod tests {
         w.clock.advance(600 + super::REPLAY_MARGIN);
         let r = w.exchange(("c1", Some(SECRET)), &code, CB, None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
-        assert!(w
-            .refresh_is_current(&t.refresh_token)
-            .then_some(())
-            .is_some());
+        assert!(w.refresh_is_current(t.refresh()).then_some(()).is_some());
     }
 
     /// A public client's replay proves itself only with a verifier matching the challenge.
@@ -585,9 +582,7 @@ mod tests {
             .await
             .unwrap();
         assert!(!w.is_live(&t.access_token).await);
-        let r = w
-            .refresh(("c1", Some(SECRET)), &t.refresh_token, None)
-            .await;
+        let r = w.refresh(("c1", Some(SECRET)), t.refresh(), None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
     }
 
@@ -611,7 +606,7 @@ mod tests {
             .await
             .unwrap();
         assert!(retry.access_token.ct_eq(&first.access_token));
-        assert!(retry.refresh_token.ct_eq(&first.refresh_token));
+        assert!(retry.refresh().ct_eq(first.refresh()));
         assert!(w.is_live(&first.access_token).await);
         // Another client, or the wrong secret, gets nothing and changes nothing.
         let other = w
@@ -817,7 +812,7 @@ mod tests {
             .await
             .unwrap();
         assert!(w.is_live(&t.access_token).await);
-        assert!(w.refresh_is_current(&t.refresh_token));
+        assert!(w.refresh_is_current(t.refresh()));
     }
 
     /// Review finding 11: a code issued just before a secret rotation is redeemable with the
@@ -852,7 +847,7 @@ mod tests {
             let t = t.unwrap();
             // The refresh token works with the new secret too.
             assert!(w
-                .refresh(("c1", Some(NEW)), &t.refresh_token, None)
+                .refresh(("c1", Some(NEW)), t.refresh(), None)
                 .await
                 .is_ok());
         }
@@ -909,7 +904,7 @@ mod tests {
         let kept = |g: Option<crate::model::Grant>| g.unwrap().expires_at;
         assert!(kept(w.store.grant(&grant_id).await.unwrap()) >= code_end + REPLAY_MARGIN);
         w.clock.advance(10);
-        w.refresh(("c1", Some(SECRET)), &t.refresh_token, None)
+        w.refresh(("c1", Some(SECRET)), t.refresh(), None)
             .await
             .unwrap();
         assert!(kept(w.store.grant(&grant_id).await.unwrap()) >= code_end + REPLAY_MARGIN);

@@ -9,9 +9,11 @@ use crate::secret::{AccessToken, AuthorizationCode, CodeVerifier, RefreshToken};
 use crate::settings::Lifetimes;
 use serde::Serialize;
 
+pub mod client_credentials;
 pub mod code;
 pub mod refresh;
 
+pub use client_credentials::{issue_client_token, ClientCredentialsGrant};
 pub use code::exchange_code;
 pub use refresh::refresh_tokens;
 
@@ -20,6 +22,8 @@ pub use refresh::refresh_tokens;
 pub enum TokenRequest {
     AuthorizationCode(CodeGrant),
     RefreshToken(RefreshGrant),
+    /// RFC 6749 §4.4.2.
+    ClientCredentials(ClientCredentialsGrant),
 }
 
 /// RFC 6749 §6 parameters, parsed. A `code_verifier` (Cal.com's later clients send it again)
@@ -116,6 +120,9 @@ impl TokenRequest {
                     .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
                 Ok(Self::RefreshToken(RefreshGrant::from_params(token, params)))
             }
+            Some("client_credentials") => Ok(Self::ClientCredentials(
+                ClientCredentialsGrant::from_params(params),
+            )),
             Some(other) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!(
@@ -134,8 +141,21 @@ pub struct TokenResponse {
     pub access_token: AccessToken,
     pub token_type: &'static str,
     pub expires_in: u64,
-    pub refresh_token: RefreshToken,
+    /// None for client credentials (RFC 6749 §4.4.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<RefreshToken>,
     pub scope: String,
+}
+
+impl TokenResponse {
+    /// The refresh token, for tests of grants that always issue one.
+    #[cfg(any(test, feature = "testkit"))]
+    #[allow(clippy::expect_used)]
+    pub fn refresh(&self) -> &RefreshToken {
+        self.refresh_token
+            .as_ref()
+            .expect("this grant issues a refresh token")
+    }
 }
 
 /// What issuing tokens needs besides the request.
@@ -219,7 +239,7 @@ mod tests {
             access_token: AccessToken::new("pc_at_secret"),
             token_type: "Bearer",
             expires_in: 60,
-            refresh_token: RefreshToken::new("pc_rt_secret"),
+            refresh_token: Some(RefreshToken::new("pc_rt_secret")),
             scope: "A".into(),
         };
         let json = serde_json::to_string(&r).unwrap();

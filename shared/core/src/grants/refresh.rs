@@ -212,7 +212,7 @@ fn successor(
         access_token: access,
         token_type: "Bearer",
         expires_in: access_expires_at - now,
-        refresh_token: refresh,
+        refresh_token: Some(refresh),
         scope: join_scope(&scopes),
     };
     Ok((next, response))
@@ -257,7 +257,7 @@ async fn retried_or_reused(
                     access_token: access,
                     token_type: "Bearer",
                     expires_in: g.access_expires_at - now,
-                    refresh_token: refresh,
+                    refresh_token: Some(refresh),
                     scope: join_scope(g.access_scopes.as_ref().unwrap_or(&g.scopes)),
                 });
             }
@@ -305,12 +305,12 @@ mod tests {
     async fn refresh_rotates_the_refresh_token() {
         let w = World::new().with(client("c1"));
         let t = issued(&w).await;
-        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
-        assert!(!r.refresh_token.ct_eq(&t.refresh_token));
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
+        assert!(!r.refresh().ct_eq(t.refresh()));
         assert_eq!(r.scope, "READ_PROFILE READ_BOOKING");
         assert_eq!(r.expires_in, 1800);
-        assert!(live(&w, &r.access_token).await && live_refresh(&w, &r.refresh_token).await);
-        assert!(!live_refresh(&w, &t.refresh_token).await);
+        assert!(live(&w, &r.access_token).await && live_refresh(&w, r.refresh()).await);
+        assert!(!live_refresh(&w, t.refresh()).await);
     }
 
     /// docs/architecture.md: a refresh is 2 DynamoDB calls.
@@ -319,7 +319,7 @@ mod tests {
         let w = World::new().with(client("c1"));
         let t = issued(&w).await;
         w.store.reset_calls();
-        w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        w.refresh(C1, t.refresh(), None).await.unwrap();
         assert_eq!(w.store.calls(), 2);
     }
 
@@ -331,8 +331,8 @@ mod tests {
         let w = World::new().with(client("c1"));
         let t = issued(&w).await;
         w.store.echo_next(Op::Advance);
-        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
-        assert!(live(&w, &r.access_token).await && live_refresh(&w, &r.refresh_token).await);
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
+        assert!(live(&w, &r.access_token).await && live_refresh(&w, r.refresh()).await);
         assert!(live(&w, &t.access_token).await, "nothing revoked");
     }
 
@@ -342,13 +342,13 @@ mod tests {
     async fn reuse_of_a_retired_refresh_token_revokes_the_grant() {
         let w = World::new().with(client("c1"));
         let t = issued(&w).await;
-        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
-        let again = w.refresh(C1, &t.refresh_token, None).await;
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
+        let again = w.refresh(C1, t.refresh(), None).await;
         assert_eq!(again.err(), Some(ErrorCode::InvalidGrant));
         assert!(!live(&w, &r.access_token).await);
         assert!(!live(&w, &t.access_token).await);
         assert_eq!(
-            w.refresh(C1, &r.refresh_token, None).await.err(),
+            w.refresh(C1, r.refresh(), None).await.err(),
             Some(ErrorCode::InvalidGrant)
         );
     }
@@ -361,18 +361,16 @@ mod tests {
         let mut w = World::new().with(client("c1"));
         w.lifetimes.refresh_grace = 30;
         let t = issued(&w).await;
-        let first = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        let first = w.refresh(C1, t.refresh(), None).await.unwrap();
         w.clock.advance(10);
         for _ in 0..3 {
             w.store.reset_calls();
-            let retry = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+            let retry = w.refresh(C1, t.refresh(), None).await.unwrap();
             assert!(retry.access_token.ct_eq(&first.access_token));
-            assert!(retry.refresh_token.ct_eq(&first.refresh_token));
+            assert!(retry.refresh().ct_eq(first.refresh()));
             assert_eq!(w.store.calls(), 1, "one read, no write");
         }
-        assert!(
-            live(&w, &first.access_token).await && live_refresh(&w, &first.refresh_token).await
-        );
+        assert!(live(&w, &first.access_token).await && live_refresh(&w, first.refresh()).await);
     }
 
     #[tokio::test]
@@ -380,9 +378,9 @@ mod tests {
         let mut w = World::new().with(client("c1"));
         w.lifetimes.refresh_grace = 30;
         let t = issued(&w).await;
-        let first = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        let first = w.refresh(C1, t.refresh(), None).await.unwrap();
         w.clock.advance(31);
-        let late = w.refresh(C1, &t.refresh_token, None).await;
+        let late = w.refresh(C1, t.refresh(), None).await;
         assert_eq!(late.err(), Some(ErrorCode::InvalidGrant));
         assert!(!live(&w, &first.access_token).await);
     }
@@ -394,9 +392,9 @@ mod tests {
         let mut w = World::new().with(client("c1"));
         w.lifetimes.refresh_grace = 30;
         let t = issued(&w).await;
-        let first = w.refresh(C1, &t.refresh_token, None).await.unwrap();
-        let second = w.refresh(C1, &first.refresh_token, None).await.unwrap();
-        let late = w.refresh(C1, &t.refresh_token, None).await;
+        let first = w.refresh(C1, t.refresh(), None).await.unwrap();
+        let second = w.refresh(C1, first.refresh(), None).await.unwrap();
+        let late = w.refresh(C1, t.refresh(), None).await;
         assert_eq!(late.err(), Some(ErrorCode::InvalidGrant));
         assert!(!live(&w, &second.access_token).await);
     }
@@ -410,24 +408,21 @@ mod tests {
         let mut w = World::new().with(client("c1"));
         w.lifetimes.refresh_grace = 30;
         let t = issued(&w).await;
-        let client_pair = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        let client_pair = w.refresh(C1, t.refresh(), None).await.unwrap();
         w.clock.advance(5);
-        let thief_pair = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        let thief_pair = w.refresh(C1, t.refresh(), None).await.unwrap();
         assert!(
-            thief_pair.refresh_token.ct_eq(&client_pair.refresh_token),
+            thief_pair.refresh().ct_eq(client_pair.refresh()),
             "one branch"
         );
         // The client moves on; the thief's copy is now an earlier token: its use is reuse.
-        let next = w
-            .refresh(C1, &client_pair.refresh_token, None)
-            .await
-            .unwrap();
+        let next = w.refresh(C1, client_pair.refresh(), None).await.unwrap();
         w.clock.advance(60);
-        let r = w.refresh(C1, &thief_pair.refresh_token, None).await;
+        let r = w.refresh(C1, thief_pair.refresh(), None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
         assert!(!live(&w, &next.access_token).await, "the grant ended");
         assert_eq!(
-            w.refresh(C1, &next.refresh_token, None).await.err(),
+            w.refresh(C1, next.refresh(), None).await.err(),
             Some(ErrorCode::InvalidGrant)
         );
     }
@@ -437,16 +432,14 @@ mod tests {
     async fn scope_may_narrow_but_not_widen() {
         let w = World::new().with(client("c1").scopes(&["READ_PROFILE", "READ_BOOKING", "X"]));
         let t = issued(&w).await;
-        let wide = w
-            .refresh(C1, &t.refresh_token, Some("READ_PROFILE X"))
-            .await;
+        let wide = w.refresh(C1, t.refresh(), Some("READ_PROFILE X")).await;
         assert_eq!(wide.err(), Some(ErrorCode::InvalidScope));
         let narrow = w
-            .refresh(C1, &t.refresh_token, Some("READ_PROFILE"))
+            .refresh(C1, t.refresh(), Some("READ_PROFILE"))
             .await
             .unwrap();
         assert_eq!(narrow.scope, "READ_PROFILE");
-        let full = w.refresh(C1, &narrow.refresh_token, None).await.unwrap();
+        let full = w.refresh(C1, narrow.refresh(), None).await.unwrap();
         assert_eq!(full.scope, "READ_PROFILE READ_BOOKING");
     }
 
@@ -456,12 +449,12 @@ mod tests {
         let w = World::new().with(client("c1"));
         let t = issued(&w).await;
         w.clock.advance(86_000);
-        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
         w.clock.advance(86_000);
-        let r = w.refresh(C1, &r.refresh_token, None).await.unwrap();
+        let r = w.refresh(C1, r.refresh(), None).await.unwrap();
         w.clock.advance(86_400);
         assert_eq!(
-            w.refresh(C1, &r.refresh_token, None).await.err(),
+            w.refresh(C1, r.refresh(), None).await.err(),
             Some(ErrorCode::InvalidGrant)
         );
     }
@@ -473,10 +466,10 @@ mod tests {
         w.lifetimes.grant_lifetime = Some(100_000);
         let t = issued(&w).await;
         w.clock.advance(60_000);
-        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
         w.clock.advance(40_000);
         assert_eq!(
-            w.refresh(C1, &r.refresh_token, None).await.err(),
+            w.refresh(C1, r.refresh(), None).await.err(),
             Some(ErrorCode::InvalidGrant)
         );
     }
@@ -491,10 +484,10 @@ mod tests {
         let w = World::new().with(client("c1"));
         let t = issued(&w).await;
         w.store.upsert_client(client("c1").disabled().build());
-        let r = w.refresh(C1, &t.refresh_token, None).await;
+        let r = w.refresh(C1, t.refresh(), None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
         w.store.upsert_client(client("c1").build());
-        assert!(w.refresh(C1, &t.refresh_token, None).await.is_ok());
+        assert!(w.refresh(C1, t.refresh(), None).await.is_ok());
 
         // Scopes narrowed: at most the current scopes, at this refresh and the next.
         let w = World::new().with(client("c1"));
@@ -502,32 +495,29 @@ mod tests {
         assert_eq!(t.scope, "READ_PROFILE READ_BOOKING");
         w.store
             .upsert_client(client("c1").scopes(&["READ_PROFILE"]).build());
-        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
         assert_eq!(r.scope, "READ_PROFILE");
         w.store.upsert_client(client("c1").build());
-        let again = w.refresh(C1, &r.refresh_token, None).await.unwrap();
+        let again = w.refresh(C1, r.refresh(), None).await.unwrap();
         assert_eq!(
             again.scope, "READ_PROFILE",
             "the narrowing sticks to the grant"
         );
         w.store
             .upsert_client(client("c1").scopes(&["READ_BOOKING"]).build());
-        let none = w.refresh(C1, &again.refresh_token, None).await;
+        let none = w.refresh(C1, again.refresh(), None).await;
         assert_eq!(none.err(), Some(ErrorCode::InvalidGrant));
 
         // Legacy switched back to rotation: the next refresh rotates.
         let w = World::new().with(client("c1").no_refresh_rotation());
         let t = issued(&w).await;
-        let same = w.refresh(C1, &t.refresh_token, None).await.unwrap();
-        assert!(same.refresh_token.ct_eq(&t.refresh_token), "legacy: kept");
+        let same = w.refresh(C1, t.refresh(), None).await.unwrap();
+        assert!(same.refresh().ct_eq(t.refresh()), "legacy: kept");
         w.store.upsert_client(client("c1").build());
-        let rotated = w.refresh(C1, &t.refresh_token, None).await.unwrap();
-        assert!(
-            !rotated.refresh_token.ct_eq(&t.refresh_token),
-            "rotates now"
-        );
+        let rotated = w.refresh(C1, t.refresh(), None).await.unwrap();
+        assert!(!rotated.refresh().ct_eq(t.refresh()), "rotates now");
         assert_eq!(
-            w.refresh(C1, &t.refresh_token, None).await.err(),
+            w.refresh(C1, t.refresh(), None).await.err(),
             Some(ErrorCode::InvalidGrant),
             "and the old one is now retired"
         );
@@ -540,7 +530,7 @@ mod tests {
             description: "See your bookings".into(),
         }])
         .unwrap();
-        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
         assert_eq!(r.scope, "READ_BOOKING");
     }
 
@@ -553,7 +543,7 @@ mod tests {
         let t = issued(&w).await;
         assert_eq!(t.expires_in, 1_000, "capped at the grant's end, not 1800");
         w.clock.advance(900);
-        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
         assert_eq!(r.expires_in, 100);
         w.clock.advance(100);
         assert!(!w.is_live(&r.access_token).await);
@@ -564,11 +554,9 @@ mod tests {
     async fn another_clients_refresh_token_is_invalid_grant_and_changes_nothing() {
         let w = World::new().with(client("c1")).with(client("c2"));
         let t = issued(&w).await;
-        let r = w
-            .refresh(("c2", Some(SECRET)), &t.refresh_token, None)
-            .await;
+        let r = w.refresh(("c2", Some(SECRET)), t.refresh(), None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
-        assert!(w.refresh(C1, &t.refresh_token, None).await.is_ok());
+        assert!(w.refresh(C1, t.refresh(), None).await.is_ok());
     }
 
     /// RFC 6749 §3.2.1: wrong secret or unknown client is `invalid_client`; nothing rotates and
@@ -578,16 +566,14 @@ mod tests {
         let w = World::new().with(client("c1"));
         let t = issued(&w).await;
         let r = w
-            .refresh(("c1", Some("pc_cs_wrong")), &t.refresh_token, None)
+            .refresh(("c1", Some("pc_cs_wrong")), t.refresh(), None)
             .await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
-        let r = w
-            .refresh(("ghost", Some(SECRET)), &t.refresh_token, None)
-            .await;
+        let r = w.refresh(("ghost", Some(SECRET)), t.refresh(), None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
-        let r = w.refresh(("c1", None), &t.refresh_token, None).await;
+        let r = w.refresh(("c1", None), t.refresh(), None).await;
         assert_eq!(r.err(), Some(ErrorCode::InvalidClient));
-        assert!(w.refresh(C1, &t.refresh_token, None).await.is_ok());
+        assert!(w.refresh(C1, t.refresh(), None).await.is_ok());
     }
 
     /// An access token presented as a refresh token is refused before the tokens table.
@@ -615,11 +601,11 @@ mod tests {
         let t = issued(&w).await;
         w.store.upsert_client(client("c1").disabled().build());
         assert_eq!(
-            w.refresh(C1, &t.refresh_token, None).await.err(),
+            w.refresh(C1, t.refresh(), None).await.err(),
             Some(ErrorCode::InvalidClient)
         );
         w.store.upsert_client(client("c1").build());
-        assert!(w.refresh(C1, &t.refresh_token, None).await.is_ok());
+        assert!(w.refresh(C1, t.refresh(), None).await.is_ok());
     }
 
     /// A secret rotated since the token was issued: the new secret authenticates (against the
@@ -631,15 +617,15 @@ mod tests {
         w.store
             .upsert_client(client("c1").secrets(&["pc_cs_new"]).build());
         assert_eq!(
-            w.refresh(C1, &t.refresh_token, None).await.err(),
+            w.refresh(C1, t.refresh(), None).await.err(),
             Some(ErrorCode::InvalidClient)
         );
         let r = w
-            .refresh(("c1", Some("pc_cs_new")), &t.refresh_token, None)
+            .refresh(("c1", Some("pc_cs_new")), t.refresh(), None)
             .await
             .unwrap();
         w.store.reset_calls();
-        w.refresh(("c1", Some("pc_cs_new")), &r.refresh_token, None)
+        w.refresh(("c1", Some("pc_cs_new")), r.refresh(), None)
             .await
             .unwrap();
         assert_eq!(
@@ -655,11 +641,11 @@ mod tests {
         let w = World::new().with(client("c1").no_refresh_rotation());
         let t = issued(&w).await;
         w.clock.advance(80_000);
-        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
-        assert!(r.refresh_token.ct_eq(&t.refresh_token));
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
+        assert!(r.refresh().ct_eq(t.refresh()));
         w.clock.advance(80_000);
-        let r = w.refresh(C1, &t.refresh_token, None).await.unwrap();
-        assert!(r.refresh_token.ct_eq(&t.refresh_token));
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
+        assert!(r.refresh().ct_eq(t.refresh()));
         assert!(live(&w, &r.access_token).await);
     }
 
@@ -676,11 +662,8 @@ mod tests {
             .exchange(("c1", None), &code, None, Some(crate::testkit::VERIFIER))
             .await
             .unwrap();
-        let r = w
-            .refresh(("c1", None), &t.refresh_token, None)
-            .await
-            .unwrap();
-        assert!(!r.refresh_token.ct_eq(&t.refresh_token));
+        let r = w.refresh(("c1", None), t.refresh(), None).await.unwrap();
+        assert!(!r.refresh().ct_eq(t.refresh()));
     }
 
     /// One user, two consents: rotating or revoking one never touches the other.
@@ -689,11 +672,11 @@ mod tests {
         let w = World::new().with(client("c1"));
         let phone = issued(&w).await;
         let laptop = issued(&w).await;
-        w.refresh(C1, &phone.refresh_token, None).await.unwrap();
-        let _ = w.refresh(C1, &phone.refresh_token, None).await;
+        w.refresh(C1, phone.refresh(), None).await.unwrap();
+        let _ = w.refresh(C1, phone.refresh(), None).await;
         assert!(!live(&w, &phone.access_token).await);
         assert!(live(&w, &laptop.access_token).await);
-        assert!(w.refresh(C1, &laptop.refresh_token, None).await.is_ok());
+        assert!(w.refresh(C1, laptop.refresh(), None).await.is_ok());
     }
 
     /// A storage fault during the write changes nothing: the same token works on retry.
@@ -703,10 +686,10 @@ mod tests {
         let t = issued(&w).await;
         w.store.fail_next(Op::Advance);
         assert_eq!(
-            w.refresh(C1, &t.refresh_token, None).await.err(),
+            w.refresh(C1, t.refresh(), None).await.err(),
             Some(ErrorCode::TemporarilyUnavailable)
         );
-        assert!(w.refresh(C1, &t.refresh_token, None).await.is_ok());
+        assert!(w.refresh(C1, t.refresh(), None).await.is_ok());
     }
 
     /// Of many refreshes of one token, exactly one succeeds (grace off); the end-to-end test
@@ -715,7 +698,7 @@ mod tests {
     async fn repeated_refreshes_of_one_token_succeed_once() {
         let w = World::new().with(client("c1"));
         let t = issued(&w).await;
-        let all = futures_join(&w, &t.refresh_token, 20).await;
+        let all = futures_join(&w, t.refresh(), 20).await;
         assert_eq!(all.iter().filter(|r| r.is_ok()).count(), 1);
     }
 

@@ -34,6 +34,8 @@ pub struct ClientChanges {
     pub trusted: Option<bool>,
     pub pkce_optional: Option<bool>,
     pub refresh_rotation: Option<bool>,
+    /// `Some(None)` removes the limit.
+    pub token_rate: Option<Option<u32>>,
 }
 
 impl ClientChanges {

@@ -34,6 +34,8 @@ pub enum Op {
     DisableClient,
     GrantsOfClient,
     RevokeAccess,
+    CountToken,
+    UseJti,
 }
 
 #[derive(Default)]
@@ -43,6 +45,8 @@ struct Tables {
     /// One entry per grant: the layout of the tokens table.
     grants: HashMap<GrantId, Grant>,
     api_keys: HashMap<String, crate::api_keys::ApiKeyRecord>,
+    /// `rate#…` counters and `jti#…` records of the codes table: key → (count, expires_at).
+    counters: HashMap<String, (u32, u64)>,
     /// Operations to fail, each entry once.
     faults: Vec<Op>,
     /// Operations to apply and then answer as a retry of an applied write would.
@@ -326,6 +330,46 @@ impl AccessRevocation for MemoryStore {
             return Ok(false);
         }
         *stored = None;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl TokenRateLimit for MemoryStore {
+    async fn count_token(
+        &self,
+        client_id: &ClientId,
+        window: u64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock(Op::CountToken)?;
+        let entry = t
+            .counters
+            .entry(rate_key(client_id, window))
+            .or_insert((0, window + 120));
+        if entry.0 >= limit {
+            return Ok(false);
+        }
+        entry.0 += 1;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl AssertionReplay for MemoryStore {
+    async fn use_jti(
+        &self,
+        client_id: &ClientId,
+        jti: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock(Op::UseJti)?;
+        let key = jti_key(client_id, jti);
+        if t.counters.get(&key).is_some_and(|(_, exp)| *exp > now) {
+            return Ok(false);
+        }
+        t.counters.insert(key, (1, expires_at));
         Ok(true)
     }
 }

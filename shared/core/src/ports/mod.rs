@@ -261,6 +261,68 @@ impl Port for AccessRevocationPort {
         &[DynamoAccess::table(Table::Tokens, &["dynamodb:UpdateItem"])];
 }
 
+/// codes: UpdateItem of a `rate#…` counter (`ADD`, conditional on the count). Used by token,
+/// only for a client registered with `--token-rate`.
+#[async_trait]
+pub trait TokenRateLimit: Send + Sync {
+    /// Counts one token request of `client_id` in the minute that starts at `window` (epoch
+    /// seconds, a multiple of 60); `false`, nothing written, when `limit` were counted in it
+    /// already. The counter item goes at its TTL a minute after its window.
+    async fn count_token(
+        &self,
+        client_id: &ClientId,
+        window: u64,
+        limit: u32,
+    ) -> Result<bool, StoreError>;
+}
+pub struct TokenRateLimitPort;
+impl Port for TokenRateLimitPort {
+    const DYNAMODB: &'static [DynamoAccess] =
+        &[DynamoAccess::table(Table::Codes, &["dynamodb:UpdateItem"])];
+}
+
+/// codes: PutItem of a `jti#…` item, condition: none live with that key. Used by every function
+/// that authenticates clients (private_key_jwt).
+#[async_trait]
+pub trait AssertionReplay: Send + Sync {
+    /// RFC 7523 §3 rule 7: records the assertion `jti` of `client_id` as used until
+    /// `expires_at`; `false`, nothing written, when it was used before (a replay).
+    async fn use_jti(
+        &self,
+        client_id: &ClientId,
+        jti: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, StoreError>;
+}
+pub struct AssertionReplayPort;
+impl Port for AssertionReplayPort {
+    const DYNAMODB: &'static [DynamoAccess] =
+        &[DynamoAccess::table(Table::Codes, &["dynamodb:PutItem"])];
+}
+
+/// The key of a `jti` record: a hash, so the item's key has a fixed size whatever the client
+/// sent, and the client is part of it (two clients may pick the same `jti`).
+pub fn jti_key(client_id: &ClientId, jti: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(client_id.as_str().as_bytes());
+    h.update([0]);
+    h.update(jti.as_bytes());
+    format!(
+        "jti#{}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            h.finalize()
+        )
+    )
+}
+
+/// The key of a client's request counter for one minute.
+pub fn rate_key(client_id: &ClientId, window: u64) -> String {
+    format!("rate#{client_id}#{window}")
+}
+
 /// The union of several ports' access, merged by table and index: what one function needs.
 pub fn dynamodb_needs(
     ports: &[&[DynamoAccess]],

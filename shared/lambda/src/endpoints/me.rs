@@ -50,13 +50,16 @@ impl<T: GrantRead + ApiKeyLookup> Endpoint for MeEndpoint<T> {
             return Ok(method_not_allowed("GET"));
         }
         let who = self.auth.authenticate(&req, &[PROFILE_SCOPE]).await?;
+        // A client's own token (client credentials) has no user to describe: RFC 6750 §3.1
+        // `invalid_token`, saying why.
+        let user = who.require_user()?.clone();
         Ok(json(
             200,
             &Profile {
-                id: who.user.sub.into_string(),
-                username: who.user.username,
-                email: who.user.email,
-                name: who.user.name,
+                id: user.sub.into_string(),
+                username: user.username,
+                email: user.email,
+                name: user.name,
             },
         ))
     }

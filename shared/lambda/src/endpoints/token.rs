@@ -1,19 +1,21 @@
 //! `POST /api/auth/oauth/token`: parse once (client credentials, then the grant), then the
-//! grant's own module: `authorization_code` or `refresh_token`.
+//! grant's own module: `authorization_code`, `refresh_token` or `client_credentials`.
 use crate::http::{basic_credentials, body_params, json, method_not_allowed};
 use crate::respond::{Endpoint, TokenError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::rings::ring;
 use portcullis_aws::{DynamoClients, DynamoCodes, DynamoTokens};
-use portcullis_core::client_auth::{limit_failures, ClientCredentials};
+use portcullis_core::client_auth::{authenticate_registered, limit_failures, ClientCredentials};
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis_core::codec::IssuingKeys;
-use portcullis_core::grants::{exchange_code, refresh_tokens, TokenContext, TokenRequest};
+use portcullis_core::grants::{
+    exchange_code, issue_client_token, refresh_tokens, TokenContext, TokenRequest,
+};
 use portcullis_core::ports::{
     ClientLookup, ClientLookupPort, CodeRedeem, CodeRedeemPort, DynamoAccess, GrantAdvance,
     GrantAdvancePort, GrantLookup, GrantLookupPort, GrantRead, GrantReadPort, GrantRevocation,
-    GrantRevocationPort, GrantStart, GrantStartPort, Port,
+    GrantRevocationPort, GrantStart, GrantStartPort, Port, TokenRateLimit, TokenRateLimitPort,
 };
 use portcullis_core::rings::Ring;
 use portcullis_core::settings::{ConfigError, FromEnv, TokenSettings};
@@ -27,6 +29,7 @@ pub const DYNAMODB: &[&[DynamoAccess]] = &[
     GrantReadPort::DYNAMODB,
     GrantAdvancePort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
+    TokenRateLimitPort::DYNAMODB,
 ];
 
 pub struct TokenEndpoint<L, C, T> {
@@ -68,7 +71,7 @@ impl TokenEndpoint<DynamoClients, DynamoCodes, DynamoTokens> {
 impl<L, C, T> Endpoint for TokenEndpoint<L, C, T>
 where
     L: ClientLookup,
-    C: CodeRedeem,
+    C: CodeRedeem + TokenRateLimit,
     T: GrantStart + GrantLookup + GrantRead + GrantAdvance + GrantRevocation,
 {
     type Error = TokenError;
@@ -111,6 +114,16 @@ where
             }
             TokenRequest::RefreshToken(grant) => {
                 refresh_tokens(&self.tokens, &creds, &grant, &ctx).await
+            }
+            // RFC 6749 §4.4.2: the client authenticates against its current registration
+            // (the one read), then its token is one write.
+            TokenRequest::ClientCredentials(grant) => {
+                match authenticate_registered(&self.clients, &creds, now).await {
+                    Ok((_, client)) => {
+                        issue_client_token(&self.tokens, &self.codes, &client, &grant, &ctx).await
+                    }
+                    Err(e) => Err(e),
+                }
             }
         };
         let result = limit_failures(&self.settings.lockout, &creds, result, now);

@@ -1,0 +1,254 @@
+//! Machines as clients (issue 17): the client credentials grant (RFC 6749 §4.4) through the real
+//! token binary, with the `oauth2` crate's client-credentials request as the machine, and
+//! Python's Authlib; what a machine token is at introspection, `/me`, the example product API
+//! and revocation; the per-client token rate.
+use crate::common::{now, Registered};
+use crate::introspect::{introspect, resource_server};
+use crate::revoke::{post_as, revoke_url};
+use oauth2::basic::{BasicClient, BasicErrorResponseType};
+use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
+use portcullis_e2e::browser::no_redirect_client;
+use portcullis_e2e::Stack;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// `portcullis client create --grant-type client_credentials` plus `extra`.
+pub fn register_machine(stack: &Stack, extra: &[&str]) -> Registered {
+    let mut args = vec![
+        "client",
+        "create",
+        "--name",
+        "Billing job",
+        "--grant-type",
+        "client_credentials",
+    ];
+    args.extend_from_slice(extra);
+    let v = stack.cli_json(&args);
+    assert_eq!(v["redirect_uris"], serde_json::json!([]), "{v}");
+    Registered {
+        id: v["client_id"].as_str().unwrap().to_string(),
+        secret: v["client_secret"].as_str().map(str::to_string),
+    }
+}
+
+/// The `oauth2` crate's client-credentials request for `c`, with `scope` when given.
+async fn machine_token(
+    stack: &Stack,
+    c: &Registered,
+    auth: AuthType,
+    scope: Option<&str>,
+) -> Result<oauth2::basic::BasicTokenResponse, Option<BasicErrorResponseType>> {
+    let client = BasicClient::new(ClientId::new(c.id.clone()))
+        .set_client_secret(ClientSecret::new(c.secret.clone().unwrap()))
+        .set_token_uri(TokenUrl::new(stack.token_url()).unwrap())
+        .set_auth_type(auth);
+    let mut req = client.exchange_client_credentials();
+    if let Some(s) = scope {
+        req = req.add_scope(Scope::new(s.into()));
+    }
+    req.request_async(&no_redirect_client())
+        .await
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(r) => Some(r.error().clone()),
+            other => panic!("unexpected token error: {other:?}"),
+        })
+}
+
+async fn bookings(stack: &Stack, token: &str) -> (StatusCode, Value) {
+    let r = no_redirect_client()
+        .get(format!("{}/api/bookings", stack.base_url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// RFC 6749 §4.4.2–4.4.3: the `oauth2` crate gets a token with HTTP Basic and with the secret in
+/// the body; no refresh token; the client's registered scopes when none is asked, a subset when
+/// asked. RFC 7662 / RFC 9068 §2.2: introspection shows the client as `sub` and no `username`.
+#[tokio::test]
+async fn a_machine_gets_a_token_with_the_oauth2_crate_and_it_names_the_client() {
+    let stack = Stack::get();
+    let c = register_machine(stack, &["--scopes", "READ_BOOKING,READ_PROFILE"]);
+    for auth in [AuthType::BasicAuth, AuthType::RequestBody] {
+        let t = machine_token(stack, &c, auth, None).await.expect("token");
+        assert!(t.refresh_token().is_none());
+        assert_eq!(t.expires_in().unwrap().as_secs(), 1800);
+        let scopes: Vec<String> = t.scopes().unwrap().iter().map(|s| s.to_string()).collect();
+        assert_eq!(scopes, ["READ_BOOKING", "READ_PROFILE"]);
+    }
+    let t = machine_token(stack, &c, AuthType::BasicAuth, Some("READ_BOOKING"))
+        .await
+        .expect("token");
+    let token = t.access_token().secret();
+    // Its own client sees it.
+    let (status, own) = introspect(&c, token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(own["active"], true, "{own}");
+    assert_eq!(own["sub"], c.id.as_str());
+    assert_eq!(own["client_id"], c.id.as_str());
+    assert_eq!(own["scope"], "READ_BOOKING");
+    assert!(own.get("username").is_none(), "{own}");
+    let rs = resource_server(stack).await;
+    let (_, seen) = introspect(&rs, token).await;
+    assert_eq!(seen, own);
+}
+
+/// A machine token has no user: `/me` (RFC 6750 §3.1 `invalid_token`, saying why) and the
+/// example bookings API (`Principal::require_user`) refuse it.
+#[tokio::test]
+async fn a_machine_token_is_refused_where_a_user_is_needed() {
+    let stack = Stack::get();
+    let c = register_machine(stack, &[]);
+    let t = machine_token(stack, &c, AuthType::BasicAuth, None)
+        .await
+        .unwrap();
+    let token = t.access_token().secret();
+    let (status, challenge, body) = crate::common::me(stack, token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("no user"),
+        "{body}"
+    );
+    let (status, body) = bookings(stack, token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_token");
+}
+
+/// Revoking a machine token (RFC 7009), disabling or deleting its client ends it at once.
+#[tokio::test]
+async fn revoking_a_machine_token_or_disabling_its_client_ends_it_at_once() {
+    let stack = Stack::get();
+    let c = register_machine(stack, &[]);
+    let rs = resource_server(stack).await;
+    let token = |t: oauth2::basic::BasicTokenResponse| t.access_token().secret().to_string();
+    let revoked = token(
+        machine_token(stack, &c, AuthType::BasicAuth, None)
+            .await
+            .unwrap(),
+    );
+    let kept = token(
+        machine_token(stack, &c, AuthType::BasicAuth, None)
+            .await
+            .unwrap(),
+    );
+    let r = post_as(&revoke_url(stack), &c, &[("token", &revoked)]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(introspect(&rs, &revoked).await.1["active"], false);
+    assert_eq!(introspect(&rs, &kept).await.1["active"], true);
+    stack.cli_json(&["client", "disable", &c.id]);
+    assert_eq!(introspect(&rs, &kept).await.1["active"], false);
+    // And it can get no new one.
+    assert_eq!(
+        machine_token(stack, &c, AuthType::BasicAuth, None)
+            .await
+            .unwrap_err(),
+        Some(BasicErrorResponseType::InvalidClient)
+    );
+    let d = register_machine(stack, &[]);
+    let t = token(
+        machine_token(stack, &d, AuthType::BasicAuth, None)
+            .await
+            .unwrap(),
+    );
+    stack.cli_json(&["client", "delete", &d.id]);
+    assert_eq!(introspect(&rs, &t).await.1["active"], false);
+}
+
+/// RFC 6749 §5.2: a client not registered for the grant is `unauthorized_client`; an unknown
+/// or unallowed scope is `invalid_scope`; a wrong secret is `invalid_client`.
+#[tokio::test]
+async fn client_credentials_errors_say_what_is_wrong() {
+    let stack = Stack::get();
+    let web = crate::common::register(stack, &[]);
+    assert_eq!(
+        machine_token(stack, &web, AuthType::BasicAuth, None)
+            .await
+            .unwrap_err(),
+        Some(BasicErrorResponseType::UnauthorizedClient)
+    );
+    let c = register_machine(stack, &["--scopes", "READ_BOOKING"]);
+    for scope in ["READ_PROFILE", "NOPE"] {
+        assert_eq!(
+            machine_token(stack, &c, AuthType::BasicAuth, Some(scope))
+                .await
+                .unwrap_err(),
+            Some(BasicErrorResponseType::InvalidScope)
+        );
+    }
+    let wrong = Registered {
+        id: c.id.clone(),
+        secret: Some("pc_cs_wrong".into()),
+    };
+    assert_eq!(
+        machine_token(stack, &wrong, AuthType::BasicAuth, None)
+            .await
+            .unwrap_err(),
+        Some(BasicErrorResponseType::InvalidClient)
+    );
+    // A public client has no credentials to prove who it is.
+    let public = crate::common::register(stack, &["--public"]);
+    let r = no_redirect_client()
+        .post(stack.token_url())
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &public.id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client", "{body}");
+}
+
+/// `--token-rate N`: the N+1st token request of a minute is 429 with `Retry-After` and an RFC
+/// error body; `client update --token-rate none` lifts the limit.
+#[tokio::test]
+async fn a_machine_past_its_token_rate_gets_429_with_retry_after() {
+    let stack = Stack::get();
+    let c = register_machine(stack, &["--token-rate", "2"]);
+    // Two fit in one minute unless the minute turns between them: then the window restarts.
+    let start = now();
+    let mut refused = None;
+    for _ in 0..4 {
+        let r = post_as(
+            &stack.token_url(),
+            &c,
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = refused.expect("a 429 within four requests");
+    assert!(now() / 60 == start / 60 || now() - start < 60);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("2 per minute"));
+    stack.cli_json(&["client", "update", &c.id, "--token-rate", "none"]);
+    let r = post_as(
+        &stack.token_url(),
+        &c,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
