@@ -2,7 +2,8 @@
 //!
 //! This crate has no HTTP, AWS SDK or template dependency, so nothing in it can reach them:
 //! - identifiers and secrets as newtypes ([`ids`], [`secret`]);
-//! - request parameters by RFC 6749 §3.1 ([`params`]) and client authentication ([`client_auth`]);
+//! - request parameters by RFC 6749 §3.1 ([`params`]) and client authentication ([`client_auth`],
+//!   and [`assertion`] for `private_key_jwt` client assertions, RFC 7523);
 //! - the rules: [`authorize`], [`grants`] (one module per grant type), [`revoke`] (RFC 7009),
 //!   [`introspect`] (RFC 7662), [`metadata`] (RFC 8414), [`bearer`] (access tokens and API
 //!   keys at resource endpoints), [`api_keys`], [`admin`] (disabling a client), [`pkce`],
@@ -19,6 +20,7 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod assertion;
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
