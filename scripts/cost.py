@@ -106,6 +106,25 @@ def units(item, gsis):
     return 0, wru
 
 
+def machine_key(directory):
+    """A P-256 key for the private_key_jwt rows, and its public JWKS written to a file."""
+    from joserfc import jwk
+    key = jwk.ECKey.generate_key("P-256", parameters={"kid": "cost-1"})
+    path = os.path.join(directory, "jwks.json")
+    with open(path, "w") as f:
+        json.dump({"keys": [key.as_dict(private=False)]}, f)
+    return key, path
+
+
+def assertion(key, client_id, audience):
+    """A fresh RFC 7523 client assertion (ES256, 2 minutes, a new jti)."""
+    from joserfc import jwt
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + 120,
+              "jti": base64.urlsafe_b64encode(os.urandom(18)).decode()}
+    return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key, algorithms=["ES256"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin-dir", default=os.path.join(TARGET, "release"))
@@ -135,6 +154,9 @@ def main():
         wait_port(aws_port)
         cli(args.bin_dir, env, "init")
         client = cli(args.bin_dir, env, "client", "create", "--name", "Cost app", "--redirect-uri", REDIRECT)
+        machine = cli(args.bin_dir, env, "client", "create", "--name", "Cost job", "--grant-type", "client_credentials")
+        signing_key, jwks_path = machine_key(meter_dir)
+        keyed = cli(args.bin_dir, env, "client", "create", "--name", "Cost keyed job", "--grant-type", "client_credentials", "--jwks-file", jwks_path)
         session = cli(args.bin_dir, env, "session", "--sub", "cost-user", "--username", "ada", "--ttl", "86400")
         meters = {}
         for name in ("authorize", "token", "me", "refresh"):
@@ -162,7 +184,9 @@ def main():
         basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
         form_headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Basic {basic}"}
         rows = {k: {"n": 0, "calls": 0, "rru": 0.0, "wru": 0.0, "wall": 0.0, "cpu": 0.0, "ops": {}, "detail": []} for k in
-                ("code exchange (token)", "refresh (refreshToken)", "/me", "authorize GET (consent page)", "authorize POST (allow)")}
+                ("code exchange (token)", "refresh (refreshToken)", "/me", "authorize GET (consent page)", "authorize POST (allow)",
+                 "client credentials (secret)", "client credentials (private_key_jwt)")}
+        machine_basic = base64.b64encode(f"{machine['client_id']}:{machine['client_secret']}".encode()).decode()
         measuring = [False]
 
         def call(row, fn, *a, **kw):
@@ -204,6 +228,16 @@ def main():
             assert status == 200, (status, body)
             form = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]})
             status, _, body = call("refresh (refreshToken)", refresh, "POST", "/api/auth/oauth/refreshToken", headers=form_headers, body=form)
+            assert status == 200, (status, body)
+            form = "grant_type=client_credentials"
+            status, _, body = call("client credentials (secret)", token, "POST", "/api/auth/oauth/token",
+                                   headers={"content-type": "application/x-www-form-urlencoded", "authorization": f"Basic {machine_basic}"}, body=form)
+            assert status == 200, (status, body)
+            form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": keyed["client_id"],
+                                           "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                                           "client_assertion": assertion(signing_key, keyed["client_id"], env["PORTCULLIS_ISSUER"] + "/api/auth/oauth/token")})
+            status, _, body = call("client credentials (private_key_jwt)", token, "POST", "/api/auth/oauth/token",
+                                   headers={"content-type": "application/x-www-form-urlencoded"}, body=form)
             assert status == 200, (status, body)
 
         flow()  # warm-up: connections, caches, the first key read

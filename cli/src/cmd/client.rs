@@ -142,6 +142,11 @@ pub struct CreateArgs {
     /// consent page.
     #[arg(long = "grant-type", value_parser = grant_type, value_name = "GRANT_TYPE")]
     pub grant_types: Vec<GrantType>,
+    /// A JWKS file (RFC 7517) with the client's public keys, for private_key_jwt (RFC 7523):
+    /// the client then signs an assertion instead of sending a secret, and gets no secret.
+    /// ES256 (P-256), EdDSA (Ed25519), PS256/RS256 (RSA of 2048 bits or more).
+    #[arg(long = "jwks-file", value_name = "PATH")]
+    pub jwks_file: Option<std::path::PathBuf>,
     /// Most token requests per minute (answered 429 with Retry-After past it). Default: no
     /// limit, and nothing is counted.
     #[arg(long = "token-rate", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -240,6 +245,21 @@ impl Render for ClientCreated {
     }
 }
 
+fn keys_text(kids: &[Option<String>], old_until: Option<u64>) -> String {
+    if kids.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<&str> = kids
+        .iter()
+        .map(|k| k.as_deref().unwrap_or("(no kid)"))
+        .collect();
+    let mut t = format!("{} ({})", kids.len(), names.join(", "));
+    if let Some(until) = old_until {
+        t.push_str(&format!("; the replaced keys verify until {}", utc(until)));
+    }
+    t
+}
+
 fn grant_types_text(g: &[GrantType]) -> String {
     g.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" ")
 }
@@ -258,6 +278,17 @@ pub struct Registration {
     pub resource_server: bool,
     pub grant_types: Vec<GrantType>,
     pub token_rate: Option<u32>,
+    pub jwks: Option<portcullis_core::assertion::ClientKeys>,
+}
+
+/// `--jwks-file`: read and checked (public keys only, of the accepted types).
+pub fn jwks_file(
+    path: &std::path::Path,
+) -> Result<portcullis_core::assertion::ClientKeys, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Invalid(format!("--jwks-file {}: {e}", path.display())))?;
+    portcullis_core::assertion::ClientKeys::from_jwks_json(&text)
+        .map_err(|e| CliError::Invalid(format!("--jwks-file {}: {e}", path.display())))
 }
 
 /// `--grant-type`s: repeats dropped, order kept; none means the user grants.
@@ -326,6 +357,12 @@ pub fn check(args: CreateArgs, catalog: &ScopeCatalog) -> Result<Registration, C
                 .into(),
         ));
     }
+    if args.public && args.jwks_file.is_some() {
+        return Err(CliError::Invalid(
+            "--jwks-file is for confidential clients only: a public client authenticates with nothing (RFC 6749 §2.1)".into(),
+        ));
+    }
+    let jwks = args.jwks_file.as_deref().map(jwks_file).transpose()?;
     let name = validate::name(&args.name)?;
     let redirect_uris = if machine {
         Vec::new()
@@ -346,6 +383,7 @@ pub fn check(args: CreateArgs, catalog: &ScopeCatalog) -> Result<Registration, C
         resource_server: args.resource_server,
         grant_types,
         token_rate: args.token_rate,
+        jwks,
     })
 }
 
@@ -385,7 +423,8 @@ pub fn new_client(
             .map(|b| format!("{b:02x}"))
             .collect::<String>(),
     );
-    let secret = (!reg.public).then(|| ClientSecret::generate(entropy));
+    // A client that registered keys signs assertions (private_key_jwt): no secret.
+    let secret = (!reg.public && reg.jwks.is_none()).then(|| ClientSecret::generate(entropy));
     let client = Client {
         client_id,
         name: reg.name,
@@ -402,6 +441,8 @@ pub fn new_client(
         resource_server: reg.resource_server,
         grant_types: reg.grant_types,
         token_rate: reg.token_rate,
+        jwks: reg.jwks,
+        jwks_retiring: None,
         created_at: now,
     };
     (client, secret)
@@ -481,6 +522,10 @@ pub struct ClientView {
     pub grant_types: Vec<GrantType>,
     /// Most token requests per minute; `null`: no limit.
     pub token_rate: Option<u32>,
+    /// private_key_jwt: the kids of its registered keys (`null` for a key without one).
+    pub keys: Vec<Option<String>>,
+    /// When the keys a `--jwks-file` update replaced stop verifying.
+    pub old_keys_until: Option<u64>,
     pub created_at: u64,
     pub secrets: SecretStatus,
 }
@@ -502,6 +547,12 @@ impl ClientView {
             resource_server: c.resource_server,
             grant_types: c.grant_types,
             token_rate: c.token_rate,
+            keys: c.jwks.as_ref().map(|k| k.kids()).unwrap_or_default(),
+            old_keys_until: c
+                .jwks_retiring
+                .as_ref()
+                .filter(|r| r.until > now)
+                .map(|r| r.until),
             created_at: c.created_at,
             secrets,
         }
@@ -549,6 +600,7 @@ impl Render for ClientView {
             .field("refresh_rotation", yes(self.refresh_rotation))
             .field("resource_server", yes(self.resource_server))
             .field("grant_types", grant_types_text(&self.grant_types))
+            .field("keys", keys_text(&self.keys, self.old_keys_until))
             .field(
                 "token_rate",
                 self.token_rate
@@ -652,6 +704,17 @@ pub struct UpdateArgs {
     /// limit.
     #[arg(long = "token-rate", group = "change", value_name = "N|none")]
     pub token_rate: Option<String>,
+    /// A JWKS file that replaces the client's keys (private_key_jwt); the keys it replaces keep
+    /// verifying for --keep-old-keys-for, so the client can switch without downtime.
+    #[arg(long = "jwks-file", group = "change", value_name = "PATH")]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// With --jwks-file: how long the replaced keys keep verifying (`24h`, `90m`, `0` = not at all).
+    #[arg(long = "keep-old-keys-for", default_value = "24h", value_parser = validate::duration, value_name = "DURATION", requires = "jwks_file")]
+    pub keep_old_keys_for: u64,
+    /// Remove the client's secrets, once it authenticates with keys (the end of a migration
+    /// to private_key_jwt).
+    #[arg(long = "no-secret", group = "change")]
+    pub no_secret: bool,
 }
 
 /// `--token-rate` of `update`: a positive number, or `none`.
@@ -693,10 +756,13 @@ pub fn check_update(args: &UpdateArgs, catalog: &ScopeCatalog) -> Result<ClientC
             .map(token_rate)
             .transpose()
             .map_err(CliError::Invalid)?,
+        jwks: args.jwks_file.as_deref().map(jwks_file).transpose()?,
+        jwks_retiring: None,
+        remove_secret: args.no_secret,
     };
     if changes.is_empty() {
         return Err(CliError::Invalid(
-            "nothing to change: give --name, --logo, --no-logo, --redirect-uri, --scopes, --trusted, --pkce-optional, --refresh-rotation or --token-rate".into(),
+            "nothing to change: give --name, --logo, --no-logo, --redirect-uri, --scopes, --trusted, --pkce-optional, --refresh-rotation, --token-rate, --jwks-file or --no-secret".into(),
         ));
     }
     Ok(changes)
@@ -720,7 +786,32 @@ fn changed(id: &ClientId, change: ClientChange, what: &str) -> Result<Client, Cl
 /// why).
 pub async fn update(ctx: &Context, args: UpdateArgs) -> Result<ClientView, CliError> {
     let id = client_id(&args.client_id)?;
-    let changes = check_update(&args, &ctx.config.scopes)?;
+    let mut changes = check_update(&args, &ctx.config.scopes)?;
+    if changes.jwks.is_some() || changes.remove_secret {
+        // The keys being replaced keep verifying during the overlap; a secret is removed only
+        // from a client that can still authenticate without it.
+        let current = clients(ctx)
+            .client(&id)
+            .await
+            .map_err(|e| ctx.storage("reading the client", &ctx.config.tables.clients, e))?
+            .ok_or_else(|| not_found(&id))?;
+        changes.jwks_retiring = Some(plan_key_overlap(
+            &current,
+            changes.jwks.is_some(),
+            args.keep_old_keys_for,
+            SystemClock.now(),
+        ));
+        if changes.remove_secret && current.jwks.is_none() && changes.jwks.is_none() {
+            return Err(CliError::Invalid(format!(
+                "client {id} has no keys: register them first (--jwks-file), or it could not authenticate at all"
+            )));
+        }
+        if changes.jwks.is_some() && current.public {
+            return Err(CliError::Invalid(format!(
+                "client {id} is public: --jwks-file is for confidential clients only"
+            )));
+        }
+    }
     let change = clients(ctx)
         .update_client(&id, &changes)
         .await
@@ -731,6 +822,27 @@ pub async fn update(ctx: &Context, args: UpdateArgs) -> Result<ClientView, CliEr
         "--trusted true, --pkce-optional true or --refresh-rotation false",
     )?;
     Ok(ClientView::of(client, SystemClock.now()))
+}
+
+/// The replaced keys' overlap: with new keys, the current ones verify until `now + keep`
+/// (none when `keep` is 0 or there were none); without new keys, any overlap stays as it is.
+pub fn plan_key_overlap(
+    current: &Client,
+    replacing: bool,
+    keep: u64,
+    now: u64,
+) -> Option<portcullis_core::model::RetiringKeys> {
+    if !replacing {
+        return current.jwks_retiring.clone();
+    }
+    current
+        .jwks
+        .clone()
+        .filter(|_| keep > 0)
+        .map(|keys| portcullis_core::model::RetiringKeys {
+            keys,
+            until: now.saturating_add(keep),
+        })
 }
 
 /// `client enable`: one conditional UpdateItem.
@@ -920,6 +1032,7 @@ mod tests {
             scopes: Vec::new(),
             grant_types: Vec::new(),
             token_rate: None,
+            jwks_file: None,
         }
     }
 
@@ -1279,6 +1392,9 @@ mod tests {
             pkce_optional: None,
             refresh_rotation: None,
             token_rate: None,
+            jwks_file: None,
+            keep_old_keys_for: 86_400,
+            no_secret: false,
         }
     }
 

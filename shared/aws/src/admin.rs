@@ -117,6 +117,18 @@ impl ClientUpdate for DynamoClients {
         if let Some(rotation) = changes.refresh_rotation {
             u.set("refresh_rotation", AttributeValue::Bool(rotation));
         }
+        if let Some(keys) = &changes.jwks {
+            u.set("jwks", value(keys)?);
+        }
+        match &changes.jwks_retiring {
+            Some(Some(r)) => u.set("jwks_retiring", value(r)?),
+            Some(None) => u.remove("jwks_retiring"),
+            None => {}
+        }
+        if changes.remove_secret {
+            u.remove("secret_hashes");
+            u.remove("secret_retiring");
+        }
         match changes.token_rate {
             Some(Some(rate)) => u.set("token_rate", n(u64::from(rate))),
             Some(None) => u.remove("token_rate"),

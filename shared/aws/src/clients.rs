@@ -51,3 +51,36 @@ impl ClientRegistry for DynamoClients {
         Ok(())
     }
 }
+
+/// What checking a client assertion reads and writes (`portcullis_core::client_auth::verify_assertion`):
+/// the client (GetItem) and the codes table, where each assertion's `jti` is recorded once.
+/// For the functions that authenticate clients but otherwise read clients only beside a grant
+/// (refresh, revoke, introspect).
+#[derive(Debug, Clone)]
+pub struct DynamoClientAuth {
+    pub clients: DynamoClients,
+    pub codes: crate::DynamoCodes,
+}
+
+#[async_trait::async_trait]
+impl portcullis_core::ports::ClientLookup for DynamoClientAuth {
+    async fn client(
+        &self,
+        client_id: &portcullis_core::ids::ClientId,
+    ) -> Result<Option<portcullis_core::model::Client>, portcullis_core::error::StoreError> {
+        self.clients.client(client_id).await
+    }
+}
+
+#[async_trait::async_trait]
+impl portcullis_core::ports::AssertionReplay for DynamoClientAuth {
+    async fn use_jti(
+        &self,
+        client_id: &portcullis_core::ids::ClientId,
+        jti: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, portcullis_core::error::StoreError> {
+        self.codes.use_jti(client_id, jti, expires_at, now).await
+    }
+}

@@ -18,7 +18,7 @@ pub mod sdk;
 pub mod secrets;
 pub mod tokens;
 
-pub use clients::DynamoClients;
+pub use clients::{DynamoClientAuth, DynamoClients};
 pub use codes::DynamoCodes;
 pub use tokens::DynamoTokens;
 

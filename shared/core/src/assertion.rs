@@ -698,7 +698,7 @@ fn check_claims(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::error::{ErrorCode, ECHO_LIMIT};
     use aws_lc_rs::rand::SystemRandom;
@@ -737,7 +737,7 @@ mod tests {
     }
 
     /// A private key and its public JWK.
-    struct TestKey {
+    pub(crate) struct TestKey {
         signer: Signer,
         jwk: Value,
     }
@@ -749,7 +749,7 @@ mod tests {
         }
     }
 
-    fn ec_key(kid: Option<&str>) -> TestKey {
+    pub(crate) fn ec_key(kid: Option<&str>) -> TestKey {
         let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
         let pkcs8 = pair.to_pkcs8v1().unwrap().as_ref().to_vec();
         let point = pair.public_key().as_ref();
@@ -793,12 +793,12 @@ mod tests {
         }
     }
 
-    fn keys(list: &[&TestKey]) -> ClientKeys {
+    pub(crate) fn keys(list: &[&TestKey]) -> ClientKeys {
         let jwks: Vec<&Value> = list.iter().map(|k| &k.jwk).collect();
         ClientKeys::from_jwks_json(&json!({ "keys": jwks }).to_string()).unwrap()
     }
 
-    fn header(alg: &str, kid: Option<&str>) -> Value {
+    pub(crate) fn header(alg: &str, kid: Option<&str>) -> Value {
         let mut h = json!({"alg": alg, "typ": "JWT"});
         if let Some(kid) = kid {
             h["kid"] = json!(kid);
@@ -808,7 +808,7 @@ mod tests {
 
     /// A JWT signed by `key`, with any header: the scheme is the key's (for RSA, PS256 when the
     /// header says so, RS256 otherwise), whatever the header's alg says.
-    fn sign(key: &TestKey, header: &Value, claims: &Value) -> ClientAssertion {
+    pub(crate) fn sign(key: &TestKey, header: &Value, claims: &Value) -> ClientAssertion {
         let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
         let sig = match &key.signer {
             Signer::Ec(pair, _) => pair

@@ -5,19 +5,49 @@
 //! [`RegisteredClient`] is what the server knows of the client (its kind and current secret
 //! hashes), from a client item or from a snapshot another item carries (an authorization code
 //! records its client's secret hashes, so the token endpoint need not read the clients table).
+//!
+//! A client may instead prove who it is with a signed JWT (`private_key_jwt`, RFC 7523 §2.2,
+//! OpenID Connect Core §9): [`verify_assertion`] checks it against the keys the client
+//! registered (one read of the client) and records its `jti` (one conditional write), before
+//! the request's own rule runs; that rule then sees the client as authenticated.
+use crate::assertion::{AssertionRules, ClientAssertion};
 use crate::error::{EndpointError, OAuthError};
 use crate::ids::ClientId;
 use crate::model::Client;
 use crate::params::Params;
-use crate::ports::ClientLookup;
+use crate::ports::{AssertionReplay, ClientLookup};
 use crate::secret::{ClientSecret, SecretHash};
 use crate::throttle::FailureLimit;
 
-/// Who the client says it is, from HTTP Basic or the body (RFC 6749 §2.3.1).
+/// Who the client says it is, from HTTP Basic or the body (RFC 6749 §2.3.1), or a client
+/// assertion (RFC 7523 §2.2).
 #[derive(Debug, Clone, Default)]
 pub struct ClientCredentials {
     pub client_id: Option<ClientId>,
     pub secret: Option<ClientSecret>,
+    /// `client_assertion` (its type checked to be JWT bearer).
+    pub assertion: Option<ClientAssertion>,
+    /// Set by [`verify_assertion`] only: the assertion verified with the client's current keys
+    /// and its `jti` recorded.
+    pub verified: Option<AssertionVerified>,
+}
+
+/// Proof that [`verify_assertion`] accepted the request's assertion for `client_id`; it cannot
+/// be made anywhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionVerified {
+    client_id: ClientId,
+}
+
+impl ClientCredentials {
+    /// Whether a client assertion was presented and verified.
+    pub fn is_verified(&self) -> bool {
+        self.assertion.is_some()
+            && self
+                .verified
+                .as_ref()
+                .is_some_and(|v| Some(&v.client_id) == self.client_id.as_ref())
+    }
 }
 
 impl ClientCredentials {
@@ -38,6 +68,51 @@ impl ClientCredentials {
     ) -> Result<Self, OAuthError> {
         let body_id = params.get("client_id");
         let body_secret = params.get("client_secret").map(ClientSecret::new);
+        // RFC 7521 §4.2, RFC 7523 §2.2: both parameters or neither; the one type we take.
+        let assertion = match (
+            params.get("client_assertion_type"),
+            params.get("client_assertion"),
+        ) {
+            (None, None) => None,
+            (Some(t), Some(a)) => {
+                if t != crate::assertion::ASSERTION_TYPE {
+                    return Err(OAuthError::invalid_client(format!(
+                        "client_assertion_type must be {}",
+                        crate::assertion::ASSERTION_TYPE
+                    )));
+                }
+                if a.len() > crate::assertion::MAX_ASSERTION_LEN {
+                    return Err(OAuthError::invalid_client(format!(
+                        "the client assertion is longer than {} bytes",
+                        crate::assertion::MAX_ASSERTION_LEN
+                    )));
+                }
+                Some(ClientAssertion::new(a))
+            }
+            _ => {
+                return Err(OAuthError::invalid_request(
+                    "send client_assertion_type and client_assertion together",
+                ))
+            }
+        };
+        if let Some(assertion) = assertion {
+            // RFC 6749 §2.3: one authentication method per request.
+            if basic.is_some() || body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method: a client assertion, or a client secret, not both",
+                ));
+            }
+            // RFC 7523 §3: client_id is optional with an assertion; its `sub` names the client
+            // (verified against the keys before anything is trusted).
+            let client_id = body_id
+                .map(ClientId::from)
+                .or_else(|| assertion.unverified_subject().map(ClientId::new));
+            return Ok(Self {
+                client_id,
+                assertion: Some(assertion),
+                ..Self::default()
+            });
+        }
         match basic {
             Some((id, secret)) => {
                 // Some clients repeat the secret in the body; the same secret twice is no
@@ -58,11 +133,13 @@ impl ClientCredentials {
                 Ok(Self {
                     client_id: Some(ClientId::new(id)),
                     secret: (!secret.is_empty()).then(|| ClientSecret::new(secret)),
+                    ..Self::default()
                 })
             }
             None => Ok(Self {
                 client_id: body_id.map(ClientId::from),
                 secret: body_secret,
+                ..Self::default()
             }),
         }
     }
@@ -108,10 +185,16 @@ pub fn authenticate(
         ));
     }
     let secret_hash = if registered.public {
-        if creds.secret.is_some() {
+        if creds.secret.is_some() || creds.assertion.is_some() {
             return Err(OAuthError::invalid_client(
-                "this is a public client: it has no client_secret",
+                "this is a public client: it has no client_secret or keys",
             ));
+        }
+        None
+    } else if creds.assertion.is_some() {
+        // RFC 7523 §3: verified by [`verify_assertion`] against the client's current keys.
+        if !creds.is_verified() {
+            return Err(auth_failed());
         }
         None
     } else {
@@ -178,6 +261,86 @@ pub fn authenticate_found<'a>(
         .ok_or_else(auth_failed)?;
     authenticate(creds, client.registered(now))?;
     Ok(client)
+}
+
+/// What checking a client assertion needs besides the request: the accepted audiences (the
+/// issuer, the token endpoint's URL, the URL called), the furthest ahead its `exp` may be and
+/// the clock skew allowed ([`crate::settings::AssertionSettings`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AssertionPolicy<'a> {
+    pub audiences: &'a [&'a str],
+    pub max_lifetime: u64,
+    pub leeway: u64,
+}
+
+/// RFC 7523 §3, OpenID Connect Core §9: when the request carries a client assertion, checks it
+/// before anything else: the client it names is read (one GetItem), must be enabled,
+/// confidential and have registered keys; the assertion must verify with one of them (during a
+/// key rotation's overlap, the old keys too) and obey every claim rule
+/// ([`crate::assertion::verify`]); its `jti` is then recorded until its `exp` (one conditional
+/// write), so a second use is refused. Every failure is `invalid_client`. Returns the
+/// credentials marked verified and the client as read; a request without an assertion is
+/// returned as it is, with no call.
+pub async fn verify_assertion(
+    clients: &(impl ClientLookup + ?Sized),
+    replay: &(impl AssertionReplay + ?Sized),
+    mut creds: ClientCredentials,
+    policy: AssertionPolicy<'_>,
+    now: u64,
+) -> Result<(ClientCredentials, Option<Client>), EndpointError> {
+    let Some(assertion) = creds.assertion.as_ref() else {
+        return Ok((creds, None));
+    };
+    let client_id = creds.require_client_id()?.clone();
+    if !client_id.is_well_formed() {
+        return Err(auth_failed().into());
+    }
+    let client = clients
+        .client(&client_id)
+        .await?
+        .filter(|c| !c.disabled)
+        .ok_or_else(auth_failed)?;
+    if client.public {
+        return Err(OAuthError::invalid_client(
+            "this is a public client: it has no keys to sign a client assertion with",
+        )
+        .into());
+    }
+    let key_sets = client.key_sets(now);
+    if key_sets.is_empty() {
+        return Err(OAuthError::invalid_client(
+            "this client has no registered keys: it cannot use private_key_jwt",
+        )
+        .into());
+    }
+    let rules = AssertionRules {
+        client_id: &client_id,
+        audiences: policy.audiences,
+        now,
+        max_lifetime: policy.max_lifetime,
+        leeway: policy.leeway,
+    };
+    let verified = crate::assertion::verify(assertion, &key_sets, &rules)?;
+    // RFC 7523 §3 rule 7: single use, kept until the assertion could no longer be accepted.
+    let keep_until = verified.expires_at.saturating_add(policy.leeway);
+    if !replay
+        .use_jti(&client_id, &verified.jti, keep_until, now)
+        .await?
+    {
+        tracing::warn!(
+            client_id = %client_id,
+            security_event = "client_assertion_replay",
+            "a client assertion was presented again"
+        );
+        return Err(OAuthError::invalid_client(
+            "this client assertion was used before: sign a new one (with a new jti) for each request",
+        )
+        .into());
+    }
+    creds.verified = Some(AssertionVerified {
+        client_id: client_id.clone(),
+    });
+    Ok((creds, Some(client)))
 }
 
 /// OAuth 2.1 §2.4.1, after the request's rule has run: a request that ended in `invalid_client`
@@ -297,6 +460,7 @@ mod tests {
         let creds = |secret: Option<&str>| ClientCredentials {
             client_id: Some(id.clone()),
             secret: secret.map(ClientSecret::new),
+            ..Default::default()
         };
         let ok = authenticate(&creds(Some("old")), confidential).unwrap();
         assert_eq!(ok.secret_hash, Some(hashes[0].clone()));
@@ -326,6 +490,7 @@ mod tests {
         let other = ClientCredentials {
             client_id: Some(ClientId::new("c2")),
             secret: None,
+            ..Default::default()
         };
         assert_eq!(
             code(authenticate(&other, public)),
@@ -349,6 +514,7 @@ mod tests {
         let creds = |s: &ClientSecret| ClientCredentials {
             client_id: Some(c.client_id.clone()),
             secret: Some(s.clone()),
+            ..Default::default()
         };
         assert!(authenticate(&creds(&old), c.registered(99)).is_ok());
         assert!(c.secret_is_live(&old.hash(), 99));
@@ -368,11 +534,195 @@ mod tests {
         let creds = ClientCredentials {
             client_id: Some(ClientId::new("x".repeat(5000))),
             secret: Some(ClientSecret::new("s")),
+            ..Default::default()
         };
         let r = authenticate_registered(&store, &creds, 0).await;
         assert!(
             matches!(r, Err(EndpointError::OAuth(ref e)) if e.code == ErrorCode::InvalidClient)
         );
         assert_eq!(store.calls(), 0);
+    }
+
+    mod assertions {
+        use super::*;
+        use crate::assertion::tests::{ec_key, header, keys, sign};
+        use crate::ports::MemoryStore;
+        use crate::testkit::client;
+        use serde_json::json;
+
+        const AUD: &str = "https://auth.example/api/auth/oauth/token";
+        const NOW: u64 = 1_700_000_000;
+
+        fn policy() -> AssertionPolicy<'static> {
+            AssertionPolicy {
+                audiences: &[AUD],
+                max_lifetime: 300,
+                leeway: 30,
+            }
+        }
+
+        fn presented(a: crate::assertion::ClientAssertion, id: Option<&str>) -> ClientCredentials {
+            ClientCredentials {
+                client_id: id.map(ClientId::from),
+                assertion: Some(a),
+                ..Default::default()
+            }
+        }
+
+        fn claims(jti: &str) -> serde_json::Value {
+            json!({"iss": "k1", "sub": "k1", "aud": AUD, "iat": NOW, "exp": NOW + 60, "jti": jti})
+        }
+
+        /// RFC 7523 §3: a good assertion authenticates (one read, one write), marks the
+        /// credentials verified so the request's rule accepts them, and its `jti` cannot be
+        /// used again (rule 7): `invalid_client` and nothing else changes.
+        #[tokio::test]
+        async fn a_client_assertion_authenticates_once_per_jti() {
+            let key = ec_key(Some("e1"));
+            let mut c = client("k1").machine().build();
+            c.secret_hashes.clear();
+            c.jwks = Some(keys(&[&key]));
+            let store = MemoryStore::new();
+            store.upsert_client(c.clone());
+            let a = sign(&key, &header("ES256", Some("e1")), &claims("j1"));
+            store.reset_calls();
+            let (creds, found) = verify_assertion(
+                &store,
+                &store,
+                presented(a.clone(), Some("k1")),
+                policy(),
+                NOW,
+            )
+            .await
+            .unwrap();
+            assert_eq!(store.calls(), 2);
+            assert!(creds.is_verified());
+            assert_eq!(found.unwrap().client_id, c.client_id);
+            assert!(authenticate(&creds, c.registered(NOW)).is_ok());
+            // Not verified: refused by the rule even though an assertion is there.
+            assert!(authenticate(&presented(a.clone(), Some("k1")), c.registered(NOW)).is_err());
+            let again =
+                verify_assertion(&store, &store, presented(a, Some("k1")), policy(), NOW).await;
+            match again {
+                Err(EndpointError::OAuth(e)) => {
+                    assert_eq!(e.code, crate::error::ErrorCode::InvalidClient);
+                    assert!(e.description.contains("used before"), "{}", e.description);
+                }
+                other => panic!("{other:?}"),
+            }
+            // RFC 7523 §3: without a client_id, the assertion's `sub` names the client.
+            let p = Params::from_pairs([
+                (
+                    "client_assertion_type".to_string(),
+                    crate::assertion::ASSERTION_TYPE.to_string(),
+                ),
+                (
+                    "client_assertion".to_string(),
+                    sign(&key, &header("ES256", Some("e1")), &claims("j2"))
+                        .as_str()
+                        .to_string(),
+                ),
+            ]);
+            let creds = ClientCredentials::from_request(None, &p).unwrap();
+            assert_eq!(creds.client_id, Some(ClientId::new("k1")));
+            assert!(verify_assertion(&store, &store, creds, policy(), NOW)
+                .await
+                .is_ok());
+        }
+
+        /// Unknown, disabled, public and key-less clients cannot use an assertion; a request
+        /// without one makes no call.
+        #[tokio::test]
+        async fn only_an_enabled_confidential_client_with_keys_can_use_an_assertion() {
+            let key = ec_key(Some("e1"));
+            let store = MemoryStore::new();
+            let a = || sign(&key, &header("ES256", Some("e1")), &claims("j"));
+            let refused = |r: Result<(ClientCredentials, Option<Client>), EndpointError>| matches!(r, Err(EndpointError::OAuth(ref e)) if e.code == crate::error::ErrorCode::InvalidClient);
+            assert!(refused(
+                verify_assertion(&store, &store, presented(a(), Some("k1")), policy(), NOW).await
+            ));
+            let mut disabled = client("k1").build();
+            disabled.jwks = Some(keys(&[&key]));
+            disabled.disabled = true;
+            store.upsert_client(disabled);
+            assert!(refused(
+                verify_assertion(&store, &store, presented(a(), Some("k1")), policy(), NOW).await
+            ));
+            store.upsert_client(client("k1").build());
+            assert!(refused(
+                verify_assertion(&store, &store, presented(a(), Some("k1")), policy(), NOW).await
+            ));
+            let mut public = client("k1").public().build();
+            public.jwks = Some(keys(&[&key]));
+            store.upsert_client(public);
+            assert!(refused(
+                verify_assertion(&store, &store, presented(a(), Some("k1")), policy(), NOW).await
+            ));
+            store.reset_calls();
+            let plain = ClientCredentials {
+                client_id: Some("k1".into()),
+                ..Default::default()
+            };
+            let (back, found) = verify_assertion(&store, &store, plain, policy(), NOW)
+                .await
+                .unwrap();
+            assert!(found.is_none() && !back.is_verified());
+            assert_eq!(store.calls(), 0);
+        }
+
+        /// RFC 6749 §2.3: one method per request; RFC 7521 §4.2: both assertion parameters, of
+        /// the JWT bearer type; a 64 KB assertion is refused before anything is parsed.
+        #[test]
+        fn assertion_parameters_are_checked_at_the_edge() {
+            let p = |pairs: &[(&str, &str)]| {
+                Params::from_pairs(pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())))
+            };
+            let t = crate::assertion::ASSERTION_TYPE;
+            let code = |r: Result<ClientCredentials, OAuthError>| r.err().map(|e| e.code);
+            use crate::error::ErrorCode::*;
+            assert_eq!(
+                code(ClientCredentials::from_request(
+                    None,
+                    &p(&[("client_assertion", "a.b.c")])
+                )),
+                Some(InvalidRequest)
+            );
+            assert_eq!(
+                code(ClientCredentials::from_request(
+                    None,
+                    &p(&[
+                        ("client_assertion_type", "urn:x"),
+                        ("client_assertion", "a.b.c")
+                    ])
+                )),
+                Some(InvalidClient)
+            );
+            assert_eq!(
+                code(ClientCredentials::from_request(
+                    None,
+                    &p(&[
+                        ("client_assertion_type", t),
+                        ("client_assertion", "a.b.c"),
+                        ("client_secret", "s")
+                    ])
+                )),
+                Some(InvalidRequest)
+            );
+            assert_eq!(
+                code(ClientCredentials::from_request(
+                    Some(("k1".into(), "s".into())),
+                    &p(&[("client_assertion_type", t), ("client_assertion", "a.b.c")])
+                )),
+                Some(InvalidRequest)
+            );
+            let big = "a".repeat(64 * 1024);
+            assert_eq!(
+                code(ClientCredentials::from_request(
+                    None,
+                    &p(&[("client_assertion_type", t), ("client_assertion", &big)])
+                )),
+                Some(InvalidClient)
+            );
+        }
     }
 }

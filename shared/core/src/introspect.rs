@@ -210,6 +210,7 @@ mod tests {
         ClientCredentials {
             client_id: Some(ClientId::new(id)),
             secret: secret.map(ClientSecret::new),
+            ..Default::default()
         }
     }
 

@@ -39,6 +39,11 @@ pub struct ServerMetadata {
     pub revocation_endpoint_auth_methods_supported: &'static [&'static str],
     /// No `none`: a public client cannot introspect (see [`crate::introspect`]).
     pub introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    /// RFC 8414 §2: the algorithms a `private_key_jwt` client assertion may be signed with,
+    /// at each endpoint that takes one.
+    pub token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    pub revocation_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    pub introspection_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     pub code_challenge_methods_supported: &'static [&'static str],
     /// RFC 9207 §3: the authorization response carries `iss`.
     pub authorization_response_iss_parameter_supported: bool,
@@ -46,7 +51,13 @@ pub struct ServerMetadata {
 
 /// Client authentication at the token and revocation endpoints (RFC 6749 §2.3.1; `none` is a
 /// public client sending its `client_id` only).
-const CLIENT_AUTH: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+/// `private_key_jwt` is RFC 7523 §2.2 (a JWT signed with a key the client registered).
+const CLIENT_AUTH: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
 impl ServerMetadata {
     /// The metadata for `issuer` (no trailing slash, as the settings give it).
@@ -69,7 +80,12 @@ impl ServerMetadata {
             introspection_endpoint_auth_methods_supported: &[
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
             ],
+            token_endpoint_auth_signing_alg_values_supported: crate::assertion::SIGNING_ALGS,
+            revocation_endpoint_auth_signing_alg_values_supported: crate::assertion::SIGNING_ALGS,
+            introspection_endpoint_auth_signing_alg_values_supported:
+                crate::assertion::SIGNING_ALGS,
             code_challenge_methods_supported: &["S256"],
             authorization_response_iss_parameter_supported: true,
         }
@@ -117,6 +133,21 @@ mod tests {
             serde_json::json!(["S256"])
         );
         assert_eq!(v["authorization_response_iss_parameter_supported"], true);
+        // Issue 17: client credentials, and private_key_jwt with the algorithms it takes.
+        assert!(v["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"client_credentials".into()));
+        for endpoint in ["token", "revocation", "introspection"] {
+            assert!(v[format!("{endpoint}_endpoint_auth_methods_supported")]
+                .as_array()
+                .unwrap()
+                .contains(&"private_key_jwt".into()));
+            assert_eq!(
+                v[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+                serde_json::json!(["ES256", "EdDSA", "PS256", "RS256"])
+            );
+        }
         assert!(v["scopes_supported"]
             .as_array()
             .unwrap()

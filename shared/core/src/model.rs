@@ -61,6 +61,14 @@ pub struct Client {
         skip_serializing_if = "is_user_grant_types"
     )]
     pub grant_types: Vec<GrantType>,
+    /// private_key_jwt (RFC 7523 §2.2): the client's public keys, a JWKS (`--jwks-file`). A
+    /// confidential client has a secret, keys, or both (during a migration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<crate::assertion::ClientKeys>,
+    /// The keys `client update --jwks-file` replaced, still verifying until `until` (the same
+    /// overlap model as a secret's rotation; checked at use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_retiring: Option<RetiringKeys>,
     /// Most token requests per minute (`--token-rate N`); `None`: not counted at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_rate: Option<u32>,
@@ -113,6 +121,13 @@ pub struct RetiringSecret {
     pub until: u64,
 }
 
+/// Client keys on their way out: they verify assertions until `until` (epoch seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiringKeys {
+    pub keys: crate::assertion::ClientKeys,
+    pub until: u64,
+}
+
 fn yes() -> bool {
     true
 }
@@ -122,6 +137,20 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Client {
+    /// The key sets that verify its client assertions at `now`: its keys, and the replaced ones
+    /// while their overlap lasts.
+    pub fn key_sets(&self, now: u64) -> Vec<&crate::assertion::ClientKeys> {
+        self.jwks
+            .iter()
+            .chain(
+                self.jwks_retiring
+                    .iter()
+                    .filter(|r| r.until > now)
+                    .map(|r| &r.keys),
+            )
+            .collect()
+    }
+
     /// Whether it is registered for `grant` (RFC 6749 §5.2 `unauthorized_client` otherwise).
     pub fn may_use(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)

@@ -138,6 +138,7 @@ mod tests {
         ClientCredentials {
             client_id: Some(ClientId::new(id)),
             secret: secret.map(ClientSecret::new),
+            ..Default::default()
         }
     }
 

@@ -33,6 +33,7 @@ pub mod env {
     pub const KEY_CACHE_TTL: &str = "PORTCULLIS_KEY_CACHE_TTL";
     pub const CONSENT_TTL: &str = "PORTCULLIS_CONSENT_TTL";
     pub const CLOCK_SKEW_LEEWAY: &str = "PORTCULLIS_CLOCK_SKEW_LEEWAY";
+    pub const ASSERTION_MAX_LIFETIME: &str = "PORTCULLIS_ASSERTION_MAX_LIFETIME";
     pub const AUTH_FAILURE_LIMIT: &str = "PORTCULLIS_AUTH_FAILURE_LIMIT";
     /// Origins allowed to call the JSON endpoints cross-origin (never the authorization one).
     pub const CORS_ORIGINS: &str = "PORTCULLIS_CORS_ORIGINS";
@@ -90,7 +91,8 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar { name: env::CONSENT_TTL, default: Some("900"), meaning: "How long a consent page may stay open before its form is refused, seconds" },
     EnvVar { name: env::AUTH_FAILURE_LIMIT, default: Some("10"), meaning: "Failed client authentications of one client_id within the window, per function instance, after which further failures get 429 (OAuth 2.1 §2.4.1); a correct secret always authenticates" },
     EnvVar { name: env::AUTH_FAILURE_WINDOW, default: Some("300"), meaning: "The window failed client authentications are counted in, seconds (the longest Retry-After a failure gets)" },
-    EnvVar { name: env::CLOCK_SKEW_LEEWAY, default: Some("30"), meaning: "Clock skew allowed on the session's `exp` and `nbf`, seconds (0 allowed)" },
+    EnvVar { name: env::CLOCK_SKEW_LEEWAY, default: Some("30"), meaning: "Clock skew allowed on the session's and client assertions' `exp`, `nbf` and `iat`, seconds (0 allowed)" },
+    EnvVar { name: env::ASSERTION_MAX_LIFETIME, default: Some("300"), meaning: "private_key_jwt (RFC 7523): the furthest ahead a client assertion's `exp` may be, seconds (its `jti` is remembered that long)" },
     EnvVar { name: env::DEV_LOGIN, default: Some("off"), meaning: "Local development only: `true` or `1` serves a login form that signs in anyone" },
     EnvVar { name: env::CORS_ORIGINS, default: Some("none"), meaning: "Comma-separated origins of browser-based public clients allowed to call the JSON endpoints cross-origin (never the authorization endpoint)" },
     EnvVar { name: env::PRODUCT_NAME, default: Some(DEFAULT_PRODUCT_NAME), meaning: "The product's name on the consent, login and error pages" },
@@ -209,6 +211,19 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
             Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
                 ConfigError(format!(
                     "{name} must be a positive number of seconds, got `{v}`"
+                ))
+            }),
+        }
+    }
+
+    /// `PORTCULLIS_CLOCK_SKEW_LEEWAY`: 0 to 300 seconds, default 30.
+    pub fn leeway(&self) -> Result<u64, ConfigError> {
+        match self.optional(env::CLOCK_SKEW_LEEWAY) {
+            None => Ok(30),
+            Some(v) => v.parse::<u64>().ok().filter(|n| *n <= 300).ok_or_else(|| {
+                ConfigError(format!(
+                    "{} must be 0 to 300 seconds, got `{v}`",
+                    env::CLOCK_SKEW_LEEWAY
                 ))
             }),
         }
@@ -400,15 +415,7 @@ impl FromEnv for AuthorizeSettings {
             code_ttl: r.seconds(env::CODE_TTL, 600)?,
             key_cache_ttl: r.key_cache_ttl()?,
             consent_ttl: r.seconds(env::CONSENT_TTL, 900)?,
-            clock_skew_leeway: match r.optional(env::CLOCK_SKEW_LEEWAY) {
-                None => 30,
-                Some(v) => v.parse::<u64>().ok().filter(|n| *n <= 300).ok_or_else(|| {
-                    ConfigError(format!(
-                        "{} must be 0 to 300 seconds, got `{v}`",
-                        env::CLOCK_SKEW_LEEWAY
-                    ))
-                })?,
-            },
+            clock_skew_leeway: r.leeway()?,
             dev_login,
             pages: PageSettings::read(&r)?,
         })
@@ -512,6 +519,56 @@ impl Lifetimes {
     }
 }
 
+/// What checking a private_key_jwt client assertion (RFC 7523) needs: the issuer (an accepted
+/// `aud`, with the endpoint URLs), the codes table (where each `jti` is recorded once), the
+/// furthest ahead an `exp` may be and the clock skew allowed.
+#[derive(Debug, Clone)]
+pub struct AssertionSettings {
+    pub issuer: String,
+    pub codes_table: String,
+    pub max_lifetime: u64,
+    pub leeway: u64,
+}
+
+impl AssertionSettings {
+    /// The most `PORTCULLIS_ASSERTION_MAX_LIFETIME` may be: an hour (Authlib's default).
+    pub const MAX: u64 = 3600;
+
+    fn read<F: Fn(&str) -> Option<String>>(r: &mut Reader<F>) -> Result<Self, ConfigError> {
+        let issuer = r.required(env::ISSUER);
+        let codes_table = r.required(env::CODES_TABLE);
+        r.finish()?;
+        let max_lifetime = r.seconds(env::ASSERTION_MAX_LIFETIME, 300)?;
+        if max_lifetime > Self::MAX {
+            return Err(ConfigError(format!(
+                "{} must be at most {} seconds, got {max_lifetime}",
+                env::ASSERTION_MAX_LIFETIME,
+                Self::MAX
+            )));
+        }
+        Ok(Self {
+            issuer: r.issuer(issuer)?,
+            codes_table,
+            max_lifetime,
+            leeway: r.leeway()?,
+        })
+    }
+
+    /// The accepted `aud` values at the endpoint at `path`: the issuer, the token endpoint's URL
+    /// (RFC 7523 §3, OpenID Connect Core §9) and the URL of the endpoint called.
+    pub fn audiences(&self, path: &str) -> Vec<String> {
+        let mut a = vec![
+            self.issuer.clone(),
+            format!("{}{}", self.issuer, crate::metadata::paths::TOKEN),
+        ];
+        let called = format!("{}{path}", self.issuer);
+        if !a.contains(&called) {
+            a.push(called);
+        }
+        a
+    }
+}
+
 /// The token function's settings.
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
@@ -530,6 +587,8 @@ pub struct TokenSettings {
     /// `PORTCULLIS_SCOPES`: a refresh keeps only the scopes still in the catalogue.
     pub scopes: ScopeCatalog,
     pub lockout: FailureLimit,
+    /// private_key_jwt client assertions (RFC 7523).
+    pub assertions: AssertionSettings,
 }
 
 impl FromEnv for TokenSettings {
@@ -542,7 +601,9 @@ impl FromEnv for TokenSettings {
         let tag_secret_id = r.required(env::TAG_SECRET_ID);
         let access_tag_secret_id = r.required(env::ACCESS_TAG_SECRET_ID);
         r.finish()?;
+        let assertions = AssertionSettings::read(&mut r)?;
         Ok(Self {
+            assertions,
             scopes: r.scopes()?,
             lockout: FailureLimit::new(r.lockout()?),
             clients_table,
@@ -574,6 +635,8 @@ pub struct RefreshSettings {
     /// `PORTCULLIS_SCOPES`: a refresh keeps only the scopes still in the catalogue.
     pub scopes: ScopeCatalog,
     pub lockout: FailureLimit,
+    /// private_key_jwt client assertions (RFC 7523).
+    pub assertions: AssertionSettings,
 }
 
 impl FromEnv for RefreshSettings {
@@ -585,7 +648,9 @@ impl FromEnv for RefreshSettings {
         let tag_secret_id = r.required(env::TAG_SECRET_ID);
         let access_tag_secret_id = r.required(env::ACCESS_TAG_SECRET_ID);
         r.finish()?;
+        let assertions = AssertionSettings::read(&mut r)?;
         Ok(Self {
+            assertions,
             scopes: r.scopes()?,
             lockout: FailureLimit::new(r.lockout()?),
             clients_table,
@@ -611,6 +676,8 @@ pub struct RevokeSettings {
     pub key_cache_ttl: u64,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
     pub lockout: FailureLimit,
+    /// private_key_jwt client assertions (RFC 7523).
+    pub assertions: AssertionSettings,
 }
 
 impl FromEnv for RevokeSettings {
@@ -621,7 +688,9 @@ impl FromEnv for RevokeSettings {
         let tag_secret_id = r.required(env::TAG_SECRET_ID);
         let access_tag_secret_id = r.required(env::ACCESS_TAG_SECRET_ID);
         r.finish()?;
+        let assertions = AssertionSettings::read(&mut r)?;
         Ok(Self {
+            assertions,
             lockout: FailureLimit::new(r.lockout()?),
             clients_table,
             tokens_table,
@@ -646,6 +715,8 @@ pub struct IntrospectSettings {
     pub key_cache_ttl: u64,
     /// Brute-force protection for client authentication (OAuth 2.1 §2.4.1).
     pub lockout: FailureLimit,
+    /// private_key_jwt client assertions (RFC 7523).
+    pub assertions: AssertionSettings,
 }
 
 impl FromEnv for IntrospectSettings {
@@ -657,7 +728,9 @@ impl FromEnv for IntrospectSettings {
         let tag_secret_id = r.required(env::TAG_SECRET_ID);
         let access_tag_secret_id = r.required(env::ACCESS_TAG_SECRET_ID);
         r.finish()?;
+        let assertions = AssertionSettings::read(&mut r)?;
         Ok(Self {
+            assertions,
             lockout: FailureLimit::new(r.lockout()?),
             issuer: r.issuer(issuer)?,
             clients_table,
@@ -893,6 +966,8 @@ mod tests {
             | env::MINT_SECRET_ID
             | env::TAG_SECRET_ID
             | env::ACCESS_TAG_SECRET_ID => Some("x".to_string()),
+            // private_key_jwt: an accepted `aud`.
+            env::ISSUER => Some("https://auth.example".to_string()),
             _ => None,
         };
         assert!(TokenSettings::from_lookup(token_only).is_ok());
@@ -983,8 +1058,9 @@ mod tests {
         assert!(e.to_string().contains(env::KEY_CACHE_TTL), "{e}");
     }
 
-    /// Revocation, introspection and metadata read only what they use: metadata no table,
-    /// revoke no issuer.
+    /// Revocation, introspection and metadata read only what they use: metadata no table; revoke
+    /// and introspect the issuer and the codes table for private_key_jwt (an accepted `aud`, and
+    /// where each `jti` is recorded).
     #[test]
     fn revoke_introspect_and_metadata_read_only_their_own_settings() {
         let only = |names: &'static [&'static str]| {
@@ -998,9 +1074,14 @@ mod tests {
             env::TOKENS_TABLE,
             env::TAG_SECRET_ID,
             env::ACCESS_TAG_SECRET_ID,
+            env::ISSUER,
+            env::CODES_TABLE,
         ];
         assert!(RevokeSettings::from_lookup(only(REVOKE)).is_ok());
-        let e = IntrospectSettings::from_lookup(only(REVOKE)).unwrap_err();
+        assert!(IntrospectSettings::from_lookup(only(REVOKE)).is_ok());
+        let e = IntrospectSettings::from_lookup(only(&REVOKE[..5])).unwrap_err();
+        assert!(e.to_string().contains(env::CODES_TABLE), "{e}");
+        let e = RevokeSettings::from_lookup(only(&REVOKE[..4])).unwrap_err();
         assert!(e.to_string().contains(env::ISSUER), "{e}");
         let i = IntrospectSettings::from_lookup(vars(&[])).unwrap();
         assert_eq!(i.issuer, "http://127.0.0.1:9000");

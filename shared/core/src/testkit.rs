@@ -55,6 +55,8 @@ pub fn client(client_id: &str) -> ClientBuilder {
         resource_server: false,
         grant_types: crate::model::user_grant_types(),
         token_rate: None,
+        jwks: None,
+        jwks_retiring: None,
         created_at: 0,
     })
 }
@@ -345,6 +347,7 @@ impl World {
         let creds = ClientCredentials {
             client_id: Some(ClientId::new(creds.0)),
             secret: creds.1.map(ClientSecret::new),
+            ..Default::default()
         };
         let grant = CodeGrant {
             code: code.clone(),
@@ -376,6 +379,7 @@ impl World {
         let creds = ClientCredentials {
             client_id: Some(ClientId::new(creds.0)),
             secret: creds.1.map(ClientSecret::new),
+            ..Default::default()
         };
         let grant = RefreshGrant {
             refresh_token: refresh_token.clone(),

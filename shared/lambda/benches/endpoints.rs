@@ -205,6 +205,7 @@ async fn run(iterations: usize) {
     let refresh = RefreshEndpoint {
         settings: RefreshSettings::from_lookup(lookup).expect("bench settings"),
         tokens: store.clone(),
+        client_auth: store.clone(),
         clock: Box::new(SystemClock),
         entropy: Box::new(OsEntropy),
         mint: ring(&k.mint),
@@ -223,6 +224,7 @@ async fn run(iterations: usize) {
     let introspect = IntrospectEndpoint {
         settings: IntrospectSettings::from_lookup(lookup).expect("bench settings"),
         tokens: store.clone(),
+        client_auth: store.clone(),
         clock: Box::new(SystemClock),
         tag: ring(&k.tag),
         access_tag: ring(&k.access_tag),
@@ -230,6 +232,7 @@ async fn run(iterations: usize) {
     let revoke = RevokeEndpoint {
         settings: RevokeSettings::from_lookup(lookup).expect("settings"),
         tokens: store.clone(),
+        client_auth: store.clone(),
         clock: Box::new(SystemClock),
         tag: ring(&k.tag),
         access_tag: ring(&k.access_tag),

@@ -1003,7 +1003,12 @@ fn a_refresh_never_writes_or_checks_a_client_item() {
         .get(&("ClientsTable".to_string(), None))
         .cloned()
         .unwrap_or_default();
-    let expected: BTreeSet<String> = ["dynamodb:BatchGetItem".to_string()].into();
+    // Read beside the grant, and (private_key_jwt only) alone to check a client assertion.
+    let expected: BTreeSet<String> = [
+        "dynamodb:BatchGetItem".to_string(),
+        "dynamodb:GetItem".to_string(),
+    ]
+    .into();
     assert_eq!(clients, expected);
 }
 

@@ -69,9 +69,9 @@ struct World {
     store: MemoryStore,
     authorize: AuthorizeEndpoint<MemoryStore, MemoryStore, StaticKeys>,
     token: TokenEndpoint<MemoryStore, MemoryStore, MemoryStore>,
-    refresh: RefreshEndpoint<MemoryStore>,
-    revoke: RevokeEndpoint<MemoryStore>,
-    introspect: IntrospectEndpoint<MemoryStore>,
+    refresh: RefreshEndpoint<MemoryStore, MemoryStore>,
+    revoke: RevokeEndpoint<MemoryStore, MemoryStore>,
+    introspect: IntrospectEndpoint<MemoryStore, MemoryStore>,
     me: MeEndpoint<MemoryStore>,
     metadata: MetadataEndpoint,
     login_url: String,
@@ -124,6 +124,7 @@ fn world() -> World {
         refresh: RefreshEndpoint {
             settings: RefreshSettings::from_lookup(lookup).unwrap(),
             tokens: store.clone(),
+            client_auth: store.clone(),
             clock: Box::new(SystemClock),
             entropy: Box::new(OsEntropy),
             mint: ring(&k.mint),
@@ -133,6 +134,7 @@ fn world() -> World {
         revoke: RevokeEndpoint {
             settings: RevokeSettings::from_lookup(lookup).expect("settings"),
             tokens: store.clone(),
+            client_auth: store.clone(),
             clock: Box::new(SystemClock),
             tag: ring(&k.tag),
             access_tag: ring(&k.access_tag),
@@ -140,6 +142,7 @@ fn world() -> World {
         introspect: IntrospectEndpoint {
             settings: IntrospectSettings::from_lookup(lookup).unwrap(),
             tokens: store.clone(),
+            client_auth: store.clone(),
             clock: Box::new(SystemClock),
             tag: ring(&k.tag),
             access_tag: ring(&k.access_tag),

@@ -399,6 +399,7 @@ async fn an_unreachable_dynamodb_is_503_temporarily_unavailable() {
         | env::MINT_SECRET_ID
         | env::TAG_SECRET_ID
         | env::ACCESS_TAG_SECRET_ID => Some("t".into()),
+        env::ISSUER => Some("http://127.0.0.1".into()),
         _ => None,
     })
     .unwrap();

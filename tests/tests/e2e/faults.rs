@@ -168,6 +168,7 @@ async fn rig(name: &str) -> Rig {
         }
         // The retry window: a retry after a lost answer gets the same tokens.
         env::REFRESH_GRACE => Some("30".into()),
+        env::ISSUER => Some("http://127.0.0.1".into()),
         _ => None,
     };
     let k = testkit::test_keys();
@@ -187,6 +188,10 @@ async fn rig(name: &str) -> Rig {
             access_tag: ring(&k.access_tag),
         },
         refresh: RefreshEndpoint {
+            client_auth: portcullis_aws::DynamoClientAuth {
+                clients: plain.clients.clone(),
+                codes: plain.codes.clone(),
+            },
             tokens: faulty.tokens,
             settings: RefreshSettings::from_lookup(lookup).unwrap(),
             clock: Box::new(portcullis_core::clock::SystemClock),

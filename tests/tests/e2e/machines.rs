@@ -252,3 +252,172 @@ async fn a_machine_past_its_token_rate_gets_429_with_retry_after() {
     .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// Runs `tests/interop/python_machines.py` with `args`; its JSON lines by case.
+async fn python(args: &[&str]) -> std::collections::BTreeMap<String, Value> {
+    let root = portcullis_e2e::root();
+    let out = tokio::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/interop/python_machines.py"))
+        .args(args)
+        .output()
+        .await
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["case"].as_str().unwrap().to_string(), v)
+        })
+        .collect()
+}
+
+/// RFC 7523 §2.2 (private_key_jwt) and RFC 6749 §2.3.1 with Python's Authlib: client
+/// credentials with a secret (Basic and body) and with an assertion Authlib signs (RS256,
+/// PS256, ES256, EdDSA), introspection and revocation with assertions too. Hostile assertions
+/// (expired, wrong `aud`, a reused `jti`, `alg: none`, another key's signature, HS256 with the
+/// public key, an unknown `kid`, 60 KB, Authlib's hour-long default) are each `401
+/// invalid_client`, never a 5xx; a 64 KB one makes the body too large (413).
+#[tokio::test]
+async fn authlib_gets_machine_tokens_with_a_secret_and_with_private_key_jwt() {
+    let stack = Stack::get();
+    let dir = tempdir("pkjwt");
+    python(&["keys", &dir]).await;
+    let jwks = format!("{dir}/jwks.json");
+    let with_secret = register_machine(stack, &[]);
+    let with_keys = register_machine(stack, &["--jwks-file", &jwks]);
+    assert!(
+        with_keys.secret.is_none(),
+        "a client with keys gets no secret"
+    );
+    let cases = python(&[
+        "run",
+        &stack.base_url,
+        &with_secret.id,
+        with_secret.secret.as_deref().unwrap(),
+        &with_keys.id,
+        &dir,
+    ])
+    .await;
+    for good in [
+        "authlib client_secret_basic",
+        "authlib client_secret_post",
+        "authlib private_key_jwt RS256",
+        "authlib private_key_jwt PS256",
+        "authlib private_key_jwt ES256",
+        "authlib private_key_jwt EdDSA",
+    ] {
+        let c = &cases[good];
+        assert_eq!(c["status"], 200, "{c}");
+        assert_eq!(c["has_refresh_token"], false, "{c}");
+    }
+    for good in [
+        "authlib introspect private_key_jwt",
+        "authlib revoke private_key_jwt",
+        "good assertion",
+        "no client_id (sub names the client)",
+    ] {
+        assert_eq!(cases[good]["status"], 200, "{}", cases[good]);
+    }
+    assert_eq!(cases["authlib introspect after revoke"]["active"], false);
+    for hostile in [
+        "reused jti",
+        "expired",
+        "wrong aud",
+        "exp an hour ahead (Authlib's default)",
+        "no jti",
+        "iss is another client",
+        "alg none",
+        "signed by another key",
+        "unknown kid",
+        "HS256 with the public key as secret",
+        "RS256 header on an EC key",
+        "60 KB assertion",
+        "not a JWT",
+    ] {
+        let c = &cases[hostile];
+        assert_eq!(c["status"], 401, "{hostile}: {c}");
+        assert_eq!(c["error"], "invalid_client", "{hostile}: {c}");
+        assert!(
+            c["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{c}"
+        );
+    }
+    assert!(cases["reused jti"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("used before"));
+    assert!(
+        cases["exp an hour ahead (Authlib's default)"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("300")
+    );
+    assert_eq!(cases["authlib default assertion"]["status"], 401);
+    // A body past the 64 KB limit is refused before it is read: 413 `invalid_request`.
+    let c = &cases["64 KB assertion"];
+    assert_eq!(
+        (c["status"].as_u64(), c["error"].as_str()),
+        (Some(413), Some("invalid_request")),
+        "{c}"
+    );
+}
+
+/// `client update --jwks-file`: the new keys verify at once; the replaced ones keep verifying
+/// during `--keep-old-keys-for`, and not at all with `0`.
+#[tokio::test]
+async fn replaced_client_keys_verify_during_their_overlap_only() {
+    let stack = Stack::get();
+    let dir = tempdir("rotation");
+    python(&["keys", &dir]).await;
+    let c = register_machine(stack, &["--jwks-file", &format!("{dir}/jwks.json")]);
+    let status = |cases: std::collections::BTreeMap<String, Value>, name: &str| {
+        cases[&format!("rotated {name}")]["status"].clone()
+    };
+    let try_key = |name: &'static str| {
+        let (base, id, dir) = (stack.base_url.clone(), c.id.clone(), dir.clone());
+        async move { python(&["rotated", &base, &id, &dir, name]).await }
+    };
+    assert_eq!(status(try_key("ec").await, "ec"), 200);
+    assert_eq!(status(try_key("next").await, "next"), 401);
+    let next = format!("{dir}/next-jwks.json");
+    let v = stack.cli_json(&["client", "update", &c.id, "--jwks-file", &next]);
+    assert!(v["old_keys_until"].as_u64().unwrap() > now(), "{v}");
+    assert_eq!(status(try_key("next").await, "next"), 200);
+    assert_eq!(
+        status(try_key("ec").await, "ec"),
+        200,
+        "the old key, in its overlap"
+    );
+    stack.cli_json(&[
+        "client",
+        "update",
+        &c.id,
+        "--jwks-file",
+        &next,
+        "--keep-old-keys-for",
+        "0",
+    ]);
+    assert_eq!(
+        status(try_key("ec").await, "ec"),
+        401,
+        "the old key, after it"
+    );
+    assert_eq!(status(try_key("next").await, "next"), 200);
+}
+
+/// A fresh directory under the target dir for one test's key files.
+fn tempdir(name: &str) -> String {
+    let d = portcullis_e2e::root().join(format!(
+        "target/tmp/{name}-{}-{}",
+        std::process::id(),
+        now()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d.to_string_lossy().into_owned()
+}

@@ -58,7 +58,12 @@ async fn metadata_lists_every_endpoint_and_capability() {
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ])
     );
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     assert!(m["scopes_supported"]

@@ -426,9 +426,13 @@ async fn private(name: &str, grace: u64, serial: bool) -> (Private, Rt, AccessTo
         use portcullis_core::settings::env;
         // The adapters below are built on the stores' tables, the keys are the test keys;
         // these names are not used.
+        if k == env::ISSUER {
+            return Some("http://127.0.0.1".to_string());
+        }
         matches!(
             k,
             env::CLIENTS_TABLE
+                | env::CODES_TABLE
                 | env::TOKENS_TABLE
                 | env::MINT_SECRET_ID
                 | env::TAG_SECRET_ID
@@ -444,6 +448,10 @@ async fn private(name: &str, grace: u64, serial: bool) -> (Private, Rt, AccessTo
     let k = testkit::test_keys();
     let endpoint = RefreshEndpoint {
         tokens: stores.tokens.clone(),
+        client_auth: portcullis_aws::DynamoClientAuth {
+            clients: stores.clients.clone(),
+            codes: stores.codes.clone(),
+        },
         settings,
         clock: Box::new(portcullis_core::clock::SystemClock),
         entropy: Box::new(OsEntropy),

@@ -61,7 +61,15 @@ pub async fn exchange_code(
         secret_hash: secret_hash.as_ref(),
         pkce: pkce.as_ref(),
     };
-    let rec = match codes.consume_code(&code_hash, now, presenter).await? {
+    // A client that proved itself with a client assertion (private_key_jwt, verified against
+    // its current keys before this rule) is authenticated already: the code is consumed for it
+    // by name, not against the code's snapshot of its secrets.
+    let consumed = if creds.is_verified() {
+        codes.consume_code_for(&code_hash, now, client_id).await?
+    } else {
+        codes.consume_code(&code_hash, now, presenter).await?
+    };
+    let rec = match consumed {
         Consumed::Now(rec) => rec,
         // Consumed before, live, for this client: redeemable if nothing was issued for it (the
         // checks below authenticate the presenter exactly as for a first use).
@@ -356,6 +364,91 @@ mod tests {
 
     const Q: &str = "client_id=c1&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=READ_PROFILE";
     const CB: Option<&str> = Some("https://app.example/cb");
+
+    /// RFC 7523 §2.2: a client that authenticates with a client assertion (private_key_jwt,
+    /// verified before the rule runs) exchanges its code (consumed for it by name, two writes)
+    /// and refreshes with a new assertion; the same assertion cannot be used twice.
+    #[tokio::test]
+    async fn a_client_with_keys_exchanges_and_refreshes_with_client_assertions() {
+        use crate::assertion::tests::{ec_key, header, keys, sign};
+        use crate::client_auth::{verify_assertion, AssertionPolicy, ClientCredentials};
+        let key = ec_key(Some("e1"));
+        let w = World::new();
+        let mut c = crate::testkit::client("c1").build();
+        c.secret_hashes.clear();
+        c.jwks = Some(keys(&[&key]));
+        w.store.upsert_client(c);
+        let code = w.code("client_id=c1&scope=READ_PROFILE").await;
+        let now = w.clock.now();
+        let aud = "https://auth.example/api/auth/oauth/token";
+        let policy = AssertionPolicy {
+            audiences: &[aud],
+            max_lifetime: 300,
+            leeway: 30,
+        };
+        let assertion = |jti: &str| ClientCredentials {
+            client_id: Some("c1".into()),
+            assertion: Some(sign(
+                &key,
+                &header("ES256", Some("e1")),
+                &serde_json::json!({"iss": "c1", "sub": "c1", "aud": aud, "exp": now + 60, "jti": jti}),
+            )),
+            ..Default::default()
+        };
+        let (creds, _) = verify_assertion(&w.store, &w.store, assertion("a1"), policy, now)
+            .await
+            .unwrap();
+        let grant = CodeGrant {
+            code: code.clone(),
+            redirect_uri: None,
+            code_verifier: None,
+        };
+        w.store.reset_calls();
+        let t = exchange_code(
+            &w.store,
+            &w.store,
+            &w.store,
+            &creds,
+            &grant,
+            &w.token_context(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(w.store.calls(), 2);
+        assert!(w.is_live(&t.access_token).await);
+        // Unverified, the same credentials are refused by the rule.
+        let unverified = assertion("a2");
+        let again = exchange_code(
+            &w.store,
+            &w.store,
+            &w.store,
+            &unverified,
+            &grant,
+            &w.token_context(),
+        )
+        .await;
+        assert!(again.is_err());
+        let (creds, _) = verify_assertion(&w.store, &w.store, assertion("a3"), policy, now)
+            .await
+            .unwrap();
+        let r = crate::grants::refresh_tokens(
+            &w.store,
+            &creds,
+            &crate::grants::RefreshGrant {
+                refresh_token: t.refresh().clone(),
+                scope: None,
+            },
+            &w.token_context(),
+        )
+        .await
+        .unwrap();
+        assert!(w.is_live(&r.access_token).await);
+        assert!(
+            verify_assertion(&w.store, &w.store, assertion("a3"), policy, now)
+                .await
+                .is_err()
+        );
+    }
 
     #[tokio::test]
     async fn confidential_client_exchanges_a_code_for_bearer_tokens() {
@@ -931,6 +1024,7 @@ mod tests {
             let creds = ClientCredentials {
                 client_id: Some("c1".into()),
                 secret: Some(crate::secret::ClientSecret::new(secret)),
+                ..Default::default()
             };
             let grant = CodeGrant {
                 code: code.clone(),

@@ -36,6 +36,12 @@ pub struct ClientChanges {
     pub refresh_rotation: Option<bool>,
     /// `Some(None)` removes the limit.
     pub token_rate: Option<Option<u32>>,
+    /// New keys (private_key_jwt), replacing the registered ones.
+    pub jwks: Option<crate::assertion::ClientKeys>,
+    /// With `jwks`: the replaced keys and the end of their overlap (`Some(None)`: none).
+    pub jwks_retiring: Option<Option<crate::model::RetiringKeys>>,
+    /// Remove every secret (a client that authenticates with keys only).
+    pub remove_secret: bool,
 }
 
 impl ClientChanges {
@@ -50,6 +56,8 @@ impl ClientChanges {
         self.trusted == Some(true)
             || self.pkce_optional == Some(true)
             || self.refresh_rotation == Some(false)
+            || self.jwks.is_some()
+            || self.remove_secret
     }
 }
 

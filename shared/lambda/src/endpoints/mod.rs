@@ -10,7 +10,36 @@ pub mod refresh;
 pub mod revoke;
 pub mod token;
 
-use portcullis_core::ports::{dynamodb_needs, DynamoAccess, Table};
+use portcullis_core::client_auth::{verify_assertion, AssertionPolicy, ClientCredentials};
+use portcullis_core::error::EndpointError;
+use portcullis_core::model::Client;
+use portcullis_core::ports::{dynamodb_needs, AssertionReplay, ClientLookup, DynamoAccess, Table};
+use portcullis_core::settings::AssertionSettings;
+
+/// RFC 7523 §2.2: the request's client assertion, when it has one, checked before the
+/// endpoint's rule runs (one GetItem of the client, one conditional PutItem of its `jti`);
+/// `path` is the endpoint's, whose URL is an accepted `aud` beside the issuer and the token
+/// endpoint's. Without an assertion: the credentials as they are, no call.
+pub(crate) async fn check_assertion(
+    clients: &(impl ClientLookup + ?Sized),
+    replay: &(impl AssertionReplay + ?Sized),
+    settings: &AssertionSettings,
+    path: &str,
+    creds: ClientCredentials,
+    now: u64,
+) -> Result<(ClientCredentials, Option<Client>), EndpointError> {
+    if creds.assertion.is_none() {
+        return Ok((creds, None));
+    }
+    let audiences = settings.audiences(path);
+    let audiences: Vec<&str> = audiences.iter().map(String::as_str).collect();
+    let policy = AssertionPolicy {
+        audiences: &audiences,
+        max_lifetime: settings.max_lifetime,
+        leeway: settings.leeway,
+    };
+    verify_assertion(clients, replay, creds, policy, now).await
+}
 
 /// The DynamoDB access a function needs: the union of its ports' declarations.
 pub fn needs(ports: &[&[DynamoAccess]]) -> Vec<(Table, Option<&'static str>, Vec<&'static str>)> {
@@ -50,20 +79,34 @@ mod tests {
                     None,
                     vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
                 ),
-                // A code is consumed by marking it (UpdateItem), never deleted.
+                // A code is consumed by marking it (UpdateItem), never deleted; a `--token-rate`
+                // counter is one UpdateItem, an assertion's jti one PutItem.
                 (
                     Table::Codes,
                     None,
-                    vec!["dynamodb:GetItem", "dynamodb:UpdateItem"]
+                    vec![
+                        "dynamodb:GetItem",
+                        "dynamodb:PutItem",
+                        "dynamodb:UpdateItem"
+                    ]
                 ),
                 (Table::Tokens, None, grants),
             ]
         );
         // A refresh reads the grant with its client, and moves the grant in one UpdateItem.
+        // Every client-authenticating function reads a client alone and records a jti only for
+        // a private_key_jwt assertion.
+        let asserting = (
+            Table::Clients,
+            None,
+            vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"],
+        );
+        let jti = (Table::Codes, None, vec!["dynamodb:PutItem"]);
         assert_eq!(
             needs(refresh::DYNAMODB),
             vec![
-                (Table::Clients, None, vec!["dynamodb:BatchGetItem"]),
+                asserting.clone(),
+                jti.clone(),
                 (
                     Table::Tokens,
                     None,
@@ -87,7 +130,8 @@ mod tests {
         assert_eq!(
             needs(revoke::DYNAMODB),
             vec![
-                (Table::Clients, None, vec!["dynamodb:BatchGetItem"]),
+                asserting.clone(),
+                jti.clone(),
                 (
                     Table::Tokens,
                     None,
@@ -99,7 +143,8 @@ mod tests {
         assert_eq!(
             needs(introspect::DYNAMODB),
             vec![
-                (Table::Clients, None, vec!["dynamodb:BatchGetItem"]),
+                asserting,
+                jti,
                 (Table::Tokens, None, vec!["dynamodb:BatchGetItem"]),
             ]
         );

@@ -23,15 +23,19 @@ use portcullis_core::settings::{ConfigError, FromEnv, RefreshSettings};
 
 /// The storage ports `refresh` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
+    portcullis_core::ports::ClientLookupPort::DYNAMODB,
+    portcullis_core::ports::AssertionReplayPort::DYNAMODB,
     GrantReadPort::DYNAMODB,
     GrantAdvancePort::DYNAMODB,
     GrantLookupPort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
 ];
 
-pub struct RefreshEndpoint<T> {
+pub struct RefreshEndpoint<T, A = portcullis_aws::DynamoClientAuth> {
     pub settings: RefreshSettings,
     pub tokens: T,
+    /// private_key_jwt: the client (read) and the codes table (each `jti` recorded once).
+    pub client_auth: A,
     pub clock: Box<dyn Clock>,
     pub entropy: Box<dyn Entropy>,
     /// The mint, tag and access-tag keys (`portcullis_core::codec`).
@@ -48,6 +52,13 @@ impl RefreshEndpoint<DynamoTokens> {
         let sdk = portcullis_aws::sdk::load_sdk_config().await;
         let db = portcullis_aws::sdk::dynamodb(&sdk);
         Ok(Self {
+            client_auth: portcullis_aws::DynamoClientAuth {
+                clients: portcullis_aws::DynamoClients::new(db.clone(), &settings.clients_table),
+                codes: portcullis_aws::DynamoCodes::new(
+                    db.clone(),
+                    &settings.assertions.codes_table,
+                ),
+            },
             tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
             mint: ring(&sdk, &settings.mint_secret_id, settings.key_cache_ttl),
             tag: ring(&sdk, &settings.tag_secret_id, settings.key_cache_ttl),
@@ -78,8 +89,9 @@ fn bearer_refresh_token(req: &Request) -> Result<Option<&str>, OAuthError> {
     Ok(Some(token))
 }
 
-impl<T> Endpoint for RefreshEndpoint<T>
+impl<T, A> Endpoint for RefreshEndpoint<T, A>
 where
+    A: portcullis_core::ports::ClientLookup + portcullis_core::ports::AssertionReplay,
     T: GrantRead + GrantAdvance + GrantLookup + GrantRevocation,
 {
     type Error = TokenError;
@@ -91,6 +103,15 @@ where
         }
         let params = body_params(&req)?;
         let creds = ClientCredentials::from_request(basic_credentials(&req)?, &params)?;
+        let (creds, _) = super::check_assertion(
+            &self.client_auth,
+            &self.client_auth,
+            &self.settings.assertions,
+            portcullis_core::metadata::paths::REFRESH,
+            creds,
+            self.clock.now(),
+        )
+        .await?;
         let grant = RefreshGrant::parse(&params, bearer_refresh_token(&req)?)?;
         let now = self.clock.now();
         let (mint, tag, access_tag) = (

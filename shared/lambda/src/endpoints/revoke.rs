@@ -21,14 +21,18 @@ use portcullis_core::settings::{ConfigError, FromEnv, RevokeSettings};
 
 /// The storage ports `revoke` uses.
 pub const DYNAMODB: &[&[DynamoAccess]] = &[
+    portcullis_core::ports::ClientLookupPort::DYNAMODB,
+    portcullis_core::ports::AssertionReplayPort::DYNAMODB,
     GrantReadPort::DYNAMODB,
     AccessRevocationPort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
 ];
 
-pub struct RevokeEndpoint<T> {
+pub struct RevokeEndpoint<T, A = portcullis_aws::DynamoClientAuth> {
     pub settings: RevokeSettings,
     pub tokens: T,
+    /// private_key_jwt: the client (read) and the codes table (each `jti` recorded once).
+    pub client_auth: A,
     pub clock: Box<dyn Clock>,
     /// The tag and access-tag keys: a token this server did not issue costs nothing.
     pub tag: Ring,
@@ -43,6 +47,13 @@ impl RevokeEndpoint<DynamoTokens> {
         let sdk = portcullis_aws::sdk::load_sdk_config().await;
         let db = portcullis_aws::sdk::dynamodb(&sdk);
         Ok(Self {
+            client_auth: portcullis_aws::DynamoClientAuth {
+                clients: portcullis_aws::DynamoClients::new(db.clone(), &settings.clients_table),
+                codes: portcullis_aws::DynamoCodes::new(
+                    db.clone(),
+                    &settings.assertions.codes_table,
+                ),
+            },
             tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
             tag: ring(&sdk, &settings.tag_secret_id, settings.key_cache_ttl),
             access_tag: ring(&sdk, &settings.access_tag_secret_id, settings.key_cache_ttl),
@@ -62,8 +73,9 @@ fn revoked() -> Response<Body> {
     r
 }
 
-impl<T> Endpoint for RevokeEndpoint<T>
+impl<T, A> Endpoint for RevokeEndpoint<T, A>
 where
+    A: portcullis_core::ports::ClientLookup + portcullis_core::ports::AssertionReplay,
     T: GrantRead + AccessRevocation + GrantRevocation,
 {
     type Error = TokenError;
@@ -75,6 +87,15 @@ where
         }
         let params = body_params(&req)?;
         let creds = ClientCredentials::from_request(basic_credentials(&req)?, &params)?;
+        let (creds, _) = super::check_assertion(
+            &self.client_auth,
+            &self.client_auth,
+            &self.settings.assertions,
+            portcullis_core::metadata::paths::REVOKE,
+            creds,
+            self.clock.now(),
+        )
+        .await?;
         let request = RevocationRequest::parse(&params)?;
         let now = self.clock.now();
         let (tag, access_tag) = (self.tag.ring(now).await?, self.access_tag.ring(now).await?);

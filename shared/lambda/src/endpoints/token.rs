@@ -13,9 +13,10 @@ use portcullis_core::grants::{
     exchange_code, issue_client_token, refresh_tokens, TokenContext, TokenRequest,
 };
 use portcullis_core::ports::{
-    ClientLookup, ClientLookupPort, CodeRedeem, CodeRedeemPort, DynamoAccess, GrantAdvance,
-    GrantAdvancePort, GrantLookup, GrantLookupPort, GrantRead, GrantReadPort, GrantRevocation,
-    GrantRevocationPort, GrantStart, GrantStartPort, Port, TokenRateLimit, TokenRateLimitPort,
+    AssertionReplay, AssertionReplayPort, ClientLookup, ClientLookupPort, CodeRedeem,
+    CodeRedeemPort, DynamoAccess, GrantAdvance, GrantAdvancePort, GrantLookup, GrantLookupPort,
+    GrantRead, GrantReadPort, GrantRevocation, GrantRevocationPort, GrantStart, GrantStartPort,
+    Port, TokenRateLimit, TokenRateLimitPort,
 };
 use portcullis_core::rings::Ring;
 use portcullis_core::settings::{ConfigError, FromEnv, TokenSettings};
@@ -30,6 +31,7 @@ pub const DYNAMODB: &[&[DynamoAccess]] = &[
     GrantAdvancePort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
     TokenRateLimitPort::DYNAMODB,
+    AssertionReplayPort::DYNAMODB,
 ];
 
 pub struct TokenEndpoint<L, C, T> {
@@ -71,7 +73,7 @@ impl TokenEndpoint<DynamoClients, DynamoCodes, DynamoTokens> {
 impl<L, C, T> Endpoint for TokenEndpoint<L, C, T>
 where
     L: ClientLookup,
-    C: CodeRedeem + TokenRateLimit,
+    C: CodeRedeem + TokenRateLimit + AssertionReplay,
     T: GrantStart + GrantLookup + GrantRead + GrantAdvance + GrantRevocation,
 {
     type Error = TokenError;
@@ -84,6 +86,15 @@ where
         let params = body_params(&req)?;
         let creds = ClientCredentials::from_request(basic_credentials(&req)?, &params)?;
         let now = self.clock.now();
+        let (creds, asserted) = super::check_assertion(
+            &self.clients,
+            &self.codes,
+            &self.settings.assertions,
+            portcullis_core::metadata::paths::TOKEN,
+            creds,
+            now,
+        )
+        .await?;
         let (mint, tag, access_tag) = (
             self.mint.ring(now).await?,
             self.tag.ring(now).await?,
@@ -118,8 +129,14 @@ where
             // RFC 6749 §4.4.2: the client authenticates against its current registration
             // (the one read), then its token is one write.
             TokenRequest::ClientCredentials(grant) => {
-                match authenticate_registered(&self.clients, &creds, now).await {
-                    Ok((_, client)) => {
+                let client = match asserted {
+                    Some(client) => Ok(client),
+                    None => authenticate_registered(&self.clients, &creds, now)
+                        .await
+                        .map(|(_, c)| c),
+                };
+                match client {
+                    Ok(client) => {
                         issue_client_token(&self.tokens, &self.codes, &client, &grant, &ctx).await
                     }
                     Err(e) => Err(e),
