@@ -41,7 +41,7 @@ import urllib.parse
 import http.server
 import subprocess
 
-from cpu import KeepAliveFront, Function, ROOT, TARGET, REDIRECT, VERIFIER, cli, wait_port
+from cpu import KeepAliveFront, Function, ROOT, TARGET, REDIRECT, VERIFIER, assertion, cli, machine_key, wait_port
 from localstack import free_port, stack_env
 
 REQUESTS = int(os.environ.get("COST_REQUESTS", "40"))
@@ -104,25 +104,6 @@ def units(item, gsis):
             if touched is None or "*" in projected or any(a in touched for a in keys + projected):
                 wru += 1
     return 0, wru
-
-
-def machine_key(directory):
-    """A P-256 key for the private_key_jwt rows, and its public JWKS written to a file."""
-    from joserfc import jwk
-    key = jwk.ECKey.generate_key("P-256", parameters={"kid": "cost-1"})
-    path = os.path.join(directory, "jwks.json")
-    with open(path, "w") as f:
-        json.dump({"keys": [key.as_dict(private=False)]}, f)
-    return key, path
-
-
-def assertion(key, client_id, audience):
-    """A fresh RFC 7523 client assertion (ES256, 2 minutes, a new jti)."""
-    from joserfc import jwt
-    now = int(time.time())
-    claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + 120,
-              "jti": base64.urlsafe_b64encode(os.urandom(18)).decode()}
-    return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key, algorithms=["ES256"])
 
 
 def main():

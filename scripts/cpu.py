@@ -28,6 +28,7 @@ import queue
 import re
 import socket
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -176,6 +177,25 @@ def cli(bin_dir, env, *args):
     return json.loads(out.stdout)
 
 
+def machine_key(directory):
+    """A P-256 key for the private_key_jwt rows, and its public JWKS written to a file."""
+    from joserfc import jwk
+    key = jwk.ECKey.generate_key("P-256", parameters={"kid": "cost-1"})
+    path = os.path.join(directory, "jwks.json")
+    with open(path, "w") as f:
+        json.dump({"keys": [key.as_dict(private=False)]}, f)
+    return key, path
+
+
+def assertion(key, client_id, audience):
+    """A fresh RFC 7523 client assertion (ES256, 2 minutes, a new jti)."""
+    from joserfc import jwt
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + 120,
+              "jti": base64.urlsafe_b64encode(os.urandom(18)).decode()}
+    return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key, algorithms=["ES256"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin-dir", default=os.path.join(TARGET, "release"))
@@ -207,6 +227,11 @@ def main():
         cli(cli_dir, env, "init")
         client = cli(cli_dir, env, "client", "create", "--name", "Bench app", "--redirect-uri", REDIRECT)
         session = cli(cli_dir, env, "session", "--sub", "bench-user", "--username", "ada", "--ttl", "86400")
+        machine = cli(cli_dir, env, "client", "create", "--name", "Bench job", "--grant-type", "client_credentials")
+        key_dir = tempfile.mkdtemp(prefix="portcullis-cpu-")
+        signing_key, jwks_path = machine_key(key_dir)
+        keyed = cli(cli_dir, env, "client", "create", "--name", "Bench keyed job", "--grant-type", "client_credentials", "--jwks-file", jwks_path)
+        machine_basic = base64.b64encode(f"{machine['client_id']}:{machine['client_secret']}".encode()).decode()
         fn_env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{front_port}")
         functions = [Function(n, args.bin_dir, fn_env) for n in ("authorize", "token", "me", "refresh", "introspect", "revoke", "metadata")]
         authorize, token, me, refresh, introspect, revoke, metadata = functions
@@ -247,10 +272,19 @@ def main():
             assert status == 200, (status, answer)
             status, _, answer = metadata.invoke("GET", "/.well-known/oauth-authorization-server")
             assert status == 200, (status, answer)
+            status, _, answer = token.invoke("POST", "/api/auth/oauth/token", headers={"content-type": "application/x-www-form-urlencoded", "authorization": f"Basic {machine_basic}"}, body="grant_type=client_credentials")
+            assert status == 200, (status, answer)
+            # Signed here, outside the function's CPU accounting.
+            form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": keyed["client_id"],
+                                           "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                                           "client_assertion": assertion(signing_key, keyed["client_id"], issuer + "/api/auth/oauth/token")})
+            status, _, answer = token.invoke("POST", "/api/auth/oauth/token", headers={"content-type": "application/x-www-form-urlencoded"}, body=form)
+            assert status == 200, (status, answer)
 
         # Split per request kind: the driver reads each process's CPU around each invocation.
         calls = {}
-        rows = {k: 0 for k in ("authorize GET (consent page)", "authorize POST (allow)", "token (code exchange)", "me (one BatchGetItem)", "refresh (rotation)", "me refused before any store call", "introspect (access token)", "revoke (access token)", "metadata")}
+        rows = {k: 0 for k in ("authorize GET (consent page)", "authorize POST (allow)", "token (code exchange)", "me (one BatchGetItem)", "refresh (rotation)", "me refused before any store call", "introspect (access token)", "revoke (access token)", "metadata",
+                                 "token (client credentials, secret)", "token (client credentials, private_key_jwt)")}
         flow()  # warm-up: connections, caches, first key read
         order = list(rows)
         originals = {f: f.invoke for f in functions}

@@ -168,6 +168,12 @@ async fn run(iterations: usize) {
             .secrets(&[secret.secret()])
             .build(),
     );
+    store.upsert_client(
+        testkit::client("bench-machine")
+            .machine()
+            .secrets(&[secret.secret()])
+            .build(),
+    );
     let keys =
         Keys::from_secret_json(r#"{"session_key":"bench-session-key-with-at-least-32-bytes"}"#)
             .expect("keys");
@@ -245,6 +251,7 @@ async fn run(iterations: usize) {
     );
     let cookie = format!("session={}", session.secret());
     let (mut get, mut post, mut exchange, mut renew, mut profile) = Default::default();
+    let mut machine = Series::default();
 
     for _ in 0..iterations {
         let req = Request::builder()
@@ -359,6 +366,15 @@ async fn run(iterations: usize) {
             .expect("request");
         let r = timed(&store, &mut discover, &metadata, req).await;
         assert_eq!(r.status(), 200);
+        let req = post_form(
+            "/api/auth/oauth/token",
+            format!(
+                "grant_type=client_credentials&client_id=bench-machine&client_secret={}",
+                secret.secret()
+            ),
+        );
+        let r = timed(&store, &mut machine, &token, req).await;
+        assert_eq!(r.status(), 200, "{}", body(&r));
     }
 
     println!("\nPortcullis endpoints, in process, {iterations} flows (times in microseconds)\n");
@@ -375,8 +391,10 @@ async fn run(iterations: usize) {
     revoke_access.row("POST revoke (access token)");
     revoke_refresh.row("POST revoke (refresh token)");
     discover.row("GET metadata");
+    machine.row("POST token (client creds)");
     println!(
         "\nTargets for DynamoDB calls per request: authorize GET <= 1, POST <= 2, token <= 2, refresh <= 2,\n\
-         introspect <= 2 (client + token), revoke of an access token <= 2, metadata 0."
+         introspect <= 2 (client + token), revoke of an access token <= 2, metadata 0,\n\
+         client credentials <= 2 (the client, the token)."
     );
 }
