@@ -221,7 +221,8 @@ impl Render for ClientCreated {
     fn text(&self) -> String {
         let secret = match &self.client_secret {
             Some(s) => s.secret(),
-            None => "(none: public client, use PKCE)",
+            None if self.public => "(none: public client, use PKCE)",
+            None => "(none: it signs client assertions with its registered keys, private_key_jwt)",
         };
         let uris: Vec<&str> = self.redirect_uris.iter().map(|u| u.as_str()).collect();
         let mut text = Fields::new()
@@ -291,7 +292,9 @@ pub fn jwks_file(
         .map_err(|e| CliError::Invalid(format!("--jwks-file {}: {e}", path.display())))
 }
 
-/// `--grant-type`s: repeats dropped, order kept; none means the user grants.
+/// `--grant-type`s: repeats dropped, order kept; none means the user grants. A code exchange
+/// always issues a refresh token, so `authorization_code` brings `refresh_token` with it (the
+/// registration says what the client will get).
 fn grant_types(given: &[GrantType]) -> Vec<GrantType> {
     if given.is_empty() {
         return portcullis_core::model::user_grant_types();
@@ -300,6 +303,9 @@ fn grant_types(given: &[GrantType]) -> Vec<GrantType> {
     for g in given {
         if !out.contains(g) {
             out.push(*g);
+        }
+        if *g == GrantType::AuthorizationCode && !out.contains(&GrantType::RefreshToken) {
+            out.push(GrantType::RefreshToken);
         }
     }
     out
@@ -443,6 +449,7 @@ pub fn new_client(
         token_rate: reg.token_rate,
         jwks: reg.jwks,
         jwks_retiring: None,
+        disabled_at: None,
         created_at: now,
     };
     (client, secret)
@@ -787,6 +794,24 @@ fn changed(id: &ClientId, change: ClientChange, what: &str) -> Result<Client, Cl
 pub async fn update(ctx: &Context, args: UpdateArgs) -> Result<ClientView, CliError> {
     let id = client_id(&args.client_id)?;
     let mut changes = check_update(&args, &ctx.config.scopes)?;
+    // Changes about user authorizations mean nothing for a client of client_credentials only
+    // (the rules `create` applies): read it to say so rather than store them.
+    let user_flow_change = changes.redirect_uris.is_some()
+        || changes.trusted == Some(true)
+        || changes.pkce_optional == Some(true)
+        || changes.refresh_rotation == Some(false);
+    if user_flow_change {
+        let current = clients(ctx)
+            .client(&id)
+            .await
+            .map_err(|e| ctx.storage("reading the client", &ctx.config.tables.clients, e))?
+            .ok_or_else(|| not_found(&id))?;
+        if !current.may_use(GrantType::AuthorizationCode) {
+            return Err(CliError::Invalid(format!(
+                "client {id} is registered for client_credentials only: --redirect-uri, --trusted, --pkce-optional and --refresh-rotation are about user authorizations, which it has none of"
+            )));
+        }
+    }
     if changes.jwks.is_some() || changes.remove_secret {
         // The keys being replaced keep verifying during the overlap; a secret is removed only
         // from a client that can still authenticate without it.
@@ -1065,6 +1090,15 @@ mod tests {
         a.token_rate = Some(60);
         let reg = check(a, &catalog()).unwrap();
         assert_eq!(reg.token_rate, Some(60));
+        // A code exchange always issues a refresh token: the registration says so.
+        assert_eq!(
+            reg.grant_types,
+            [
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::ClientCredentials
+            ]
+        );
         let mut a = args("Odd", &["https://a.example/cb"]);
         a.grant_types = vec![GrantType::RefreshToken];
         assert!(invalid(check(a, &catalog())).contains("needs authorization_code"));

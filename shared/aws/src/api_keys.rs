@@ -118,15 +118,16 @@ impl ClientGrants for DynamoTokens {
 #[async_trait]
 impl ClientDisable for DynamoClients {
     /// One UpdateItem, conditional on the client existing.
-    async fn disable_client(&self, client_id: &ClientId) -> Result<bool, StoreError> {
+    async fn disable_client(&self, client_id: &ClientId, now: u64) -> Result<bool, StoreError> {
         let res = self
             .db
             .update_item()
             .table_name(&self.table)
             .key("client_id", s(client_id.as_str()))
             .condition_expression("attribute_exists(client_id)")
-            .update_expression("SET disabled = :true")
+            .update_expression("SET disabled = :true, disabled_at = :now")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .send()
             .await;
         applied(res)

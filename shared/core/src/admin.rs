@@ -29,7 +29,7 @@ pub async fn disable_client(
     client_id: &ClientId,
     now: u64,
 ) -> Result<Option<Disabled>, StoreError> {
-    if !clients.disable_client(client_id).await? {
+    if !clients.disable_client(client_id, now).await? {
         return Ok(None);
     }
     let mut done = Disabled { grants_revoked: 0 };
@@ -116,7 +116,7 @@ mod tests {
         .await
         .is_ok());
         assert!(
-            ClientDisable::disable_client(&w.store, &ClientId::from("c-off"))
+            ClientDisable::disable_client(&w.store, &ClientId::from("c-off"), w.clock.now())
                 .await
                 .unwrap()
         );

@@ -630,13 +630,13 @@ fn check_claims(
                 .iter()
                 .any(|a| a.as_str().is_some_and(|a| rules.audiences.contains(&a))),
             None => return Err(OAuthError::invalid_client(
-                "the client assertion must have an aud claim: the issuer or the token endpoint URL",
+                "the client assertion must have an aud claim: the issuer, the token endpoint URL or the URL of the endpoint called",
             )),
             Some(_) => false,
         };
     if !aud_ok {
         return Err(OAuthError::invalid_client(
-            "the client assertion's aud must be the issuer or the token endpoint URL",
+            "the client assertion's aud must be the issuer, the token endpoint URL or the URL of the endpoint called",
         ));
     }
     // RFC 7523 §3 rule 4: exp is required and not passed; our own bound on how far ahead.
@@ -1287,7 +1287,7 @@ pub(crate) mod tests {
             json!(["https://other", TOKEN_URL]),
         )));
         refused(signed(&claims_without("aud")), "must have an aud claim");
-        let wrong = "the client assertion's aud must be the issuer or the token endpoint URL";
+        let wrong = "the client assertion's aud must be the issuer, the token endpoint URL or the URL of the endpoint called";
         for aud in [
             json!("https://other"),
             json!(["https://other"]),

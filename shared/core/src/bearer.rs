@@ -183,11 +183,12 @@ pub async fn authenticate(
             let (grant, clients) = store
                 .grant_and_clients(&parts.grant_id, &[&parts.client_id], true)
                 .await?;
-            let client_ok = clients
-                .iter()
-                .any(|c| c.client_id == parts.client_id && !c.disabled);
             let view = grant
-                .filter(|_| client_ok)
+                .filter(|g| {
+                    clients
+                        .iter()
+                        .any(|c| c.client_id == parts.client_id && c.accepts(g))
+                })
                 .and_then(|g| g.access(&parts.client_id, parts.generation, &token.hash(), now))
                 .ok_or_else(invalid)?;
             Ok(Principal {

@@ -142,7 +142,9 @@ where
         .grant_and_clients(token.grant_id(), &wanted, true)
         .await?;
     let caller = authenticate_found(creds, &clients, now)?;
-    let live = |id: &ClientId| clients.iter().find(|c| c.client_id == *id && !c.disabled);
+    let live = |id: &ClientId, g: &crate::model::Grant| {
+        clients.iter().find(|c| c.client_id == *id && c.accepts(g))
+    };
     if caller.public {
         return Err(OAuthError::invalid_client(
             "introspection needs a confidential client: a public client cannot authenticate",
@@ -155,8 +157,8 @@ where
     let hash = SecretHash::of(&req.token);
     match token {
         Genuine::Access(p) => {
-            let Some(view) =
-                live(&p.client_id).and_then(|_| g.access(&p.client_id, p.generation, &hash, now))
+            let Some(view) = live(&p.client_id, &g)
+                .and_then(|_| g.access(&p.client_id, p.generation, &hash, now))
             else {
                 return Ok(Introspection::inactive());
             };

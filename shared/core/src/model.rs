@@ -33,6 +33,10 @@ pub struct Client {
     /// A disabled client can neither start nor finish a flow.
     #[serde(default)]
     pub disabled: bool,
+    /// When it was last disabled: its own tokens (client credentials) issued before then stay
+    /// refused once it is enabled again ([`Client::accepts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<u64>,
     /// Hashes of the current secrets: two during a rotation's overlap (the new one first), one
     /// otherwise; none for a public client.
     #[serde(default)]
@@ -149,6 +153,15 @@ impl Client {
                     .map(|r| &r.keys),
             )
             .collect()
+    }
+
+    /// Whether a token of `grant` (this client's) may be used: the client is enabled, and a
+    /// client's own token (client credentials) was issued after the client was last disabled.
+    /// User grants are revoked by `client disable`'s sweep of the `by_client` index; a machine
+    /// token is in no index, so this rule keeps it ended after `client enable`.
+    pub fn accepts(&self, grant: &Grant) -> bool {
+        !self.disabled
+            && (!grant.is_machine() || self.disabled_at.is_none_or(|d| grant.created_at > d))
     }
 
     /// Whether it is registered for `grant` (RFC 6749 §5.2 `unauthorized_client` otherwise).

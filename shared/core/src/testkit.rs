@@ -57,6 +57,7 @@ pub fn client(client_id: &str) -> ClientBuilder {
         token_rate: None,
         jwks: None,
         jwks_retiring: None,
+        disabled_at: None,
         created_at: 0,
     })
 }

@@ -1057,3 +1057,38 @@ fn no_internet_facing_function_can_write_an_api_key() {
         );
     }
 }
+
+/// Issue 17, RFC 7523 §3: refresh, revoke and introspect write the codes table only to record a
+/// client assertion's `jti`: their every codes-table statement is PutItem limited by
+/// `dynamodb:LeadingKeys` to `jti#*` keys, so they can neither make nor consume a code. token
+/// has its own statement for `jti#*` besides the code's. (moto does not enforce IAM; this test
+/// holds the rule.)
+#[test]
+fn only_jti_records_are_written_to_the_codes_table_outside_the_code_flow() {
+    let t = template();
+    for binary in ["token", "refresh", "revoke", "introspect"] {
+        let (_, res) = function_resource(&t, binary);
+        let on_codes: Vec<&Value> = statements(res)
+            .into_iter()
+            .filter(|s| {
+                table_target(&s["Resource"]).is_some_and(|(table, _)| table == "CodesTable")
+            })
+            .collect();
+        let jti: Vec<&&Value> = on_codes
+            .iter()
+            .filter(|s| {
+                strings(&s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+                    == ["jti#*"]
+            })
+            .collect();
+        assert_eq!(jti.len(), 1, "{binary}: one jti statement in {on_codes:?}");
+        assert_eq!(strings(&jti[0]["Action"]), ["dynamodb:PutItem"], "{binary}");
+        if binary != "token" {
+            assert_eq!(
+                on_codes.len(),
+                1,
+                "{binary}: nothing else on the codes table"
+            );
+        }
+    }
+}

@@ -150,6 +150,16 @@ async fn revoking_a_machine_token_or_disabling_its_client_ends_it_at_once() {
             .unwrap_err(),
         Some(BasicErrorResponseType::InvalidClient)
     );
+    // Enabled again, it gets new tokens; the ones it held before stay ended.
+    stack.cli_json(&["client", "enable", &c.id]);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let fresh = token(
+        machine_token(stack, &c, AuthType::BasicAuth, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(introspect(&rs, &fresh).await.1["active"], true);
+    assert_eq!(introspect(&rs, &kept).await.1["active"], false);
     let d = register_machine(stack, &[]);
     let t = token(
         machine_token(stack, &d, AuthType::BasicAuth, None)

@@ -259,6 +259,35 @@ mod tests {
         assert_eq!(w.store.calls(), 1);
     }
 
+    /// Issue 17: disabling the client ends its machine tokens at once, and enabling it again
+    /// does not bring them back (they are in no index for `client disable` to sweep, so the
+    /// client's `disabled_at` ends them); tokens issued after the enable work.
+    #[tokio::test]
+    async fn a_machine_token_stays_ended_after_its_client_is_disabled_and_enabled() {
+        use crate::clock::Clock;
+        let w = World::new();
+        let c = machine();
+        let before = w
+            .issue_client_token(&c, &ClientCredentialsGrant::default())
+            .await
+            .unwrap();
+        assert!(w.is_live(&before.access_token).await);
+        crate::admin::disable_client(&w.store, &w.store, &c.client_id, w.clock.now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!w.is_live(&before.access_token).await);
+        w.clock.advance(5);
+        let mut enabled = w.store.stored_client("m1").unwrap();
+        enabled.disabled = false;
+        let after = w
+            .issue_client_token(&enabled, &ClientCredentialsGrant::default())
+            .await
+            .unwrap();
+        assert!(!w.is_live(&before.access_token).await, "ended for good");
+        assert!(w.is_live(&after.access_token).await);
+    }
+
     /// A storage fault is a 503 and leaves no token behind.
     #[tokio::test]
     async fn a_fault_while_issuing_a_client_token_is_unavailable_and_stores_nothing() {

@@ -52,9 +52,11 @@ impl Port for ApiKeyRegistryPort {
 /// clients: UpdateItem (`disabled = true`). Used by the CLI (`client disable`).
 #[async_trait]
 pub trait ClientDisable: Send + Sync {
-    /// Marks the client disabled; whether it exists. From then on its tokens are refused at
-    /// every use and its refreshes fail: both read the client's item with the grant.
-    async fn disable_client(&self, client_id: &ClientId) -> Result<bool, StoreError>;
+    /// Marks the client disabled at `now` (`disabled_at`); whether it exists. From then on its
+    /// tokens are refused at every use and its refreshes fail: both read the client's item with
+    /// the grant. Its own tokens (client credentials, in no index, so no sweep finds them) issued
+    /// before `disabled_at` stay refused after `client enable` ([`crate::model::Client::accepts`]).
+    async fn disable_client(&self, client_id: &ClientId, now: u64) -> Result<bool, StoreError>;
 }
 pub struct ClientDisablePort;
 impl Port for ClientDisablePort {

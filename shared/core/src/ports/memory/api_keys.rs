@@ -55,11 +55,14 @@ impl ApiKeyRegistry for MemoryStore {
 
 #[async_trait]
 impl ClientDisable for MemoryStore {
-    async fn disable_client(&self, client_id: &ClientId) -> Result<bool, StoreError> {
+    async fn disable_client(&self, client_id: &ClientId, now: u64) -> Result<bool, StoreError> {
         let mut t = self.lock(Op::DisableClient)?;
         Ok(t.clients
             .get_mut(client_id)
-            .map(|c| c.disabled = true)
+            .map(|c| {
+                c.disabled = true;
+                c.disabled_at = Some(now);
+            })
             .is_some())
     }
 }
