@@ -132,7 +132,7 @@ pub struct CreateArgs {
     /// The app's name, shown on the consent page.
     #[arg(long)]
     pub name: String,
-    /// A redirect URI (repeat for more). Matched exactly. Required unless the client is
+    /// A redirect URI (repeat for more). Matched exactly, but any port on a loopback one. Required unless the client is
     /// registered for client_credentials only.
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,

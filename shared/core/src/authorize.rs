@@ -543,6 +543,48 @@ mod tests {
         assert_eq!(s.counts().0, 1);
     }
 
+    /// RFC 8252 §7.3: a registered loopback redirect URI accepts any port, and the code (or
+    /// error) goes to the URI requested, port included; another loopback host is refused with a
+    /// page.
+    #[tokio::test]
+    async fn loopback_redirect_uri_with_any_port_gets_the_response_at_that_port() {
+        let s = store(
+            testkit::client("c1")
+                .redirect_uris(&["http://127.0.0.1/cb"])
+                .build(),
+        );
+        let req = validate(
+            &s,
+            "client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcb&state=st",
+        )
+        .await
+        .unwrap();
+        assert_eq!(req.redirect.uri, "http://127.0.0.1:8976/cb");
+        assert!(req.redirect.explicit);
+        let l = denied_location(&req, ISS);
+        assert!(
+            l.starts_with("http://127.0.0.1:8976/cb?error=access_denied"),
+            "{l}"
+        );
+        let l = redirect_of(
+            validate(
+                &s,
+                "client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A8976%2Fcb&response_type=token",
+            )
+            .await,
+        );
+        assert!(
+            l.starts_with("http://127.0.0.1:8976/cb?error=unsupported_response_type"),
+            "{l}"
+        );
+        let r = validate(
+            &s,
+            "client_id=c1&redirect_uri=http%3A%2F%2Flocalhost%3A8976%2Fcb",
+        )
+        .await;
+        assert!(matches!(r, Err(AuthorizeError::Page { .. })));
+    }
+
     #[tokio::test]
     async fn deny_redirects_with_access_denied_and_state() {
         let s = store(client(false));

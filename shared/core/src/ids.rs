@@ -108,7 +108,8 @@ id_newtype!(
     Subject
 );
 id_newtype!(
-    /// A redirection endpoint URI (RFC 6749 §3.1.2), compared by exact string.
+    /// A redirection endpoint URI (RFC 6749 §3.1.2), compared by exact string, but for the port
+    /// of a loopback one ([`crate::redirect::redirect_uri_matches`], RFC 8252 §7.3).
     RedirectUri
 );
 

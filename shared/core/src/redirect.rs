@@ -1,7 +1,15 @@
-//! Redirect URIs: exact matching against the registration (RFC 9700 §4.1.3, OAuth 2.1 §2.3.1)
-//! and building the redirect back to the client (RFC 6749 §4.1.2, RFC 9207).
+//! Redirect URIs: matching a request against the registration, and building the redirect back to
+//! the client (RFC 6749 §4.1.2, RFC 9207).
+//!
+//! Matching is by exact string (RFC 6749 §3.1.2.3, RFC 9700 §4.1.3, OAuth 2.1 §2.3.1), with one
+//! exception: for a registered loopback URI (`http` on `127.0.0.1`, `[::1]` or `localhost`) the
+//! request may name any port, or none (RFC 8252 §7.3, OAuth 2.1 §8.4.2). Everything else about a
+//! loopback URI still matches byte for byte: scheme, host (the same one of the three, as written),
+//! path and query; no user information, no fragment. Both URIs are split by hand at the port and
+//! must also be in the form the `url` crate serialises them to, so nothing matches by virtue of
+//! normalisation (case, dot segments, percent-encoding, backslashes, default ports).
 use crate::ids::RedirectUri;
-use url::Url;
+use url::{Position, Url};
 
 /// Why no redirect URI could be chosen. These are shown on an error page: RFC 6749 §4.1.2.1 and
 /// RFC 9700 §4.11 forbid redirecting to a URI that is not known good.
@@ -9,7 +17,8 @@ use url::Url;
 pub enum RedirectError {
     /// `redirect_uri` was omitted and the client has more than one registered.
     Ambiguous,
-    /// `redirect_uri` is not, character for character, one of the registered URIs.
+    /// `redirect_uri` is neither, character for character, one of the registered URIs, nor a
+    /// registered loopback URI with another port ([`redirect_uri_matches`]).
     NotRegistered,
 }
 
@@ -17,25 +26,108 @@ pub enum RedirectError {
 /// §4.1.3 then requires the same value at the token endpoint).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChosenRedirect {
+    /// Where the response goes: the requested URI as sent (a loopback one with the port the
+    /// client asked for), or the single registered one when the request named none.
     pub uri: RedirectUri,
     pub explicit: bool,
 }
 
-/// RFC 6749 §3.1.2.3 and RFC 9700 §4.1.3: compared as exact strings, no prefix or pattern
-/// matching. `redirect_uri` may be omitted only when exactly one URI is registered.
+/// Hosts on which `http` is allowed and any port matches (RFC 8252 §7.3; `localhost`, which
+/// §8.3 only discourages, because the major native and MCP clients use it).
+const LOOPBACK_HOSTS: [&str; 3] = ["127.0.0.1", "[::1]", "localhost"];
+
+/// A loopback redirect URI split at its port, as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Loopback<'a> {
+    /// One of [`LOOPBACK_HOSTS`], exactly.
+    host: &'a str,
+    /// Path and query, byte for byte: empty or starting with `/`.
+    rest: &'a str,
+}
+
+/// A port as a client writes it: 1 to 5 digits without a leading zero, 1 to 65535.
+fn port_number(digits: &str) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 || digits.starts_with('0') {
+        return None;
+    }
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Splits `http://<host>[:<port>]<rest>` where host is one of [`LOOPBACK_HOSTS`] as written,
+/// port is [`port_number`] and rest is empty or starts with `/`, with no fragment. The URI must
+/// also parse with `url` to the same scheme, host, port, path and query, with no user
+/// information: a URI that `url` would normalise (dot segments, percent-encoding, backslashes,
+/// tabs) is not a loopback URI here, and matches only exactly.
+fn loopback_parts(uri: &str) -> Option<Loopback<'_>> {
+    let after_scheme = uri.strip_prefix("http://")?;
+    let (host, tail) = LOOPBACK_HOSTS
+        .iter()
+        .find_map(|h| after_scheme.strip_prefix(h).map(|t| (*h, t)))?;
+    let (port, rest) = match tail.strip_prefix(':') {
+        Some(p) => {
+            let end = p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len());
+            let (digits, rest) = p.split_at(end);
+            (Some(port_number(digits)?), rest)
+        }
+        None => (None, tail),
+    };
+    if !(rest.is_empty() || rest.starts_with('/')) || rest.contains('#') {
+        return None;
+    }
+    let url = Url::parse(uri).ok()?;
+    let serialised_rest = &url[Position::BeforePath..];
+    let consistent = url.scheme() == "http"
+        && url.host_str() == Some(host)
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.fragment().is_none()
+        && url.port_or_known_default() == Some(port.unwrap_or(80))
+        && (serialised_rest == rest || (rest.is_empty() && serialised_rest == "/"));
+    consistent.then_some(Loopback { host, rest })
+}
+
+/// Whether a requested redirect URI matches a registered one: the same string (RFC 6749
+/// §3.1.2.3, RFC 9700 §4.1.3), or, both being loopback URIs, the same string but for the port,
+/// which may be any or none on either side (RFC 8252 §7.3: "The authorization server MUST allow
+/// any port to be specified at the time of the request for loopback IP redirect URIs"). The host
+/// must be the same one of `127.0.0.1`, `[::1]` and `localhost`; https and private-use URIs match
+/// only exactly.
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    match (loopback_parts(registered), loopback_parts(requested)) {
+        (Some(reg), Some(req)) => reg == req,
+        _ => false,
+    }
+}
+
+/// Chooses the redirect URI of an authorization request.
+///
+/// A `redirect_uri` sent must match a registered one by [`redirect_uri_matches`]: exactly, no
+/// prefix or pattern matching (RFC 6749 §3.1.2.3, RFC 9700 §4.1.3), except that a registered
+/// loopback URI accepts any port (RFC 8252 §7.3). The URI chosen is the one requested, port
+/// included: the code is delivered there, and the token endpoint compares its `redirect_uri`
+/// with it (RFC 6749 §4.1.3). `redirect_uri` may be omitted only when exactly one URI is
+/// registered, which is then chosen as registered.
 pub fn choose_redirect_uri(
     registered: &[RedirectUri],
     requested: Option<&str>,
 ) -> Result<ChosenRedirect, RedirectError> {
     match requested {
-        Some(r) => registered
-            .iter()
-            .find(|u| u.as_str() == r)
-            .map(|u| ChosenRedirect {
-                uri: u.clone(),
-                explicit: true,
-            })
-            .ok_or(RedirectError::NotRegistered),
+        Some(r) => {
+            if registered.iter().any(|u| redirect_uri_matches(u, r)) {
+                Ok(ChosenRedirect {
+                    uri: RedirectUri::from(r),
+                    explicit: true,
+                })
+            } else {
+                Err(RedirectError::NotRegistered)
+            }
+        }
         None => match registered {
             [only] => Ok(ChosenRedirect {
                 uri: only.clone(),
@@ -159,6 +251,399 @@ mod tests {
             to,
             "https://app.example/cb2?x=1&code=a+b%26c&state=s%2F%3D%3F"
         );
+    }
+
+    const LOOPBACK: [&str; 3] = ["127.0.0.1", "[::1]", "localhost"];
+
+    fn one(uri: &str) -> Vec<RedirectUri> {
+        vec![uri.into()]
+    }
+
+    fn chosen(registered: &str, requested: &str) -> Result<ChosenRedirect, RedirectError> {
+        choose_redirect_uri(&one(registered), Some(requested))
+    }
+
+    fn refused(registered: &str, requested: &str) {
+        assert_eq!(
+            chosen(registered, requested),
+            Err(RedirectError::NotRegistered),
+            "{requested} against {registered}"
+        );
+    }
+
+    /// RFC 8252 §7.3: "The authorization server MUST allow any port to be specified at the time
+    /// of the request for loopback IP redirect URIs": for 127.0.0.1, [::1] and localhost, any
+    /// port or none matches a registration with any port or none.
+    #[test]
+    fn loopback_redirect_uri_matches_with_any_port_or_none() {
+        for host in LOOPBACK {
+            for registered in [
+                format!("http://{host}/cb"),
+                format!("http://{host}:8080/cb"),
+            ] {
+                for requested in [
+                    format!("http://{host}/cb"),
+                    format!("http://{host}:1/cb"),
+                    format!("http://{host}:80/cb"),
+                    format!("http://{host}:8080/cb"),
+                    format!("http://{host}:51234/cb"),
+                    format!("http://{host}:65535/cb"),
+                ] {
+                    assert!(
+                        chosen(&registered, &requested).is_ok(),
+                        "{requested} against {registered}"
+                    );
+                }
+            }
+            // With a query, and with no path at all, the rest still has to be the same.
+            assert!(chosen(
+                &format!("http://{host}/cb?x=1"),
+                &format!("http://{host}:5/cb?x=1")
+            )
+            .is_ok());
+            assert!(chosen(&format!("http://{host}"), &format!("http://{host}:5")).is_ok());
+            assert!(chosen(&format!("http://{host}:9"), &format!("http://{host}")).is_ok());
+        }
+    }
+
+    /// RFC 8252 §7.3, RFC 6749 §4.1.3: the URI chosen is the one requested, with its port, since
+    /// the code goes there and the token endpoint compares `redirect_uri` with it.
+    #[test]
+    fn loopback_redirect_chosen_is_the_requested_uri_with_its_port() {
+        let registered = vec![
+            RedirectUri::from("https://app.example/cb"),
+            RedirectUri::from("http://localhost/callback"),
+        ];
+        assert_eq!(
+            choose_redirect_uri(&registered, Some("http://localhost:49152/callback")),
+            Ok(ChosenRedirect {
+                uri: "http://localhost:49152/callback".into(),
+                explicit: true,
+            })
+        );
+        assert_eq!(
+            choose_redirect_uri(
+                &one("http://127.0.0.1:8080/cb"),
+                Some("http://127.0.0.1/cb")
+            )
+            .unwrap()
+            .uri,
+            "http://127.0.0.1/cb"
+        );
+        // Omitted: the single registered URI, as registered (unchanged).
+        assert_eq!(
+            choose_redirect_uri(&one("http://127.0.0.1:8080/cb"), None),
+            Ok(ChosenRedirect {
+                uri: "http://127.0.0.1:8080/cb".into(),
+                explicit: false,
+            })
+        );
+    }
+
+    /// RFC 9700 §4.1.3, RFC 8252 §7.3: only the port may differ; another path or query does not
+    /// match a loopback registration.
+    #[test]
+    fn loopback_redirect_with_another_path_or_query_is_refused() {
+        for host in LOOPBACK {
+            let registered = format!("http://{host}/cb");
+            for requested in [
+                format!("http://{host}:5/cb/"),
+                format!("http://{host}:5/c"),
+                format!("http://{host}:5/cb2"),
+                format!("http://{host}:5/CB"),
+                format!("http://{host}:5"),
+                format!("http://{host}:5/"),
+                format!("http://{host}:5/cb?x=1"),
+                format!("http://{host}:5/cb?"),
+                format!("http://{host}:5/cb/evil"),
+            ] {
+                refused(&registered, &requested);
+            }
+            refused(
+                &format!("http://{host}/cb?x=1"),
+                &format!("http://{host}:5/cb?x=2"),
+            );
+            refused(
+                &format!("http://{host}/cb?x=1"),
+                &format!("http://{host}:5/cb"),
+            );
+        }
+    }
+
+    /// RFC 9700 §4.1.3, RFC 8252 §7.3: the host must be the same loopback host as written:
+    /// `127.0.0.1`, `[::1]` and `localhost` are not interchangeable, and a host that merely starts
+    /// like one, or is written in another form, is not loopback.
+    #[test]
+    fn loopback_redirect_with_another_host_is_refused() {
+        refused("http://127.0.0.1/cb", "http://localhost:5/cb");
+        refused("http://127.0.0.1/cb", "http://[::1]:5/cb");
+        refused("http://localhost/cb", "http://127.0.0.1:5/cb");
+        refused("http://[::1]/cb", "http://127.0.0.1:5/cb");
+        for requested in [
+            "http://127.0.0.1.evil.example/cb",
+            "http://127.0.0.1.evil.example:5/cb",
+            "http://localhost.evil.example/cb",
+            "http://LOCALHOST:5/cb",
+            "http://127.1:5/cb",
+            "http://2130706433:5/cb",
+            "http://[0:0:0:0:0:0:0:1]:5/cb",
+            "http://[::1%25eth0]:5/cb",
+            "http://127.0.0.2:5/cb",
+            "http://evil.example:5/cb",
+        ] {
+            refused("http://127.0.0.1/cb", requested);
+            refused("http://localhost/cb", requested);
+            refused("http://[::1]/cb", requested);
+        }
+    }
+
+    /// RFC 8252 §7.3 applies to `http` loopback URIs only: another scheme, or another spelling
+    /// of it, must match exactly.
+    #[test]
+    fn loopback_redirect_with_another_scheme_is_refused() {
+        refused("http://127.0.0.1/cb", "https://127.0.0.1:5/cb");
+        refused("http://127.0.0.1/cb", "https://127.0.0.1/cb");
+        refused("http://127.0.0.1/cb", "HTTP://127.0.0.1:5/cb");
+        refused("http://127.0.0.1/cb", "ws://127.0.0.1:5/cb");
+        refused("https://127.0.0.1/cb", "https://127.0.0.1:5/cb");
+        refused("https://localhost/cb", "https://localhost:5/cb");
+    }
+
+    /// RFC 3986 §7.6, RFC 9700 §4.1.3: user information can disguise the host; it is never part
+    /// of a loopback match.
+    #[test]
+    fn loopback_redirect_with_userinfo_is_refused() {
+        refused("http://127.0.0.1/cb", "http://evil@127.0.0.1:5/cb");
+        refused("http://127.0.0.1/cb", "http://evil:pw@127.0.0.1:5/cb");
+        refused("http://127.0.0.1/cb", "http://127.0.0.1:5@evil.example/cb");
+        refused("http://127.0.0.1/cb", "http://127.0.0.1@evil.example/cb");
+        refused("http://localhost/cb", "http://localhost@evil.example:5/cb");
+    }
+
+    /// RFC 6749 §3.1.2: a redirect URI has no fragment, even when only the port differs.
+    #[test]
+    fn loopback_redirect_with_a_fragment_is_refused() {
+        refused("http://127.0.0.1/cb", "http://127.0.0.1:5/cb#f");
+        refused("http://127.0.0.1/cb", "http://127.0.0.1:5/cb#");
+        refused("http://127.0.0.1/cb", "http://127.0.0.1/cb#f");
+        refused("http://localhost/cb", "http://localhost:5#/cb");
+    }
+
+    /// RFC 8252 §7.3, RFC 3986 §3.2.3: the port is 1 to 65535 in decimal digits, written
+    /// plainly; anything else after the colon is not a port and the URI does not match.
+    #[test]
+    fn loopback_redirect_with_a_malformed_port_is_refused() {
+        for requested in [
+            "http://127.0.0.1:99999/cb",
+            "http://127.0.0.1:65536/cb",
+            "http://127.0.0.1:123456/cb",
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:05/cb",
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:+5/cb",
+            "http://127.0.0.1:-5/cb",
+            "http://127.0.0.1: 5/cb",
+            "http://127.0.0.1:5cb",
+            "http://127.0.0.1:5?cb",
+            "http://127.0.0.1:5:6/cb",
+            "http://127.0.0.1:%35/cb",
+            "http://127.0.0.1:\u{0665}/cb",
+            "http://127.0.0.1:5\\cb",
+            "http://127.0.0.1\\cb",
+        ] {
+            refused("http://127.0.0.1/cb", requested);
+            refused("http://127.0.0.1:5/cb", requested);
+        }
+    }
+
+    /// RFC 9700 §4.1.3: nothing matches by normalisation. Dot segments, percent-encoding,
+    /// backslashes and white space the `url` crate would clean up make the URI a non-match.
+    #[test]
+    fn loopback_redirect_with_dot_segments_or_other_normalisation_is_refused() {
+        for requested in [
+            "http://127.0.0.1:5/cb/../x",
+            "http://127.0.0.1:5/./x",
+            "http://127.0.0.1:5/a/../x",
+            "http://127.0.0.1:5/%2e%2e/x",
+            "http://127.0.0.1:5/%78",
+            "http://127.0.0.1:5\\x",
+            "http://127.0.0.1:5/\\x",
+            "http://127.0.0.1:5/x\t",
+            "http://127.0.0.1:5/\tx",
+            "http://127.0.0.1:5/x ",
+            " http://127.0.0.1:5/x",
+        ] {
+            refused("http://127.0.0.1/x", requested);
+        }
+        // Nor does a registration that is not in normal form gain any-port matching; it still
+        // matches itself exactly.
+        refused("http://127.0.0.1/a/../x", "http://127.0.0.1:5/a/../x");
+        refused("http://127.0.0.1/a b", "http://127.0.0.1:5/a b");
+        refused("http://127.0.0.1/a\\b", "http://127.0.0.1:5/a\\b");
+        // Percent-encoding already there is kept as written, so it is the same string.
+        assert!(chosen("http://127.0.0.1/%78", "http://127.0.0.1:5/%78").is_ok());
+        assert!(chosen("http://127.0.0.1/a/../x", "http://127.0.0.1/a/../x").is_ok());
+    }
+
+    /// RFC 9700 §4.1.3, RFC 8252 §7.1: https and private-use scheme URIs still match only
+    /// exactly, port included.
+    #[test]
+    fn https_and_private_use_redirects_still_match_exactly_only() {
+        assert!(chosen("https://app.example/cb", "https://app.example/cb").is_ok());
+        refused("https://app.example/cb", "https://app.example:443/cb");
+        refused("https://app.example/cb", "https://app.example:8443/cb");
+        refused("https://app.example:8443/cb", "https://app.example:8444/cb");
+        assert!(chosen("com.example.app:/cb", "com.example.app:/cb").is_ok());
+        refused("com.example.app:/cb", "com.example.app:/cb/");
+        refused("com.example.app:/cb", "com.example.app://cb");
+        refused(
+            "com.example.app://localhost/cb",
+            "com.example.app://localhost:5/cb",
+        );
+        // http on another host is only ever its exact registered string.
+        assert!(chosen("http://app.example/cb", "http://app.example/cb").is_ok());
+        refused("http://app.example/cb", "http://app.example:5/cb");
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                cases: std::env::var("PROPTEST_CASES")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(256),
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// Strings shaped like redirect URIs, near misses included.
+        fn uri() -> impl Strategy<Value = String> {
+            let scheme = prop_oneof![
+                Just("http://"),
+                Just("https://"),
+                Just("HTTP://"),
+                Just("com.example.app:"),
+                Just("http:"),
+                Just(""),
+            ];
+            let host = prop_oneof![
+                Just("127.0.0.1"),
+                Just("[::1]"),
+                Just("localhost"),
+                Just("LOCALHOST"),
+                Just("127.0.0.1.evil.example"),
+                Just("evil@127.0.0.1"),
+                Just("127.1"),
+                Just("app.example"),
+                Just(""),
+            ];
+            let port = prop_oneof![
+                Just(String::new()),
+                Just(":".to_string()),
+                Just(":0".to_string()),
+                Just(":+5".to_string()),
+                Just(":05".to_string()),
+                Just(":99999".to_string()),
+                (1u32..=70000).prop_map(|p| format!(":{p}")),
+                "[:0-9+-]{0,7}",
+            ];
+            let rest = prop_oneof![
+                Just(String::new()),
+                Just("/".to_string()),
+                Just("/cb".to_string()),
+                Just("/cb?x=1".to_string()),
+                Just("/cb#f".to_string()),
+                Just("/cb/../x".to_string()),
+                Just("/x".to_string()),
+                "[/a-z?=&#%.\\ @:]{0,12}",
+                ".{0,12}",
+            ];
+            prop_oneof![
+                4 => (scheme, host, port, rest).prop_map(|(s, h, p, r)| format!("{s}{h}{p}{r}")),
+                1 => ".{0,40}",
+            ]
+        }
+
+        /// An oracle independent of the split by hand: parsed with `url`, the requested URI is
+        /// http on a loopback host with no user information or fragment, and equals the
+        /// registered one once both ports are removed.
+        fn loopback_equal_but_for_port(registered: &str, requested: &str) -> bool {
+            let (Ok(mut reg), Ok(mut req)) = (Url::parse(registered), Url::parse(requested)) else {
+                return false;
+            };
+            let host = req.host_str().unwrap_or_default().to_string();
+            let loopback = req.scheme() == "http"
+                && ["127.0.0.1", "[::1]", "localhost"].contains(&host.as_str())
+                && req.username().is_empty()
+                && req.password().is_none()
+                && req.fragment().is_none()
+                && requested.starts_with(&format!("http://{host}"))
+                && registered.starts_with(&format!("http://{host}"));
+            let _ = reg.set_port(None);
+            let _ = req.set_port(None);
+            loopback && reg == req
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// RFC 9700 §4.1.3, RFC 8252 §7.3: choose_redirect_uri never panics, and whatever it
+            /// chooses is the requested URI and either a registered URI exactly or a loopback URI
+            /// equal to a registered one but for its port.
+            #[test]
+            fn chosen_redirect_is_registered_exactly_or_loopback_up_to_port(
+                registered in proptest::collection::vec(uri(), 0..4),
+                requested in proptest::option::of(uri()),
+            ) {
+                let reg: Vec<RedirectUri> = registered.iter().map(|u| RedirectUri::from(u.as_str())).collect();
+                match (choose_redirect_uri(&reg, requested.as_deref()), requested.as_deref()) {
+                    (Ok(c), Some(r)) => {
+                        prop_assert!(c.explicit);
+                        prop_assert_eq!(c.uri.as_str(), r);
+                        prop_assert!(
+                            registered.iter().any(|u| u == r || loopback_equal_but_for_port(u, r)),
+                            "{} chosen from {:?}", r, registered
+                        );
+                    }
+                    (Ok(c), None) => {
+                        prop_assert!(!c.explicit);
+                        prop_assert_eq!(registered.len(), 1);
+                        prop_assert_eq!(c.uri.as_str(), registered[0].as_str());
+                    }
+                    (Err(RedirectError::Ambiguous), None) => prop_assert_ne!(registered.len(), 1),
+                    (Err(RedirectError::NotRegistered), Some(r)) => {
+                        prop_assert!(!registered.iter().any(|u| u == r));
+                    }
+                    (Err(e), r) => prop_assert!(false, "{:?} for {:?}", e, r),
+                }
+            }
+
+            /// RFC 8252 §7.3: any port 1..=65535, or none, on any loopback host matches a
+            /// registration of the same path and query with any port or none.
+            #[test]
+            fn any_port_matches_a_loopback_registration(
+                host in prop_oneof![Just("127.0.0.1"), Just("[::1]"), Just("localhost")],
+                reg_port in proptest::option::of(1u16..),
+                req_port in proptest::option::of(1u16..),
+                rest in "((/[a-z0-9_-]{0,8}){1,3}(\\?[a-z]{1,4}=[a-z0-9]{0,4})?)?",
+            ) {
+                let with = |p: Option<u16>| match p {
+                    Some(p) => format!("http://{host}:{p}{rest}"),
+                    None => format!("http://{host}{rest}"),
+                };
+                let (registered, requested) = (with(reg_port), with(req_port));
+                let c = choose_redirect_uri(&[RedirectUri::from(registered.as_str())], Some(&requested));
+                prop_assert_eq!(
+                    c,
+                    Ok(ChosenRedirect { uri: RedirectUri::from(requested.as_str()), explicit: true }),
+                    "{} against {}", requested, registered
+                );
+            }
+        }
     }
 
     #[test]

@@ -280,7 +280,7 @@ async fn hostile_authorization_requests_get_an_error_page_never_a_redirect() {
 }
 
 /// RFC 6749 §3.1.2.2, §10.6, RFC 9700 §4.1.3: the redirect URI must match a registered one
-/// exactly; every near miss gets the error page (400), never a redirect to it.
+/// exactly (but for a loopback URI's port, RFC 8252 §7.3); every near miss gets the error page (400), never a redirect to it.
 #[tokio::test]
 async fn redirect_uri_tricks_are_refused_on_the_authorize_page_never_redirected() {
     let stack = Stack::get();
@@ -304,7 +304,14 @@ async fn redirect_uri_tricks_are_refused_on_the_authorize_page_never_redirected(
         ("dot-dot", format!("{REDIRECT}/../{path}")),
         ("encoded dot-dot", format!("{REDIRECT}/%2e%2e/{path}")),
         ("fragment", format!("{REDIRECT}#frag")),
-        ("other port", format!("http://127.0.0.1:1/{path}")),
+        // RFC 8252 §7.3: any port is allowed on a loopback URI, but not another host or a port
+        // that is not one.
+        (
+            "other loopback host",
+            format!("http://{}/{path}", host.replace("127.0.0.1", "localhost")),
+        ),
+        ("bad port", format!("http://127.0.0.1:99999/{path}")),
+        ("port with a sign", format!("http://127.0.0.1:+1/{path}")),
         (
             "query added",
             format!("{REDIRECT}?next=https://evil.example"),

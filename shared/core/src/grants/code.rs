@@ -513,6 +513,38 @@ mod tests {
         assert_eq!(r.err(), Some(ErrorCode::InvalidGrant));
     }
 
+    /// RFC 8252 §7.3, RFC 6749 §4.1.3: a loopback redirect URI with any port is accepted at
+    /// the authorization endpoint, and the token endpoint then wants that URI, port included:
+    /// neither the registered one nor another port.
+    #[tokio::test]
+    async fn loopback_redirect_uri_with_any_port_is_required_again_at_the_token_endpoint() {
+        let w = World::new().with(
+            client("c1")
+                .scopes(&["READ_PROFILE"])
+                .redirect_uris(&["http://localhost/callback"]),
+        );
+        let q = "client_id=c1&redirect_uri=http%3A%2F%2Flocalhost%3A49152%2Fcallback&scope=READ_PROFILE";
+        for wrong in [
+            Some("http://localhost/callback"),
+            Some("http://localhost:49153/callback"),
+            None,
+        ] {
+            let code = w.code(q).await;
+            let r = w.exchange(("c1", Some(SECRET)), &code, wrong, None).await;
+            assert_eq!(r.err(), Some(ErrorCode::InvalidGrant), "{wrong:?}");
+        }
+        let code = w.code(q).await;
+        assert!(w
+            .exchange(
+                ("c1", Some(SECRET)),
+                &code,
+                Some("http://localhost:49152/callback"),
+                None
+            )
+            .await
+            .is_ok());
+    }
+
     #[tokio::test]
     async fn redirect_uri_may_be_omitted_when_the_authorization_request_omitted_it() {
         let w = world(false);
