@@ -4,6 +4,8 @@ Usage:
   python_machines.py keys DIR
       Writes private keys (RSA 2048, P-256, Ed25519, and an unregistered "other" P-256) to DIR
       and DIR/jwks.json: the public keys to register with `client create --jwks-file`.
+  python_machines.py sign DIR KEY_NAME CLIENT_ID AUDIENCE
+      Prints one fresh ES256 client assertion (for tests that send it themselves).
   python_machines.py run BASE SECRET_CLIENT_ID SECRET KEY_CLIENT_ID DIR
       Authlib's client-credentials request with client_secret_basic and client_secret_post (for
       SECRET_CLIENT_ID) and with private_key_jwt signed RS256, PS256, ES256 and EdDSA (for
@@ -179,6 +181,15 @@ def rotated(base, key_id, d, name):
                           "error": getattr(e, "error", None)}), flush=True)
 
 
+def sign(d, name, client_id, audience):
+    """Prints one fresh ES256 client assertion by key `name` for `client_id` and `audience`."""
+    key = load(d, name)
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + 120,
+              "jti": generate_token(24)}
+    print(jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key, algorithms=["ES256"]))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "keys":
         keys(sys.argv[2])
@@ -186,5 +197,7 @@ if __name__ == "__main__":
         run(*sys.argv[2:7])
     elif sys.argv[1] == "rotated":
         rotated(*sys.argv[2:6])
+    elif sys.argv[1] == "sign":
+        sign(*sys.argv[2:6])
     else:
         sys.exit("usage: python_machines.py keys DIR | run ... | rotated BASE KEY_CLIENT_ID DIR NAME")

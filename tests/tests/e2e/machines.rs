@@ -431,3 +431,118 @@ fn tempdir(name: &str) -> String {
     std::fs::create_dir_all(&d).unwrap();
     d.to_string_lossy().into_owned()
 }
+
+/// A fresh ES256 client assertion by key `name` of `dir` for `client_id`, aimed at `aud`.
+async fn assertion(dir: &str, name: &str, client_id: &str, aud: &str) -> String {
+    let root = portcullis_e2e::root();
+    let out = tokio::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/interop/python_machines.py"))
+        .args(["sign", dir, name, client_id, aud])
+        .output()
+        .await
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// POSTs `form` plus a client assertion (RFC 7523 §2.2) to `url`; the status and body.
+async fn post_asserted(url: &str, form: &[(&str, &str)], assertion: &str) -> (StatusCode, Value) {
+    let mut form = form.to_vec();
+    form.push((
+        "client_assertion_type",
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    ));
+    form.push(("client_assertion", assertion));
+    let r = no_redirect_client()
+        .post(url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// RFC 7523 §2.2 at every grant: a web app that moves from its secret to keys (`client update
+/// --jwks-file`, then `--no-secret`) exchanges a code and refreshes with client assertions (the
+/// token endpoint and Cal.com's `/refreshToken`); during the migration both work, after it only
+/// the assertion.
+#[tokio::test]
+async fn a_web_app_moves_from_its_secret_to_private_key_jwt_for_code_and_refresh() {
+    use crate::common::{app, authorize, session};
+    use portcullis_e2e::browser::Browser;
+    let stack = Stack::get();
+    let dir = tempdir("webapp");
+    python(&["keys", &dir]).await;
+    let c = crate::common::register(stack, &[]);
+    stack.cli_json(&[
+        "client",
+        "update",
+        &c.id,
+        "--jwks-file",
+        &format!("{dir}/jwks.json"),
+    ]);
+    let token_url = stack.token_url();
+    let user = Browser::signed_in(&session(stack, "pkjwt-user"));
+    let web = app(stack, &c, AuthType::BasicAuth);
+    // Both during the migration: the secret...
+    let (code, _) = authorize(stack, &web, &user, false).await;
+    let t = crate::common::exchange(&web, &code, None)
+        .await
+        .expect("with the secret");
+    assert!(t.refresh_token().is_some());
+    // ...and an assertion (no client_id: its `sub` names the client).
+    let (code, _) = authorize(stack, &web, &user, false).await;
+    let a = assertion(&dir, "ec", &c.id, &token_url).await;
+    let (status, body) = post_asserted(
+        &token_url,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", crate::common::REDIRECT),
+        ],
+        &a,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refresh = body["refresh_token"].as_str().unwrap().to_string();
+    // The same assertion again is a replay, whatever the request.
+    let (status, body) = post_asserted(
+        &token_url,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        &a,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    stack.cli_json(&["client", "update", &c.id, "--no-secret"]);
+    let v = stack.cli_json(&["client", "show", &c.id]);
+    assert_eq!(v["secrets"]["live"], 0, "{v}");
+    // Cal.com's refresh path, aud = its own URL.
+    let refresh_url = stack.refresh_url();
+    let a = assertion(&dir, "ec", &c.id, &refresh_url).await;
+    let (status, body) = post_asserted(
+        &refresh_url,
+        &[("client_id", &c.id), ("refresh_token", &refresh)],
+        &a,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = body["access_token"].as_str().unwrap().to_string();
+    let (status, _, me) = crate::common::me(stack, &access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["id"], "pkjwt-user");
+    // The secret no longer authenticates.
+    let (code, _) = authorize(stack, &web, &user, false).await;
+    assert_eq!(
+        crate::common::exchange(&web, &code, None)
+            .await
+            .unwrap_err(),
+        Some(BasicErrorResponseType::InvalidClient)
+    );
+}
