@@ -62,6 +62,15 @@ pub struct DynamoClientAuth {
     pub codes: crate::DynamoCodes,
 }
 
+impl DynamoClientAuth {
+    pub fn new(db: aws_sdk_dynamodb::Client, clients_table: &str, codes_table: &str) -> Self {
+        Self {
+            clients: DynamoClients::new(db.clone(), clients_table),
+            codes: crate::DynamoCodes::new(db, codes_table),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl portcullis_core::ports::ClientLookup for DynamoClientAuth {
     async fn client(

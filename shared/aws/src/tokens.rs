@@ -37,8 +37,8 @@ pub struct MachineItem {
 }
 
 impl MachineItem {
-    pub fn of(g: &Grant) -> Result<Self, StoreError> {
-        Ok(Self {
+    pub fn of(g: &Grant) -> Self {
+        Self {
             pk: g.pk.clone(),
             kind: ItemKind::Machine,
             holder: g.client_id.clone(),
@@ -47,7 +47,7 @@ impl MachineItem {
             expires_at: g.access_expires_at,
             access_hash: g.access_hash.clone(),
             revoked_at: g.revoked_at,
-        })
+        }
     }
 
     pub fn into_grant(self) -> Result<Grant, StoreError> {
@@ -61,9 +61,8 @@ impl MachineItem {
             self.scopes,
             self.created_at,
             self.expires_at,
-            SecretHash::of(""),
+            self.access_hash,
         );
-        g.access_hash = self.access_hash;
         g.revoked_at = self.revoked_at;
         Ok(g)
     }
@@ -146,7 +145,7 @@ impl GrantStart for DynamoTokens {
     /// A client's own token ([`ItemKind::Machine`]) is written as a [`MachineItem`].
     async fn start_grant(&self, grant: &Grant) -> Result<bool, StoreError> {
         let item = if grant.is_machine() {
-            to_item(&MachineItem::of(grant)?)?
+            to_item(&MachineItem::of(grant))?
         } else {
             to_item(grant)?
         };

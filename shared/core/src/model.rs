@@ -417,7 +417,7 @@ impl Grant {
         scopes: Vec<String>,
         now: u64,
         access_expires_at: u64,
-        access_hash: SecretHash,
+        access_hash: Option<SecretHash>,
     ) -> Self {
         Self {
             pk: Self::key(&grant_id),
@@ -437,7 +437,7 @@ impl Grant {
             rotated_at: now,
             refresh_hash: None,
             refresh_expires_at: 0,
-            access_hash: Some(access_hash),
+            access_hash,
             access_expires_at,
             access_scopes: None,
             previous_access_hash: None,

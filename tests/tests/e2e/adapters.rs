@@ -489,7 +489,7 @@ async fn a_machine_grant_is_one_small_item_with_no_index_key() {
         vec!["READ_BOOKING".into()],
         now(),
         now() + 1800,
-        access.hash(),
+        Some(access.hash()),
     );
     assert!(tokens.start_grant(&g).await.unwrap());
     assert!(!tokens.start_grant(&g).await.unwrap(), "written once");

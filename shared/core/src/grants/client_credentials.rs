@@ -84,7 +84,7 @@ pub async fn issue_client_token(
         scopes,
         now,
         expires_at,
-        access.hash(),
+        Some(access.hash()),
     );
     // The id is 256 random bits: a conflict means the write landed before (the SDK retried it);
     // the token minted from it is the one stored.

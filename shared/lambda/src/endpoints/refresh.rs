@@ -52,13 +52,11 @@ impl RefreshEndpoint<DynamoTokens> {
         let sdk = portcullis_aws::sdk::load_sdk_config().await;
         let db = portcullis_aws::sdk::dynamodb(&sdk);
         Ok(Self {
-            client_auth: portcullis_aws::DynamoClientAuth {
-                clients: portcullis_aws::DynamoClients::new(db.clone(), &settings.clients_table),
-                codes: portcullis_aws::DynamoCodes::new(
-                    db.clone(),
-                    &settings.assertions.codes_table,
-                ),
-            },
+            client_auth: portcullis_aws::DynamoClientAuth::new(
+                db.clone(),
+                &settings.clients_table,
+                &settings.assertions.codes_table,
+            ),
             tokens: DynamoTokens::with_clients(db, &settings.tokens_table, &settings.clients_table),
             mint: ring(&sdk, &settings.mint_secret_id, settings.key_cache_ttl),
             tag: ring(&sdk, &settings.tag_secret_id, settings.key_cache_ttl),
