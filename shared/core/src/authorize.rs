@@ -288,6 +288,7 @@ pub async fn issue_code(
         redirect_uri: req.redirect.uri.clone(),
         redirect_uri_explicit: req.redirect.explicit,
         scopes: req.scopes.clone(),
+        resource: None,
         user: user.user.clone(),
         code_challenge: req.code_challenge.clone(),
         client_refresh_rotation: req.client.refresh_rotation,

@@ -221,6 +221,10 @@ pub struct CodeRecord {
     /// Whether the authorization request named `redirect_uri` (RFC 6749 §4.1.3).
     pub redirect_uri_explicit: bool,
     pub scopes: Vec<String>,
+    /// RFC 8707 §2: the protected resource the authorization request named (its registered
+    /// URI), which the tokens are bound to; `None`: no audience restriction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     pub user: UserInfo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge: Option<CodeChallenge>,
@@ -264,6 +268,10 @@ pub fn grant_id_for_code(code_hash: &SecretHash) -> GrantId {
     GrantId::new(format!("g_{}", URL_SAFE_NO_PAD.encode(h.finalize())))
 }
 
+/// The longest resource URI a deployment registers (`portcullis resource create`), in bytes:
+/// it is stored in every grant bound to it, within the grant's 1 KB budget.
+pub const MAX_RESOURCE_URI: usize = 200;
+
 /// What a row of the tokens table is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -300,6 +308,11 @@ pub struct Grant {
     /// What the grant allows today: narrowed, never widened, by refreshes that apply the
     /// client's current registration and the current catalogue (review finding 4).
     pub scopes: Vec<String>,
+    /// RFC 8707: the audience every token of this grant is bound to (a registered resource's
+    /// URI), fixed at the authorization request; `None`: unrestricted (a client that sent no
+    /// `resource`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     pub created_at: u64,
     /// The table's TTL: the refresh token's end, never before `keep_until`.
     pub expires_at: u64,
@@ -384,6 +397,9 @@ pub struct AccessView {
     /// subject is the client.
     pub user: Option<UserInfo>,
     pub scopes: Vec<String>,
+    /// RFC 8707 / RFC 9068 §3 `aud`: the resource the token was issued for; `None`: a token
+    /// with no audience restriction.
+    pub resource: Option<String>,
     pub expires_at: u64,
     pub issued_at: u64,
 }
@@ -427,6 +443,7 @@ impl Grant {
             client_id,
             profile: Profile::default(),
             scopes,
+            resource: None,
             created_at: now,
             expires_at: access_expires_at,
             ends_at: Some(access_expires_at),
@@ -488,6 +505,7 @@ impl Grant {
             client_id: self.client_id.clone(),
             user: (!self.is_machine()).then(|| self.user()),
             scopes: scopes.clone().unwrap_or_else(|| self.scopes.clone()),
+            resource: self.resource.clone(),
             expires_at,
             issued_at: if generation == self.generation {
                 self.rotated_at
@@ -548,6 +566,7 @@ mod tests {
                 name: Some("n".repeat(64)),
             },
             scopes: scopes.clone(),
+            resource: None,
             created_at: t,
             expires_at: t,
             ends_at: Some(t),

@@ -137,6 +137,7 @@ pub fn grant(grant_id: &str, client_id: &str, sub: &str, now: u64) -> crate::mod
         user_sub: Subject::new(sub),
         profile: crate::model::Profile::from(&user(sub)),
         scopes: vec!["READ_PROFILE".into(), "READ_BOOKING".into()],
+        resource: None,
         created_at: now,
         expires_at: now + 86_400,
         ends_at: None,

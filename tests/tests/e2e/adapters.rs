@@ -23,6 +23,7 @@ fn code_record(code: &AuthorizationCode, client_id: &str, expires_at: u64) -> Co
         redirect_uri: testkit::REDIRECT_URI.into(),
         redirect_uri_explicit: true,
         scopes: vec!["READ_PROFILE".into()],
+        resource: None,
         // sub "u1", username "ada", no email or name.
         user: testkit::user("u1"),
         code_challenge: None,

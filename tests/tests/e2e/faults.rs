@@ -219,6 +219,7 @@ impl Rig {
             redirect_uri: RedirectUri::new(testkit::REDIRECT_URI),
             redirect_uri_explicit: true,
             scopes: vec!["READ_PROFILE".into()],
+            resource: None,
             user: testkit::user("u-faults"),
             code_challenge: None,
             client_refresh_rotation: true,

@@ -141,6 +141,7 @@ async fn expired_code_still_in_the_table_is_invalid_grant() {
         redirect_uri: RedirectUri::new(REDIRECT),
         redirect_uri_explicit: true,
         scopes: vec!["READ_PROFILE".into()],
+        resource: None,
         user: UserInfo {
             sub: Subject::new("u-expired"),
             ..Default::default()

@@ -219,6 +219,7 @@ fn new_grant(rec: &CodeRecord, ctx: &TokenContext<'_>, now: u64) -> Grant {
         user_sub: rec.user.sub.clone(),
         profile: Profile::from(&rec.user),
         scopes: rec.scopes.clone(),
+        resource: rec.resource.clone(),
         created_at: now,
         // Review finding 6: the grant (and, once revoked, its tombstone) outlives its code
         // and the replay margin, however short the refresh or grant lifetime.
