@@ -14,6 +14,42 @@ pub mod paths {
     pub const INTROSPECT: &str = "/api/auth/oauth/introspect";
     /// RFC 8414 §3: the well-known URI for an issuer without a path component.
     pub const METADATA: &str = "/.well-known/oauth-authorization-server";
+    /// RFC 7591 §3: dynamic client registration.
+    pub const REGISTER: &str = "/api/auth/oauth/register";
+}
+
+/// What a deployment lets in beyond the clients an operator registered: the metadata
+/// advertises each only when it is on (a client that reads the document then knows whether to
+/// register or present a metadata document).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Openings {
+    /// RFC 7591 dynamic registration at [`paths::REGISTER`].
+    pub registration: bool,
+    /// Client ID Metadata Documents (an https URL as `client_id`).
+    pub metadata_documents: bool,
+}
+
+/// RFC 8414 §3.1: where the metadata of `issuer` is served, as request paths on its host. An
+/// issuer without a path: `/.well-known/oauth-authorization-server`. With a path (`/tenant1`):
+/// the well-known prefix inserted before it (`/.well-known/oauth-authorization-server/tenant1`,
+/// the form RFC 8414 §3.1 and MCP clients try first), and, for clients written to the older
+/// "append" convention (MCP 2025-03-26 and some libraries), the same suffix appended
+/// (`/tenant1/.well-known/oauth-authorization-server`). Both answer the same document. The
+/// OpenID Connect locations (`openid-configuration`) are not served: Portcullis is not an
+/// OpenID Provider (no ID tokens, no `jwks_uri`), and a document there would promise one; MCP
+/// clients read the RFC 8414 location first and stop there.
+pub fn well_known_paths(issuer: &str) -> Vec<String> {
+    let path = url::Url::parse(issuer)
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    if path.is_empty() {
+        vec![paths::METADATA.to_string()]
+    } else {
+        vec![
+            format!("{}{path}", paths::METADATA),
+            format!("{path}{}", paths::METADATA),
+        ]
+    }
 }
 
 /// RFC 8414 §2 metadata, with Cal.com's two extra endpoints as extra members (§2 allows them).
@@ -47,6 +83,18 @@ pub struct ServerMetadata {
     pub code_challenge_methods_supported: &'static [&'static str],
     /// RFC 9207 §3: the authorization response carries `iss`.
     pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 8414 §2: present only when dynamic registration (RFC 7591) is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    /// draft-ietf-oauth-client-id-metadata-document §6 ("Authorization Server Metadata"): an
+    /// authorization server publishing metadata includes this member, `true` when an https URL
+    /// is accepted as `client_id`. claude.ai and Codex present a document only when this is
+    /// `true` and `none` is among the token endpoint's methods.
+    pub client_id_metadata_document_supported: bool,
+    /// RFC 8707 `resource` is accepted at the authorization, token and refresh endpoints, and
+    /// tokens are bound to it. RFC 8707 registers no metadata member for this; the name is
+    /// the one other servers publish (informational: clients send `resource` regardless).
+    pub resource_indicators_supported: bool,
 }
 
 /// Client authentication at the token and revocation endpoints (RFC 6749 §2.3.1; `none` is a
@@ -88,7 +136,19 @@ impl ServerMetadata {
                 crate::assertion::SIGNING_ALGS,
             code_challenge_methods_supported: &["S256"],
             authorization_response_iss_parameter_supported: true,
+            registration_endpoint: None,
+            client_id_metadata_document_supported: false,
+            resource_indicators_supported: true,
         }
+    }
+
+    /// With the deployment's [`Openings`] advertised.
+    pub fn with_openings(mut self, openings: Openings) -> Self {
+        self.registration_endpoint = openings
+            .registration
+            .then(|| format!("{}{}", self.issuer, paths::REGISTER));
+        self.client_id_metadata_document_supported = openings.metadata_documents;
+        self
     }
 }
 
@@ -152,6 +212,60 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&"READ_BOOKING".into()));
+    }
+
+    /// RFC 8414 §2 (`registration_endpoint`, OPTIONAL) and the CIMD draft §6: each opening is
+    /// advertised exactly when it is on; `client_id_metadata_document_supported` is always
+    /// present (the draft: an authorization server that publishes metadata MUST include it),
+    /// and `none` stays among the token endpoint's methods (MCP clients require it to present a
+    /// document).
+    #[test]
+    fn registration_and_metadata_documents_are_advertised_only_when_on() {
+        let off = serde_json::to_value(ServerMetadata::new("https://a", &ScopeCatalog::default()))
+            .unwrap();
+        assert!(off.get("registration_endpoint").is_none());
+        assert_eq!(off["client_id_metadata_document_supported"], false);
+        assert_eq!(off["resource_indicators_supported"], true);
+        let on = serde_json::to_value(
+            ServerMetadata::new("https://a", &ScopeCatalog::default()).with_openings(Openings {
+                registration: true,
+                metadata_documents: true,
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            on["registration_endpoint"],
+            "https://a/api/auth/oauth/register"
+        );
+        assert_eq!(on["client_id_metadata_document_supported"], true);
+        assert!(on["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"none".into()));
+    }
+
+    /// RFC 8414 §3.1: the well-known segment is inserted between the host and the issuer's
+    /// path; the appended form is served too; an issuer without a path has one location.
+    #[test]
+    fn metadata_is_served_at_the_path_inserted_well_known_location() {
+        assert_eq!(
+            well_known_paths("https://auth.example"),
+            vec!["/.well-known/oauth-authorization-server"]
+        );
+        assert_eq!(
+            well_known_paths("https://auth.example/tenant1"),
+            vec![
+                "/.well-known/oauth-authorization-server/tenant1",
+                "/tenant1/.well-known/oauth-authorization-server"
+            ]
+        );
+        assert_eq!(
+            well_known_paths("https://auth.example/a/b"),
+            vec![
+                "/.well-known/oauth-authorization-server/a/b",
+                "/a/b/.well-known/oauth-authorization-server"
+            ]
+        );
     }
 
     /// RFC 7662 §2.1 with RFC 8414 §2: public clients (`none`) may revoke, not introspect.

@@ -747,6 +747,8 @@ impl FromEnv for IntrospectSettings {
 pub struct MetadataSettings {
     pub issuer: String,
     pub scopes: ScopeCatalog,
+    /// What the deployment lets in beyond operator-registered clients (advertised).
+    pub openings: crate::metadata::Openings,
 }
 
 impl FromEnv for MetadataSettings {
@@ -757,6 +759,7 @@ impl FromEnv for MetadataSettings {
         Ok(Self {
             issuer: r.issuer(issuer)?,
             scopes: r.scopes()?,
+            openings: crate::metadata::Openings::default(),
         })
     }
 }

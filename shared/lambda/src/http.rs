@@ -239,6 +239,15 @@ pub fn see_other_with_cookie(location: &str, cookie: &str) -> Response<Body> {
     )
 }
 
+/// 404 for a path routed to a function that does not serve it (API Gateway's own 404 for an
+/// unrouted path is `{"message":"Not Found"}`; this one is an RFC-shaped error).
+pub fn not_found() -> Response<Body> {
+    json(
+        404,
+        &serde_json::json!({"error": "not_found", "error_description": "nothing is served at this path"}),
+    )
+}
+
 pub fn method_not_allowed(allow: &str) -> Response<Body> {
     let mut r = json(
         405,
