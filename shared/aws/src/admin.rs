@@ -68,6 +68,9 @@ impl ClientDirectory for DynamoClients {
                 .db
                 .scan()
                 .table_name(&self.table)
+                // Resources (RFC 8707) share the table, marked by `kind`; clients have none.
+                .filter_expression("attribute_not_exists(#kind)")
+                .expression_attribute_names("#kind", "kind")
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -80,6 +83,79 @@ impl ClientDirectory for DynamoClients {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(clients),
             }
+        }
+    }
+}
+
+#[async_trait]
+impl portcullis_core::ports::ResourceRegistry for DynamoClients {
+    /// One conditional PutItem.
+    async fn create_resource(
+        &self,
+        r: &portcullis_core::resource::Resource,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .db
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(crate::to_item(r)?))
+            .condition_expression("attribute_not_exists(client_id)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    /// Scan, every page, resources only.
+    async fn list_resources(&self) -> Result<Vec<portcullis_core::resource::Resource>, StoreError> {
+        let mut out_items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .db
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#kind = :resource")
+                .expression_attribute_names("#kind", "kind")
+                .expression_attribute_values(":resource", s(portcullis_core::resource::KIND))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                out_items.push(from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => {
+                    out_items
+                        .sort_by(|a: &portcullis_core::resource::Resource, b| a.uri.cmp(&b.uri));
+                    return Ok(out_items);
+                }
+            }
+        }
+    }
+
+    /// One DeleteItem, conditional on the item being a resource.
+    async fn delete_resource(&self, uri: &str) -> Result<bool, StoreError> {
+        let res = self
+            .db
+            .delete_item()
+            .table_name(&self.table)
+            .key("client_id", s(uri))
+            .condition_expression("#kind = :resource")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":resource", s(portcullis_core::resource::KIND))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(classify(e)),
         }
     }
 }

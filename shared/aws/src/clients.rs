@@ -1,10 +1,13 @@
 //! The clients table: `client_id` → [`Client`].
 use crate::{classify, from_item, s, to_item};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::KeysAndAttributes;
 use portcullis_core::error::StoreError;
 use portcullis_core::ids::ClientId;
 use portcullis_core::model::Client;
 use portcullis_core::ports::{ClientLookup, ClientRegistry};
+use portcullis_core::resource::Resource;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub struct DynamoClients {
@@ -34,6 +37,35 @@ impl ClientLookup for DynamoClients {
             .await
             .map_err(classify)?;
         out.item.map(from_item).transpose()
+    }
+}
+
+#[async_trait]
+impl portcullis_core::ports::ResourceLookup for DynamoClients {
+    /// One consistent BatchGetItem of both keys of the clients table.
+    async fn client_and_resource(
+        &self,
+        client_id: &ClientId,
+        resource: &str,
+    ) -> Result<(Option<Client>, Option<Resource>), StoreError> {
+        let key = |k: &str| HashMap::from([("client_id".to_string(), s(k))]);
+        let keys = KeysAndAttributes::builder()
+            .keys(key(client_id.as_str()))
+            .keys(key(resource))
+            .consistent_read(true)
+            .build()
+            .map_err(crate::build_err)?;
+        let mut found =
+            crate::tokens::batch_get(&self.db, HashMap::from([(self.table.clone(), keys)])).await?;
+        let (mut client, mut res) = (None, None);
+        for item in found.remove(&self.table).unwrap_or_default() {
+            if item.get("kind") == Some(&s(portcullis_core::resource::KIND)) {
+                res = Some(from_item(item)?);
+            } else {
+                client = Some(from_item(item)?);
+            }
+        }
+        Ok((client, res))
     }
 }
 

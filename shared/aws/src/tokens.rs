@@ -440,30 +440,38 @@ impl DynamoTokens {
     /// One BatchGetItem; keys handed back unprocessed (throttling) are asked for again, briefly.
     async fn batch_get(
         &self,
-        mut request: HashMap<String, KeysAndAttributes>,
+        request: HashMap<String, KeysAndAttributes>,
     ) -> Result<HashMap<String, Vec<Item>>, StoreError> {
-        let mut found: HashMap<String, Vec<Item>> = HashMap::new();
-        for attempt in 0..3u32 {
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-            }
-            let out = self
-                .db
-                .batch_get_item()
-                .set_request_items(Some(request))
-                .send()
-                .await
-                .map_err(classify)?;
-            for (table, items) in out.responses.unwrap_or_default() {
-                found.entry(table).or_default().extend(items);
-            }
-            request = out.unprocessed_keys.unwrap_or_default();
-            if request.is_empty() {
-                return Ok(found);
-            }
-        }
-        Err(StoreError::Unavailable(
-            "a two-table read left keys unprocessed".into(),
-        ))
+        batch_get(&self.db, request).await
     }
+}
+
+/// One BatchGetItem, with up to two retries of unprocessed keys (DynamoDB returns some under
+/// throttling); what is still unprocessed then is a 503.
+pub(crate) async fn batch_get(
+    db: &aws_sdk_dynamodb::Client,
+    mut request: HashMap<String, KeysAndAttributes>,
+) -> Result<HashMap<String, Vec<Item>>, StoreError> {
+    let mut found: HashMap<String, Vec<Item>> = HashMap::new();
+    for attempt in 0..3u32 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+        }
+        let out = db
+            .batch_get_item()
+            .set_request_items(Some(request))
+            .send()
+            .await
+            .map_err(classify)?;
+        for (table, items) in out.responses.unwrap_or_default() {
+            found.entry(table).or_default().extend(items);
+        }
+        request = out.unprocessed_keys.unwrap_or_default();
+        if request.is_empty() {
+            return Ok(found);
+        }
+    }
+    Err(StoreError::Unavailable(
+        "a batch read left keys unprocessed".into(),
+    ))
 }

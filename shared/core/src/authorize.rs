@@ -6,7 +6,7 @@ use crate::ids::ClientId;
 use crate::model::{Client, CodeRecord};
 use crate::params::Params;
 use crate::pkce::CodeChallenge;
-use crate::ports::{ClientLookup, CodeIssue};
+use crate::ports::{ClientLookup, CodeIssue, ResourceLookup};
 use crate::redirect::{choose_redirect_uri, redirect_with, ChosenRedirect, RedirectError};
 use crate::scope::{join_scope, ScopeCatalog};
 use crate::secret::AuthorizationCode;
@@ -23,11 +23,13 @@ pub struct AuthorizeParams {
     pub state: Option<String>,
     pub code_challenge: Option<String>,
     pub code_challenge_method: Option<String>,
+    /// RFC 8707 §2: the resource the tokens are for.
+    pub resource: Option<String>,
     /// Names of the parameters above that were sent more than once (RFC 6749 §3.1).
     pub repeated: Vec<&'static str>,
 }
 
-const PARAM_NAMES: [&str; 7] = [
+const PARAM_NAMES: [&str; 8] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -35,6 +37,7 @@ const PARAM_NAMES: [&str; 7] = [
     "state",
     "code_challenge",
     "code_challenge_method",
+    crate::resource::PARAM,
 ];
 
 impl AuthorizeParams {
@@ -50,6 +53,7 @@ impl AuthorizeParams {
             state: get("state"),
             code_challenge: get("code_challenge"),
             code_challenge_method: get("code_challenge_method"),
+            resource: get(crate::resource::PARAM),
             repeated: PARAM_NAMES
                 .iter()
                 .copied()
@@ -68,6 +72,7 @@ impl AuthorizeParams {
             ("state", &self.state),
             ("code_challenge", &self.code_challenge),
             ("code_challenge_method", &self.code_challenge_method),
+            (crate::resource::PARAM, &self.resource),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
@@ -83,6 +88,8 @@ pub struct AuthorizationRequest {
     pub scopes: Vec<String>,
     pub state: Option<String>,
     pub code_challenge: Option<CodeChallenge>,
+    /// RFC 8707: the registered resource the tokens will be bound to.
+    pub resource: Option<crate::resource::Resource>,
 }
 
 impl AuthorizationRequest {
@@ -144,7 +151,7 @@ pub fn error_location(
 /// Client and redirect URI first: until both are known good every failure is a page. After
 /// that, failures go back to the client: repeated parameters, `response_type`, `scope`, PKCE.
 pub async fn validate_request(
-    clients: &(impl ClientLookup + ?Sized),
+    clients: &(impl ClientLookup + ResourceLookup + ?Sized),
     catalog: &ScopeCatalog,
     issuer: &str,
     p: &AuthorizeParams,
@@ -160,10 +167,16 @@ pub async fn validate_request(
     // Issue 10: an id that cannot be a client's (too long for a DynamoDB key, odd characters)
     // is refused without a storage call.
     let client_id = ClientId::from(client_id);
-    let found = if client_id.is_well_formed() {
-        clients.client(&client_id).await?
-    } else {
-        None
+    // RFC 8707: a well-formed single `resource` is read with the client, in the same request;
+    // anything else about it is refused below, once errors can go back to the client.
+    let indicator = match (&p.resource, p.repeated.contains(&crate::resource::PARAM)) {
+        (Some(r), false) => crate::resource::check_indicator(r).ok(),
+        _ => None,
+    };
+    let (found, resource) = match (client_id.is_well_formed(), indicator) {
+        (false, _) => (None, None),
+        (true, None) => (clients.client(&client_id).await?, None),
+        (true, Some(r)) => clients.client_and_resource(&client_id, r).await?,
     };
     let client = match found {
         Some(c) if !c.disabled => c,
@@ -204,6 +217,12 @@ pub async fn validate_request(
     let back = |e: OAuthError| {
         AuthorizeError::Redirect(error_location(&redirect.uri, &e, state.as_deref(), issuer))
     };
+    if p.repeated.contains(&crate::resource::PARAM) {
+        return Err(back(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "one resource per request: this server binds each token to a single audience",
+        )));
+    }
     if let Some(name) = p.repeated.first() {
         return Err(back(OAuthError::invalid_request(format!(
             "parameter `{name}` was sent more than once"
@@ -221,6 +240,16 @@ pub async fn validate_request(
     let scopes = catalog
         .resolve(p.scope.as_deref(), &client.scopes)
         .map_err(back)?;
+    let (scopes, resource) = match p.resource.as_deref() {
+        None => (scopes, None),
+        Some(asked) => {
+            crate::resource::check_indicator(asked).map_err(back)?;
+            let (_, scopes) =
+                crate::resource::scopes_for(asked, resource.as_ref(), p.scope.is_some(), scopes)
+                    .map_err(back)?;
+            (scopes, resource)
+        }
+    };
     let code_challenge = CodeChallenge::from_request(
         p.code_challenge.as_deref(),
         p.code_challenge_method.as_deref(),
@@ -242,6 +271,7 @@ pub async fn validate_request(
         scopes,
         state,
         code_challenge,
+        resource,
     })
 }
 
@@ -288,7 +318,7 @@ pub async fn issue_code(
         redirect_uri: req.redirect.uri.clone(),
         redirect_uri_explicit: req.redirect.explicit,
         scopes: req.scopes.clone(),
-        resource: None,
+        resource: req.resource.as_ref().map(|r| r.uri.clone()),
         user: user.user.clone(),
         code_challenge: req.code_challenge.clone(),
         client_refresh_rotation: req.client.refresh_rotation,

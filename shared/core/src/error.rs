@@ -19,6 +19,8 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     InvalidToken,
     InsufficientScope,
+    /// RFC 8707 §2: the `resource` is unknown, malformed, or not one this grant covers.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -36,6 +38,7 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

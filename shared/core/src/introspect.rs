@@ -67,6 +67,10 @@ pub struct Introspection {
     pub iat: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// RFC 7662 §2.2 `aud` (RFC 8707): the resource the token was issued for, when the
+    /// authorization request named one. A resource server compares it with its own URI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 impl Introspection {
@@ -100,6 +104,7 @@ impl Introspection {
             exp: Some(exp),
             iat: Some(iat),
             iss: Some(issuer.to_string()),
+            aud: None,
         }
     }
 }
@@ -166,15 +171,18 @@ where
             if view.client_id != *caller_id && !caller.resource_server {
                 return Ok(Introspection::inactive());
             }
-            Ok(Introspection::active(
-                view.client_id,
-                view.user,
-                &view.scopes,
-                "Bearer",
-                view.expires_at,
-                view.issued_at,
-                issuer,
-            ))
+            Ok(Introspection {
+                aud: view.resource.clone(),
+                ..Introspection::active(
+                    view.client_id,
+                    view.user,
+                    &view.scopes,
+                    "Bearer",
+                    view.expires_at,
+                    view.issued_at,
+                    issuer,
+                )
+            })
         }
         Genuine::Refresh(_) => {
             // Review finding 8: a refresh token is only ever its own client's business.
@@ -184,15 +192,18 @@ where
             let exp = g
                 .ends_at
                 .map_or(g.refresh_expires_at, |end| end.min(g.refresh_expires_at));
-            Ok(Introspection::active(
-                g.client_id.clone(),
-                Some(g.user()),
-                &g.scopes,
-                REFRESH_TOKEN_TYPE,
-                exp,
-                g.rotated_at,
-                issuer,
-            ))
+            Ok(Introspection {
+                aud: g.resource.clone(),
+                ..Introspection::active(
+                    g.client_id.clone(),
+                    Some(g.user()),
+                    &g.scopes,
+                    REFRESH_TOKEN_TYPE,
+                    exp,
+                    g.rotated_at,
+                    issuer,
+                )
+            })
         }
     }
 }
@@ -264,8 +275,42 @@ mod tests {
                 exp: Some(now + 1800),
                 iat: Some(now),
                 iss: Some(ISSUER.into()),
+                aud: None,
             }
         );
+    }
+
+    /// RFC 7662 §2.2 `aud` with RFC 8707: a token bound to a resource names it, the access
+    /// token and the refresh token alike; an unbound token has no `aud`.
+    #[tokio::test]
+    async fn a_token_bound_to_a_resource_is_described_with_its_aud() {
+        let w = world();
+        w.store.upsert_resource(
+            crate::resource::Resource::new(
+                "https://api.example.com/mcp",
+                None,
+                vec!["READ_PROFILE".into(), "READ_BOOKING".into()],
+                &w.scopes,
+                1,
+            )
+            .unwrap(),
+        );
+        let code = w
+            .code(&format!("{Q}&resource=https%3A%2F%2Fapi.example.com%2Fmcp"))
+            .await;
+        let t = w
+            .exchange(("c1", Some(SECRET)), &code, None, None)
+            .await
+            .unwrap();
+        for token in [t.access_token.secret(), t.refresh().secret()] {
+            let i = ask(&w, creds("c1", Some(SECRET)), token).await.unwrap();
+            assert_eq!(i.aud.as_deref(), Some("https://api.example.com/mcp"));
+        }
+        let plain = issued(&w).await;
+        let i = ask(&w, creds("c1", Some(SECRET)), plain.access_token.secret())
+            .await
+            .unwrap();
+        assert_eq!(i.aud, None);
     }
 
     /// Issue 17, RFC 9068 §2.2: a client's own token (client credentials) names the client as

@@ -346,6 +346,19 @@ impl World {
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
     ) -> Result<TokenResponse, ErrorCode> {
+        self.exchange_for(creds, code, redirect_uri, verifier, None)
+            .await
+    }
+
+    /// [`World::exchange`] naming a `resource` (RFC 8707).
+    pub async fn exchange_for(
+        &self,
+        creds: (&str, Option<&str>),
+        code: &AuthorizationCode,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, ErrorCode> {
         let creds = ClientCredentials {
             client_id: Some(ClientId::new(creds.0)),
             secret: creds.1.map(ClientSecret::new),
@@ -358,6 +371,7 @@ impl World {
                 .map(parse_verifier)
                 .transpose()
                 .map_err(|e| e.code)?,
+            resource: resource.map(str::to_string),
         };
         exchange_code(
             &self.store,
@@ -378,6 +392,17 @@ impl World {
         refresh_token: &RefreshToken,
         scope: Option<&str>,
     ) -> Result<TokenResponse, ErrorCode> {
+        self.refresh_for(creds, refresh_token, scope, None).await
+    }
+
+    /// [`World::refresh`] naming a `resource` (RFC 8707).
+    pub async fn refresh_for(
+        &self,
+        creds: (&str, Option<&str>),
+        refresh_token: &RefreshToken,
+        scope: Option<&str>,
+        resource: Option<&str>,
+    ) -> Result<TokenResponse, ErrorCode> {
         let creds = ClientCredentials {
             client_id: Some(ClientId::new(creds.0)),
             secret: creds.1.map(ClientSecret::new),
@@ -386,6 +411,7 @@ impl World {
         let grant = RefreshGrant {
             refresh_token: refresh_token.clone(),
             scope: scope.map(crate::scope::parse_scope),
+            resource: resource.map(str::to_string),
         };
         refresh_tokens(&self.store, &creds, &grant, &self.token_context())
             .await

@@ -155,6 +155,9 @@ pub async fn exchange_code(
         (None, None) => {}
     }
 
+    // RFC 8707 §2.2: the tokens are for the resource the user consented to, and no other.
+    crate::resource::narrow(rec.resource.as_deref(), grant.resource.as_deref())?;
+
     let new = new_grant(&rec, ctx, now);
     let access = mint_access(ctx.keys, &new.client_id, &new.grant_id, 0);
     let refresh = mint_refresh(ctx.keys, &new.grant_id, 0);
@@ -403,6 +406,7 @@ mod tests {
             code: code.clone(),
             redirect_uri: None,
             code_verifier: None,
+            resource: None,
         };
         w.store.reset_calls();
         let t = exchange_code(
@@ -438,6 +442,7 @@ mod tests {
             &crate::grants::RefreshGrant {
                 refresh_token: t.refresh().clone(),
                 scope: None,
+                resource: None,
             },
             &w.token_context(),
         )
@@ -1063,6 +1068,7 @@ mod tests {
                 code: code.clone(),
                 redirect_uri: CB.map(Into::into),
                 code_verifier: None,
+                resource: None,
             };
             let (w, limit) = (&w, &limit);
             async move {

@@ -33,6 +33,8 @@ pub struct RefreshGrant {
     pub refresh_token: RefreshToken,
     /// `None`: the grant's scope. Otherwise it must be equal or narrower (RFC 6749 §6).
     pub scope: Option<Vec<String>>,
+    /// RFC 8707 §2.2: `None`, or the grant's own resource ([`crate::resource::narrow`]).
+    pub resource: Option<String>,
 }
 
 impl RefreshGrant {
@@ -40,6 +42,7 @@ impl RefreshGrant {
     /// `Authorization: Bearer` (`header_token`), not both. `grant_type`, when sent, must be
     /// `refresh_token`.
     pub fn parse(params: &Params, header_token: Option<&str>) -> Result<Self, OAuthError> {
+        let resource = crate::resource::requested(params)?.map(str::to_string);
         if let Some(name) = params.repeated().first() {
             return Err(OAuthError::invalid_request(format!(
                 "parameter `{}` was sent more than once",
@@ -70,13 +73,14 @@ impl RefreshGrant {
                     ))
                 }
             };
-        Ok(Self::from_params(token, params))
+        Ok(Self::from_params(token, params, resource))
     }
 
-    fn from_params(token: &str, params: &Params) -> Self {
+    fn from_params(token: &str, params: &Params, resource: Option<String>) -> Self {
         Self {
             refresh_token: RefreshToken::new(token),
             scope: params.get("scope").map(crate::scope::parse_scope),
+            resource,
         }
     }
 }
@@ -88,11 +92,15 @@ pub struct CodeGrant {
     pub redirect_uri: Option<RedirectUri>,
     /// RFC 7636 §4.5, already checked against §4.1's syntax.
     pub code_verifier: Option<CodeVerifier>,
+    /// RFC 8707 §2.2: `None`, or the code's own resource.
+    pub resource: Option<String>,
 }
 
 impl TokenRequest {
     /// RFC 6749 §4.1.3 and §5.2: parse once, at the edge.
     pub fn parse(params: &Params) -> Result<Self, OAuthError> {
+        // RFC 8707 §2: several resources are `invalid_target`, before the generic rule.
+        let resource = crate::resource::requested(params)?.map(str::to_string);
         if let Some(name) = params.repeated().first() {
             return Err(OAuthError::invalid_request(format!(
                 "parameter `{}` was sent more than once",
@@ -112,13 +120,16 @@ impl TokenRequest {
                         .get("code_verifier")
                         .map(parse_verifier)
                         .transpose()?,
+                    resource,
                 }))
             }
             Some("refresh_token") => {
                 let token = params
                     .get("refresh_token")
                     .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-                Ok(Self::RefreshToken(RefreshGrant::from_params(token, params)))
+                Ok(Self::RefreshToken(RefreshGrant::from_params(
+                    token, params, resource,
+                )))
             }
             Some("client_credentials") => Ok(Self::ClientCredentials(
                 ClientCredentialsGrant::from_params(params),

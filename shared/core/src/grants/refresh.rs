@@ -91,6 +91,8 @@ pub async fn refresh_tokens(
                 if g.refresh_expires_at <= now {
                     return Err(OAuthError::invalid_grant("the refresh token has expired").into());
                 }
+                // RFC 8707 §2.2: a refresh keeps the grant's audience; it never widens it.
+                crate::resource::narrow(g.resource.as_deref(), grant.resource.as_deref())?;
                 let (next, response) = successor(g, current, grant, ctx, now)?;
                 if tokens.advance(&next, g.generation).await? {
                     tracing::info!(client_id = %g.client_id, grant_id = %g.grant_id, "refresh token used");

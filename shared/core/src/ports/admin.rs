@@ -133,6 +133,25 @@ impl Port for ClientRemovalPort {
     )];
 }
 
+/// clients: the resources (RFC 8707) the operator registers, items keyed by their URI with
+/// `kind = resource`: PutItem (conditional), Scan (filtered to resources), DeleteItem. Used by
+/// the CLI (`portcullis resource create|list|delete`).
+#[async_trait]
+pub trait ResourceRegistry: Send + Sync {
+    /// Registers it; `false` if a resource (or anything) already has that key.
+    async fn create_resource(&self, r: &crate::resource::Resource) -> Result<bool, StoreError>;
+    async fn list_resources(&self) -> Result<Vec<crate::resource::Resource>, StoreError>;
+    /// Whether there was one.
+    async fn delete_resource(&self, uri: &str) -> Result<bool, StoreError>;
+}
+pub struct ResourceRegistryPort;
+impl Port for ResourceRegistryPort {
+    const DYNAMODB: &'static [DynamoAccess] = &[DynamoAccess::table(
+        Table::Clients,
+        &["dynamodb:PutItem", "dynamodb:Scan", "dynamodb:DeleteItem"],
+    )];
+}
+
 /// tokens: Query `by_user` or `by_client` (grant items only), then BatchGetItem (consistent) of
 /// the grant items for what the indexes do not project. Used by the CLI (`grants list`,
 /// `grants revoke --sub`).

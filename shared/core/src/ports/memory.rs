@@ -36,11 +36,17 @@ pub enum Op {
     RevokeAccess,
     CountToken,
     UseJti,
+    /// [`super::ResourceLookup::client_and_resource`].
+    ClientAndResource,
+    /// [`super::admin::ResourceRegistry`].
+    Resources,
 }
 
 #[derive(Default)]
 struct Tables {
     clients: HashMap<ClientId, Client>,
+    /// Registered resources (RFC 8707), by URI (in the clients table in DynamoDB).
+    resources: HashMap<String, crate::resource::Resource>,
     codes: HashMap<String, CodeRecord>,
     /// One entry per grant: the layout of the tokens table.
     grants: HashMap<GrantId, Grant>,
@@ -110,6 +116,12 @@ impl MemoryStore {
             t.clients.insert(client.client_id.clone(), client);
         }
     }
+    /// Test helper: register a resource.
+    pub fn upsert_resource(&self, resource: crate::resource::Resource) {
+        if let Ok(mut t) = self.0.tables.lock() {
+            t.resources.insert(resource.uri.clone(), resource);
+        }
+    }
     /// Test helper: a copy of a stored client.
     pub fn stored_client(&self, client_id: &str) -> Option<Client> {
         self.0
@@ -157,6 +169,42 @@ impl MemoryStore {
 impl ClientLookup for MemoryStore {
     async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError> {
         Ok(self.lock(Op::Client)?.clients.get(client_id).cloned())
+    }
+}
+
+#[async_trait]
+impl super::ResourceLookup for MemoryStore {
+    async fn client_and_resource(
+        &self,
+        client_id: &ClientId,
+        resource: &str,
+    ) -> Result<(Option<Client>, Option<crate::resource::Resource>), StoreError> {
+        let t = self.lock(Op::ClientAndResource)?;
+        Ok((
+            t.clients.get(client_id).cloned(),
+            t.resources.get(resource).cloned(),
+        ))
+    }
+}
+
+#[async_trait]
+impl super::admin::ResourceRegistry for MemoryStore {
+    async fn create_resource(&self, r: &crate::resource::Resource) -> Result<bool, StoreError> {
+        let mut t = self.lock(Op::Resources)?;
+        if t.resources.contains_key(&r.uri) {
+            return Ok(false);
+        }
+        t.resources.insert(r.uri.clone(), r.clone());
+        Ok(true)
+    }
+    async fn list_resources(&self) -> Result<Vec<crate::resource::Resource>, StoreError> {
+        let t = self.lock(Op::Resources)?;
+        let mut v: Vec<_> = t.resources.values().cloned().collect();
+        v.sort_by(|a, b| a.uri.cmp(&b.uri));
+        Ok(v)
+    }
+    async fn delete_resource(&self, uri: &str) -> Result<bool, StoreError> {
+        Ok(self.lock(Op::Resources)?.resources.remove(uri).is_some())
     }
 }
 

@@ -74,6 +74,25 @@ impl Port for ClientLookupPort {
         &[DynamoAccess::table(Table::Clients, &["dynamodb:GetItem"])];
 }
 
+/// clients: BatchGetItem of a client and a resource (RFC 8707), both in the clients table (a
+/// resource's key is its URI). Used by authorize when the request names a `resource`: one
+/// request either way.
+#[async_trait]
+pub trait ResourceLookup: Send + Sync {
+    async fn client_and_resource(
+        &self,
+        client_id: &ClientId,
+        resource: &str,
+    ) -> Result<(Option<Client>, Option<crate::resource::Resource>), StoreError>;
+}
+pub struct ResourceLookupPort;
+impl Port for ResourceLookupPort {
+    const DYNAMODB: &'static [DynamoAccess] = &[DynamoAccess::table(
+        Table::Clients,
+        &["dynamodb:BatchGetItem"],
+    )];
+}
+
 /// clients: PutItem (conditional). Used by the CLI.
 #[async_trait]
 pub trait ClientRegistry: Send + Sync {

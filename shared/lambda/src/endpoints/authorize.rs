@@ -26,7 +26,11 @@ use portcullis_core::session::{verify_session_with, Session};
 use portcullis_core::settings::{AuthorizeSettings, ConfigError, FromEnv};
 
 /// The storage ports `authorize` uses.
-pub const DYNAMODB: &[&[DynamoAccess]] = &[ClientLookupPort::DYNAMODB, CodeIssuePort::DYNAMODB];
+pub const DYNAMODB: &[&[DynamoAccess]] = &[
+    ClientLookupPort::DYNAMODB,
+    portcullis_core::ports::ResourceLookupPort::DYNAMODB,
+    CodeIssuePort::DYNAMODB,
+];
 
 pub struct AuthorizeEndpoint<C, D, K: KeySource> {
     pub settings: AuthorizeSettings,
@@ -78,7 +82,7 @@ impl AuthorizeEndpoint<DynamoClients, DynamoCodes, SecretsManagerKeys> {
 
 impl<C, D, K> Endpoint for AuthorizeEndpoint<C, D, K>
 where
-    C: ClientLookup,
+    C: ClientLookup + portcullis_core::ports::ResourceLookup,
     D: CodeIssue,
     K: KeySource<Keys = Keys>,
 {
@@ -114,7 +118,7 @@ where
 
 impl<C, D, K> AuthorizeEndpoint<C, D, K>
 where
-    C: ClientLookup,
+    C: ClientLookup + portcullis_core::ports::ResourceLookup,
     D: CodeIssue,
     K: KeySource<Keys = Keys>,
 {

@@ -57,7 +57,12 @@ mod tests {
         assert_eq!(
             needs(authorize::DYNAMODB),
             vec![
-                (Table::Clients, None, vec!["dynamodb:GetItem"]),
+                // BatchGetItem: the client with the requested resource (RFC 8707).
+                (
+                    Table::Clients,
+                    None,
+                    vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
+                ),
                 (Table::Codes, None, vec!["dynamodb:PutItem"]),
             ]
         );
