@@ -85,6 +85,12 @@ enum Command {
         after_help = "Example:\n  portcullis apikey create --sub 'user|42' --scopes READ_BOOKING --name zapier"
     )]
     Apikey(ApiKeyCommand),
+    /// Manage the protected resources (RFC 8707) tokens can be bound to, such as an MCP server.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  portcullis resource create --uri https://api.example.com/mcp --scopes READ_BOOKING"
+    )]
+    Resource(cmd::resource::ResourceCommand),
     /// Mint a host-application session token, as the host would set it in its cookie (testing).
     #[command(
         after_help = "Example:\n  portcullis --local session --sub dev|ada --username ada\n\nIt forges a user's session: against a deployed stage it needs --allow-production."
@@ -224,6 +230,15 @@ async fn run(command: Command, target: &Target, json: bool) -> Result<String, Cl
             ApiKeyCommand::Create(a) => render(&cmd::apikey::create(ctx, a).await?, json),
             ApiKeyCommand::List(a) => render(&cmd::apikey::list(ctx, a).await?, json),
             ApiKeyCommand::Revoke(a) => render(&cmd::apikey::revoke(ctx, a).await?, json),
+        },
+        Command::Resource(r) => match r {
+            cmd::resource::ResourceCommand::Create(a) => {
+                render(&cmd::resource::create(ctx, a).await?, json)
+            }
+            cmd::resource::ResourceCommand::List => render(&cmd::resource::list(ctx).await?, json),
+            cmd::resource::ResourceCommand::Delete(a) => {
+                render(&cmd::resource::delete(ctx, a).await?, json)
+            }
         },
         Command::Session(args) => render(&cmd::session::run(ctx, args).await?, json),
     }

@@ -60,6 +60,9 @@ pub struct ConsentPage<'a> {
     /// The login URL with `return_to` set to this request: "not you?".
     pub switch_account_url: &'a str,
     pub scopes: Vec<ScopeLine>,
+    /// RFC 8707: the resource the access is for (its registered name, and its URI), when the
+    /// request named one.
+    pub resource: Option<(String, &'a str)>,
     pub redirect_host: &'a str,
     pub action: &'a str,
     pub hidden: Vec<(&'a str, &'a str)>,
@@ -182,6 +185,7 @@ mod tests {
                 ScopeLine::new("READ_PROFILE", Some(&d)),
                 ScopeLine::new("WRITE_THINGS", None),
             ],
+            resource: None,
             redirect_host: "app.example",
             action: "/auth/oauth2/authorize",
             hidden: vec![("state", "\"><b>")],

@@ -14,10 +14,10 @@ use serde_json::Value;
 use std::process::Command;
 
 /// One run of the CLI: its exit code and both streams.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
@@ -72,7 +72,7 @@ fn raw(vars: &[(&str, &str)], args: &[&str]) -> Run {
 }
 
 /// `portcullis --local ARGS` against this stack.
-fn local(stack: &Stack, args: &[&str]) -> Run {
+pub(crate) fn local(stack: &Stack, args: &[&str]) -> Run {
     let (p, a) = (port(&stack.base_url), port(&stack.aws_endpoint));
     let mut all = vec!["--local"];
     all.extend_from_slice(args);

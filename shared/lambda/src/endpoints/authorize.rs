@@ -245,6 +245,10 @@ where
                 user_display,
                 switch_account_url: &switch_account_url,
                 scopes,
+                resource: request
+                    .resource
+                    .as_ref()
+                    .map(|r| (r.display_name(), r.uri.as_str())),
                 redirect_host: &redirect_host,
                 action: &action,
                 hidden,
