@@ -752,6 +752,27 @@ fn link(doc: &Map<String, Value>, member: &'static str) -> Result<Option<String>
     }
 }
 
+/// A document as fetched: the 200 response's body (at most [`MAX_DOCUMENT_BYTES`]) and its
+/// `Cache-Control` (several lines joined by `, `), for [`ClientDocument::validate`] and
+/// [`cache_lifetime`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedDocument {
+    /// Always 200: the draft's current editor's copy has the AS treat any other status as an
+    /// error and follow no redirect.
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub cache_control: Option<String>,
+}
+
+/// Where documents come from: `portcullis_aws::fetch::DocumentFetcher` in production (hardened:
+/// https, no redirects, size and time caps, no special-use address), a fake in tests. Every
+/// failure is a [`DocumentError::Fetch`] (draft §4.3: the AS "SHOULD abort the authorization
+/// request"), never a 5xx.
+#[async_trait::async_trait]
+pub trait DocumentSource: Send + Sync {
+    async fn fetch_document(&self, url: &ClientIdUrl) -> Result<FetchedDocument, DocumentError>;
+}
+
 /// How long a valid document may be used before it is fetched again, in seconds (draft §4.4:
 /// the AS "SHOULD respect HTTP cache headers [RFC 9111] ... but MAY define its own upper and/or
 /// lower bounds"), from the response's `Cache-Control` (several header lines joined by `, `):
