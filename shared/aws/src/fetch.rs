@@ -32,6 +32,7 @@ use portcullis_core::metadata_document::{
     is_loopback_address, is_special_use, ClientIdUrl, DocumentError, DocumentSource,
     FetchedDocument, MAX_DOCUMENT_BYTES,
 };
+use portcullis_core::settings::MetadataDocumentDev;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
@@ -74,6 +75,26 @@ impl Default for FetchPolicy {
             timeout: DEFAULT_TIMEOUT,
             max_bytes: MAX_DOCUMENT_BYTES,
         }
+    }
+}
+
+impl FetchPolicy {
+    /// The policy for the settings' development exception
+    /// (`portcullis_core::settings::metadata_document_dev`, already checked against the issuer):
+    /// production's caps, its loopback hosts, and its CA file read now (cold start).
+    pub fn with_development(dev: &MetadataDocumentDev) -> Result<Self, FetchSetupError> {
+        let extra_root_ca_pem = match &dev.ca_file {
+            None => None,
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| FetchSetupError::BadRootCa(format!("{path}: {e}")))?,
+            ),
+        };
+        Ok(Self {
+            allow_loopback_hosts: dev.loopback_hosts.clone(),
+            extra_root_ca_pem,
+            ..Self::default()
+        })
     }
 }
 
@@ -191,7 +212,10 @@ impl DocumentFetcher {
     /// The addresses a fetch of `url` would connect to, all checked: any special-use address
     /// among the host's refuses the host (an attacker's name that resolves to a public and a
     /// private address must not get a second chance at the private one).
-    pub async fn checked_addresses(&self, url: &ClientIdUrl) -> Result<Vec<SocketAddr>, FetchError> {
+    pub async fn checked_addresses(
+        &self,
+        url: &ClientIdUrl,
+    ) -> Result<Vec<SocketAddr>, FetchError> {
         let port = url.port();
         let addrs: Vec<SocketAddr> = match url.ip_literal() {
             Some(ip) => vec![SocketAddr::new(ip, port)],
@@ -204,16 +228,22 @@ impl DocumentFetcher {
             return Err(FetchError::Resolve("no address".into()));
         }
         let loopback_allowed = self.loopback_allowed(url.host());
-        if let Some(bad) = addrs.iter().map(SocketAddr::ip).find(|ip| {
-            is_special_use(*ip) && !(loopback_allowed && is_loopback_address(*ip))
-        }) {
+        if let Some(bad) = addrs
+            .iter()
+            .map(SocketAddr::ip)
+            .find(|ip| is_special_use(*ip) && !(loopback_allowed && is_loopback_address(*ip)))
+        {
             return Err(FetchError::SpecialUseAddress(bad));
         }
         Ok(addrs)
     }
 
     fn loopback_allowed(&self, host: &str) -> bool {
-        let bare = |h: &str| h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let bare = |h: &str| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase()
+        };
         self.policy
             .allow_loopback_hosts
             .iter()
@@ -345,7 +375,6 @@ impl DocumentSource for DocumentFetcher {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,7 +388,8 @@ mod tests {
     const CERT: &[u8] = include_bytes!("../tests/fixtures/localhost.pem");
     const KEY: &[u8] = include_bytes!("../tests/fixtures/localhost-key.pem");
 
-    const DOC: &str = r#"{"client_id":"X","client_name":"Test","redirect_uris":["http://127.0.0.1/cb"]}"#;
+    const DOC: &str =
+        r#"{"client_id":"X","client_name":"Test","redirect_uris":["http://127.0.0.1/cb"]}"#;
 
     /// What the test server does with each connection.
     #[derive(Clone)]
@@ -396,8 +426,9 @@ mod tests {
     }
 
     async fn serve(reply: Reply) -> Server {
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(CERT).collect::<Result<_, _>>().unwrap();
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(CERT)
+            .collect::<Result<_, _>>()
+            .unwrap();
         let key = PrivateKeyDer::from_pem_slice(KEY).unwrap();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -413,12 +444,16 @@ mod tests {
         let counter = connections.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
                 counter.fetch_add(1, Ordering::SeqCst);
                 let acceptor = acceptor.clone();
                 let reply = reply.clone();
                 tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
                     let mut head = Vec::new();
                     let mut buf = [0u8; 1024];
                     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -433,10 +468,14 @@ mod tests {
                         }
                         Reply::Slow(d) => {
                             tokio::time::sleep(d).await;
-                            let _write = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await;
+                            let _write = tls
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                                .await;
                         }
                         Reply::Trickle => {
-                            let _write = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n").await;
+                            let _write = tls
+                                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+                                .await;
                             for _ in 0..100 {
                                 tokio::time::sleep(Duration::from_millis(50)).await;
                                 if tls.write_all(b" ").await.is_err() {
@@ -482,8 +521,15 @@ mod tests {
     /// A 200 document within the cap is returned with its Cache-Control (several lines joined).
     #[tokio::test]
     async fn small_document_is_fetched_with_its_cache_control() {
-        let server = serve(ok(DOC, "Cache-Control: public\r\nCache-Control: max-age=600\r\n")).await;
-        let got = fetcher(&["127.0.0.1"]).fetch(&url_on("127.0.0.1", server.port)).await.unwrap();
+        let server = serve(ok(
+            DOC,
+            "Cache-Control: public\r\nCache-Control: max-age=600\r\n",
+        ))
+        .await;
+        let got = fetcher(&["127.0.0.1"])
+            .fetch(&url_on("127.0.0.1", server.port))
+            .await
+            .unwrap();
         assert_eq!(got.status, 200);
         assert_eq!(got.body, DOC.as_bytes());
         assert_eq!(got.cache_control.as_deref(), Some("public, max-age=600"));
@@ -494,7 +540,10 @@ mod tests {
     #[tokio::test]
     async fn allowed_loopback_name_is_fetched() {
         let server = serve(ok(DOC, "")).await;
-        let got = fetcher(&["localhost"]).fetch(&url_on("localhost", server.port)).await.unwrap();
+        let got = fetcher(&["localhost"])
+            .fetch(&url_on("localhost", server.port))
+            .await
+            .unwrap();
         assert_eq!(got.body, DOC.as_bytes());
     }
 
@@ -505,7 +554,10 @@ mod tests {
             b"HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:1/elsewhere\r\nContent-Length: 0\r\n\r\n".to_vec(),
         ))
         .await;
-        let err = fetcher(&["127.0.0.1"]).fetch(&url_on("127.0.0.1", server.port)).await.unwrap_err();
+        let err = fetcher(&["127.0.0.1"])
+            .fetch(&url_on("127.0.0.1", server.port))
+            .await
+            .unwrap_err();
         assert_eq!(err, FetchError::Redirect(302));
         assert_eq!(server.connections.load(Ordering::SeqCst), 1);
     }
@@ -513,11 +565,20 @@ mod tests {
     /// Any status but 200 is an error.
     #[tokio::test]
     async fn non_200_status_is_refused() {
-        let server = serve(Reply::Raw(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found".to_vec())).await;
-        let err = fetcher(&["127.0.0.1"]).fetch(&url_on("127.0.0.1", server.port)).await.unwrap_err();
+        let server = serve(Reply::Raw(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found".to_vec(),
+        ))
+        .await;
+        let err = fetcher(&["127.0.0.1"])
+            .fetch(&url_on("127.0.0.1", server.port))
+            .await
+            .unwrap_err();
         assert_eq!(err, FetchError::Status(404));
         let server = serve(Reply::Raw(b"HTTP/1.1 204 No Content\r\n\r\n".to_vec())).await;
-        let err = fetcher(&["127.0.0.1"]).fetch(&url_on("127.0.0.1", server.port)).await.unwrap_err();
+        let err = fetcher(&["127.0.0.1"])
+            .fetch(&url_on("127.0.0.1", server.port))
+            .await
+            .unwrap_err();
         assert_eq!(err, FetchError::Status(204));
     }
 
@@ -527,18 +588,27 @@ mod tests {
     async fn body_over_5_kb_is_refused() {
         let big = "x".repeat(MAX_DOCUMENT_BYTES + 1);
         let server = serve(ok(&big, "")).await;
-        let err = fetcher(&["127.0.0.1"]).fetch(&url_on("127.0.0.1", server.port)).await.unwrap_err();
+        let err = fetcher(&["127.0.0.1"])
+            .fetch(&url_on("127.0.0.1", server.port))
+            .await
+            .unwrap_err();
         assert_eq!(err, FetchError::TooLarge(MAX_DOCUMENT_BYTES));
 
         let mut undeclared = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
         undeclared.extend(std::iter::repeat_n(b'x', 1024 * 1024));
         let server = serve(Reply::Raw(undeclared)).await;
-        let err = fetcher(&["127.0.0.1"]).fetch(&url_on("127.0.0.1", server.port)).await.unwrap_err();
+        let err = fetcher(&["127.0.0.1"])
+            .fetch(&url_on("127.0.0.1", server.port))
+            .await
+            .unwrap_err();
         assert_eq!(err, FetchError::TooLarge(MAX_DOCUMENT_BYTES));
 
         let exact = "x".repeat(MAX_DOCUMENT_BYTES);
         let server = serve(ok(&exact, "")).await;
-        let got = fetcher(&["127.0.0.1"]).fetch(&url_on("127.0.0.1", server.port)).await.unwrap();
+        let got = fetcher(&["127.0.0.1"])
+            .fetch(&url_on("127.0.0.1", server.port))
+            .await
+            .unwrap();
         assert_eq!(got.body.len(), MAX_DOCUMENT_BYTES);
     }
 
@@ -554,9 +624,16 @@ mod tests {
         for reply in [Reply::Slow(Duration::from_secs(10)), Reply::Trickle] {
             let server = serve(reply).await;
             let start = Instant::now();
-            let err = f.fetch(&url_on("127.0.0.1", server.port)).await.unwrap_err();
+            let err = f
+                .fetch(&url_on("127.0.0.1", server.port))
+                .await
+                .unwrap_err();
             assert_eq!(err, FetchError::Timeout(300));
-            assert!(start.elapsed() < Duration::from_millis(1000), "{:?}", start.elapsed());
+            assert!(
+                start.elapsed() < Duration::from_millis(1000),
+                "{:?}",
+                start.elapsed()
+            );
         }
     }
 
@@ -567,11 +644,20 @@ mod tests {
         let server = serve(ok(DOC, "")).await;
         let production_like = fetcher(&[]);
         for host in ["localhost", "127.0.0.1"] {
-            let err = production_like.fetch(&url_on(host, server.port)).await.unwrap_err();
-            assert!(matches!(err, FetchError::SpecialUseAddress(ip) if ip.is_loopback()), "{host}: {err:?}");
+            let err = production_like
+                .fetch(&url_on(host, server.port))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, FetchError::SpecialUseAddress(ip) if ip.is_loopback()),
+                "{host}: {err:?}"
+            );
         }
         // Naming one loopback host does not allow another.
-        let err = fetcher(&["127.0.0.1"]).fetch(&url_on("localhost", server.port)).await.unwrap_err();
+        let err = fetcher(&["127.0.0.1"])
+            .fetch(&url_on("localhost", server.port))
+            .await
+            .unwrap_err();
         assert!(matches!(err, FetchError::SpecialUseAddress(_)), "{err:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(server.connections.load(Ordering::SeqCst), 0);
@@ -582,10 +668,14 @@ mod tests {
     #[tokio::test]
     async fn ipv6_loopback_literals_are_refused_by_the_fetcher() {
         for host in ["[::1]", "[::ffff:127.0.0.1]"] {
-            let url = ClientIdUrl::parse_allowing(&format!("https://{host}/c"), &[host.to_string()])
-                .unwrap_or_else(|e| panic!("{host}: {e}"));
+            let url =
+                ClientIdUrl::parse_allowing(&format!("https://{host}/c"), &[host.to_string()])
+                    .unwrap_or_else(|e| panic!("{host}: {e}"));
             let err = fetcher(&[]).fetch(&url).await.unwrap_err();
-            assert!(matches!(err, FetchError::SpecialUseAddress(_)), "{host}: {err:?}");
+            assert!(
+                matches!(err, FetchError::SpecialUseAddress(_)),
+                "{host}: {err:?}"
+            );
         }
     }
 
@@ -601,9 +691,18 @@ mod tests {
             "https://[fd00:ec2::254]/latest/meta-data",
             "https://127.0.0.1:9001/2018-06-01/runtime/invocation/next",
         ] {
-            assert!(matches!(ClientIdUrl::parse(bad), Err(DocumentError::UrlSpecialUseHost(_))), "{bad}");
+            assert!(
+                matches!(
+                    ClientIdUrl::parse(bad),
+                    Err(DocumentError::UrlSpecialUseHost(_))
+                ),
+                "{bad}"
+            );
         }
-        assert_eq!(ClientIdUrl::parse("http://client.example/c"), Err(DocumentError::NotHttps));
+        assert_eq!(
+            ClientIdUrl::parse("http://client.example/c"),
+            Err(DocumentError::NotHttps)
+        );
     }
 
     /// Only trusted certificates: without the test CA the test server's certificate is refused.
@@ -619,7 +718,36 @@ mod tests {
             .fetch(&url_on("127.0.0.1", server.port))
             .await
             .unwrap_err();
-        assert!(matches!(err, FetchError::Tls(_) | FetchError::NoTrustRoots(_)), "{err:?}");
+        assert!(
+            matches!(err, FetchError::Tls(_) | FetchError::NoTrustRoots(_)),
+            "{err:?}"
+        );
+    }
+
+    /// The settings' development exception becomes the policy, its CA file read at cold start.
+    #[test]
+    fn development_settings_become_the_policy() {
+        let dev = MetadataDocumentDev {
+            loopback_hosts: vec!["127.0.0.1".into()],
+            ca_file: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ca.pem").into()),
+        };
+        let policy = FetchPolicy::with_development(&dev).unwrap();
+        assert_eq!(policy.extra_root_ca_pem.as_deref(), Some(CA));
+        assert_eq!(policy.allow_loopback_hosts, vec!["127.0.0.1".to_string()]);
+        assert_eq!(policy.timeout, DEFAULT_TIMEOUT);
+        assert!(DocumentFetcher::new(policy).is_ok());
+        let missing = MetadataDocumentDev {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..dev
+        };
+        assert!(matches!(
+            FetchPolicy::with_development(&missing),
+            Err(FetchSetupError::BadRootCa(_))
+        ));
+        assert_eq!(
+            FetchPolicy::with_development(&MetadataDocumentDev::default()).unwrap(),
+            FetchPolicy::default()
+        );
     }
 
     #[test]
@@ -629,7 +757,10 @@ mod tests {
                 extra_root_ca_pem: Some(pem),
                 ..FetchPolicy::default()
             };
-            assert!(matches!(DocumentFetcher::new(policy), Err(FetchSetupError::BadRootCa(_))));
+            assert!(matches!(
+                DocumentFetcher::new(policy),
+                Err(FetchSetupError::BadRootCa(_))
+            ));
         }
     }
 
