@@ -137,7 +137,7 @@ impl DocumentError {
 
 impl From<KeysError> for DocumentError {
     fn from(e: KeysError) -> Self {
-        Self::Keys(echo(&e.to_string()))
+        Self::Keys(echo(&e.to_string().replace('"', "`")))
     }
 }
 
@@ -450,6 +450,19 @@ impl DocumentClient {
     /// Whether the client is public (no client authentication, PKCE required).
     pub fn public(&self) -> bool {
         matches!(self.auth, DocumentAuth::None)
+    }
+
+    /// Whether every redirect URI is a loopback one (`http` on `127.0.0.1`, `[::1]` or
+    /// `localhost`): MCP's security considerations ("Localhost Redirect URI Risks": the AS
+    /// "SHOULD display additional warnings for localhost-only redirect URIs"), since a document
+    /// cannot stop another local program from impersonating such a client.
+    pub fn redirects_only_to_loopback(&self) -> bool {
+        self.redirect_uris.iter().all(|u| {
+            Url::parse(u).is_ok_and(|u| {
+                u.scheme() == "http"
+                    && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+            })
+        })
     }
 
     /// The document's keys, for a `private_key_jwt` client.
@@ -1359,6 +1372,26 @@ mod tests {
             &c.redirect_uris[0],
             "http://127.0.0.1:53682/callback"
         ));
+    }
+
+    /// MCP security considerations: localhost-only clients get a warning on the consent page.
+    #[test]
+    fn loopback_only_redirects_are_flagged_for_a_warning() {
+        let local = with(
+            "redirect_uris",
+            json!([
+                "http://127.0.0.1/cb",
+                "http://localhost:8080/cb",
+                "http://[::1]/cb"
+            ]),
+        );
+        assert!(validate(&local).unwrap().redirects_only_to_loopback());
+        let mixed = with(
+            "redirect_uris",
+            json!(["http://127.0.0.1/cb", "https://client.example/cb"]),
+        );
+        assert!(!validate(&mixed).unwrap().redirects_only_to_loopback());
+        assert!(!validate(&minimal()).unwrap().redirects_only_to_loopback());
     }
 
     /// ChatGPT's document declares `private_key_jwt` with a `jwks_uri`, and also lists `none`
