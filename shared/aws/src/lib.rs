@@ -1,6 +1,7 @@
 //! Portcullis's AWS adapters (production): one DynamoDB adapter per table, each implementing the
-//! storage ports of `portcullis_core::ports` that touch its table; the SDK set-up; and, with the
-//! `secrets` feature, the Secrets Manager key sources.
+//! storage ports of `portcullis_core::ports` that touch its table; the SDK set-up; the hardened
+//! fetcher of client metadata documents ([`fetch`]); and, with the `secrets` feature, the Secrets
+//! Manager key sources.
 //!
 //! Every state change is one conditional request; expiry is in every condition and read because
 //! TTL deletes items late.
@@ -10,6 +11,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod clients;
 pub mod codes;
+pub mod fetch;
 pub mod metering;
 #[cfg(feature = "secrets")]
 pub mod rings;

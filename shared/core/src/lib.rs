@@ -5,7 +5,8 @@
 //! - request parameters by RFC 6749 §3.1 ([`params`]) and client authentication ([`client_auth`],
 //!   and [`assertion`] for `private_key_jwt` client assertions, RFC 7523);
 //! - the rules: [`authorize`], [`grants`] (one module per grant type), [`revoke`] (RFC 7009),
-//!   [`introspect`] (RFC 7662), [`metadata`] (RFC 8414), [`bearer`] (access tokens and API
+//!   [`introspect`] (RFC 7662), [`metadata`] (RFC 8414), [`metadata_document`] (client ID
+//!   metadata documents), [`bearer`] (access tokens and API
 //!   keys at resource endpoints), [`api_keys`], [`admin`] (disabling a client), [`pkce`],
 //!   [`scope`], [`redirect`], [`session`], [`csrf`];
 //! - the data model ([`model`]) and narrow storage ports ([`ports`]), with an in-memory adapter
@@ -34,6 +35,7 @@ pub mod introspect;
 pub mod keyring;
 pub mod keys;
 pub mod metadata;
+pub mod metadata_document;
 pub mod model;
 pub mod params;
 pub mod pkce;

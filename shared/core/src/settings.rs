@@ -442,6 +442,75 @@ fn refuse_dev_login_off_loopback(dev_login: bool, issuer: &str) -> Result<(), Co
     Ok(())
 }
 
+/// The development exception of the client metadata document fetch, as read from the
+/// environment: the hosts (`127.0.0.1`, `[::1]`, `localhost`) whose documents may be fetched
+/// from loopback addresses, and a test root CA file. Empty in production.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataDocumentDev {
+    pub loopback_hosts: Vec<String>,
+    pub ca_file: Option<String>,
+}
+
+/// Checks the metadata document fetch's development exception (draft-ietf-oauth-client-id-
+/// metadata-document §6.5: an AS MAY fetch from loopback only when it runs on loopback itself,
+/// never in production), from `PORTCULLIS_METADATA_DOCUMENT_LOOPBACK_HOSTS` (comma-separated)
+/// and `PORTCULLIS_METADATA_DOCUMENT_CA_FILE`:
+/// - each host is a loopback one: `127.0.0.1` (any of 127.0.0.0/8), `[::1]` or `::1`, or
+///   `localhost`;
+/// - either is refused unless the issuer is a loopback URL (as `DEV_LOGIN` is), so a deployed
+///   function with it set does not start;
+/// - the CA file only together with loopback hosts (a test CA is for the local document server).
+pub fn metadata_document_dev(
+    loopback_hosts: Option<&str>,
+    ca_file: Option<&str>,
+    issuer: &str,
+) -> Result<MetadataDocumentDev, ConfigError> {
+    const HOSTS: &str = "PORTCULLIS_METADATA_DOCUMENT_LOOPBACK_HOSTS";
+    const CA_FILE: &str = "PORTCULLIS_METADATA_DOCUMENT_CA_FILE";
+    let hosts: Vec<String> = loopback_hosts
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let ca_file = ca_file.map(str::trim).filter(|f| !f.is_empty());
+    for h in &hosts {
+        let loopback = h == "localhost"
+            || h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(ConfigError(format!(
+                "{HOSTS}: `{h}` is not a loopback host (127.0.0.1, [::1] or localhost)"
+            )));
+        }
+    }
+    if ca_file.is_some() && hosts.is_empty() {
+        return Err(ConfigError(format!(
+            "{CA_FILE} is set without {HOSTS}: the test CA is only for a local document server"
+        )));
+    }
+    let issuer_loopback = Url::parse(issuer).ok().is_some_and(|u| match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    });
+    if !hosts.is_empty() && !issuer_loopback {
+        return Err(ConfigError(format!(
+            "{HOSTS} is set, but {} `{issuer}` is not a loopback URL: fetching client metadata \
+             documents from loopback is for local development only",
+            env::ISSUER
+        )));
+    }
+    Ok(MetadataDocumentDev {
+        loopback_hosts: hosts,
+        ca_file: ca_file.map(str::to_string),
+    })
+}
+
 impl AuthorizeSettings {
     /// The authorization endpoint's public URL.
     pub fn authorize_url(&self) -> String {
@@ -857,6 +926,48 @@ mod tests {
         );
         assert_eq!(t.lifetimes.grant_lifetime, None);
         assert_eq!(t.lifetimes.refresh_grace, DEFAULT_REFRESH_GRACE);
+    }
+
+    /// Draft §6.5: loopback document hosts only on a loopback issuer, only loopback hosts, and
+    /// the test CA only with them.
+    #[test]
+    fn metadata_document_loopback_hosts_are_refused_unless_the_issuer_is_loopback() {
+        let local = "http://127.0.0.1:9000";
+        let dev = metadata_document_dev(
+            Some(" 127.0.0.1, localhost ,[::1]"),
+            Some("/tmp/ca.pem"),
+            local,
+        )
+        .unwrap();
+        assert_eq!(dev.loopback_hosts, vec!["127.0.0.1", "localhost", "[::1]"]);
+        assert_eq!(dev.ca_file.as_deref(), Some("/tmp/ca.pem"));
+        assert_eq!(
+            metadata_document_dev(None, None, "https://auth.example.com").unwrap(),
+            MetadataDocumentDev::default()
+        );
+        assert_eq!(
+            metadata_document_dev(Some(""), Some(" "), "https://auth.example.com").unwrap(),
+            MetadataDocumentDev::default()
+        );
+        for issuer in ["https://auth.example.com", "http://10.0.0.1:9000"] {
+            let e = metadata_document_dev(Some("127.0.0.1"), None, issuer).unwrap_err();
+            assert!(
+                e.to_string().contains("not a loopback URL"),
+                "{issuer}: {e}"
+            );
+        }
+        for host in [
+            "10.0.0.1",
+            "example.com",
+            "169.254.169.254",
+            "app.localhost",
+        ] {
+            assert!(
+                metadata_document_dev(Some(host), None, local).is_err(),
+                "{host}"
+            );
+        }
+        assert!(metadata_document_dev(None, Some("/tmp/ca.pem"), local).is_err());
     }
 
     /// The dev login signs anyone in as anyone: it starts only on a loopback issuer.
