@@ -37,21 +37,20 @@ use lambda_http::http::header::{
 };
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use portcullis_aws::DynamoTokens;
 use portcullis_core::bearer::{self, API_KEY_PARAM};
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::error::{EndpointError, ErrorCode, OAuthError};
 use portcullis_core::params::Params;
-use portcullis_core::ports::{
-    ApiKeyLookup, ApiKeyLookupPort, DynamoAccess, GrantRead, GrantReadPort, Port,
-};
+use portcullis_core::ports::{ApiKeyLookupPort, DynamoAccess, GrantReadPort, Port};
 use portcullis_core::rings::{Ring, StaticRing};
-use portcullis_core::settings::{check_resource_uri, env, ConfigError, FromEnv};
+use portcullis_core::settings::{check_resource_uri, env, ConfigError};
 
+pub use portcullis_aws::DynamoTokens;
 pub use portcullis_core::bearer::{AuthMethod, Principal};
 pub use portcullis_core::ids::{ClientId, Subject};
+pub use portcullis_core::ports::{ApiKeyLookup, GrantRead};
 pub use portcullis_core::settings::ConfigError as SettingsError;
-pub use portcullis_core::settings::ResourceSettings;
+pub use portcullis_core::settings::{process_env, FromEnv, ResourceSettings};
 
 /// The DynamoDB access `authenticate` needs (for a function's IAM policy): BatchGetItem on the
 /// tokens and clients tables (an access token and its client's standing, in one request), and
