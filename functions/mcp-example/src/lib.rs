@@ -584,3 +584,251 @@ fn split_origin(uri: &str) -> (&str, &str) {
         None => (uri, ""),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_core::clock::FixedClock;
+    use portcullis_core::ports::{GrantStart, MemoryStore};
+    use portcullis_core::testkit;
+
+    const RESOURCE: &str = "https://api.example.com/mcp";
+
+    struct Fake;
+    impl BookingStore for Fake {
+        async fn bookings_of(
+            &self,
+            sub: &Subject,
+        ) -> Result<Vec<Booking>, Box<dyn std::error::Error + Send + Sync>> {
+            Ok(vec![Booking {
+                booking_id: "b-1".into(),
+                title: format!("Intro call for {sub}"),
+                start_time: "2026-12-01T09:00:00Z".into(),
+                end_time: "2026-12-01T09:30:00Z".into(),
+            }])
+        }
+    }
+
+    /// A server over a store holding a grant bound to `resource` with `scopes`; its token.
+    async fn server(resource: &str, scopes: &[&str]) -> (McpServer<MemoryStore, Fake>, String) {
+        let store = MemoryStore::new();
+        store.upsert_client(testkit::client("c1").build());
+        let (mut g, access, _) = testkit::minted_grant(&testkit::test_keys(), "c1", "u1", 10_000);
+        g.resource = Some(resource.into());
+        g.scopes = scopes.iter().map(|s| s.to_string()).collect();
+        assert!(store.start_grant(&g).await.unwrap());
+        let auth = Authenticator::new(store, testkit::test_keys().access_tag)
+            .with_clock(Box::new(FixedClock::at(10_000)));
+        let metadata =
+            ProtectedResourceMetadata::new(RESOURCE, "https://auth.example.com", ["READ_BOOKING"])
+                .unwrap();
+        (
+            McpServer::new(auth, metadata, Fake).unwrap(),
+            access.secret().to_string(),
+        )
+    }
+
+    fn post(token: Option<&str>, body: Value, headers: &[(&str, &str)]) -> Request {
+        let mut b = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri(RESOURCE);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::Text(body.to_string())).unwrap()
+    }
+
+    fn modern(method: &str, name: Option<&str>) -> (Value, Vec<(&'static str, String)>) {
+        let mut params = json!({"_meta": {META_VERSION: MODERN}});
+        let mut headers = vec![
+            ("mcp-protocol-version", MODERN.to_string()),
+            ("mcp-method", method.to_string()),
+        ];
+        if let Some(n) = name {
+            params["name"] = json!(n);
+            params["arguments"] = json!({});
+            headers.push(("mcp-name", n.to_string()));
+        }
+        (
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+            headers,
+        )
+    }
+
+    async fn send(s: &McpServer<MemoryStore, Fake>, req: Request) -> (u16, String, Value) {
+        let r = s.handle(req).await;
+        let h = r
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let body = serde_json::from_slice(r.body().as_ref()).unwrap_or(Value::Null);
+        (r.status().as_u16(), h, body)
+    }
+
+    async fn call(
+        s: &McpServer<MemoryStore, Fake>,
+        token: &str,
+        method: &str,
+        name: Option<&str>,
+    ) -> (u16, String, Value) {
+        let (body, headers) = modern(method, name);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        send(s, post(Some(token), body, &headers)).await
+    }
+
+    /// MCP authorization: a call without a token is 401 naming the metadata (RFC 9728 §5.1).
+    #[tokio::test]
+    async fn a_call_without_a_token_is_401_with_resource_metadata() {
+        let (s, _) = server(RESOURCE, &["READ_BOOKING"]).await;
+        let (body, _) = modern("tools/list", None);
+        let (status, h, _) = send(&s, post(None, body, &[])).await;
+        assert_eq!(status, 401);
+        assert!(h.contains("resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource/mcp\""), "{h}");
+    }
+
+    #[tokio::test]
+    async fn the_metadata_lists_the_basic_scopes_only() {
+        let (s, _) = server(RESOURCE, &[]).await;
+        let req = lambda_http::http::Request::builder()
+            .uri("https://api.example.com/.well-known/oauth-protected-resource/mcp")
+            .body(Body::Empty)
+            .unwrap();
+        let (status, _, body) = send(&s, req).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["resource"], RESOURCE);
+        assert_eq!(body["scopes_supported"], json!(["READ_BOOKING"]));
+    }
+
+    /// 2026-07-28: tools/list and tools/call carry resultType and the server's identity.
+    #[tokio::test]
+    async fn a_bound_token_lists_tools_and_lists_the_users_bookings() {
+        let (s, token) = server(RESOURCE, &["READ_BOOKING"]).await;
+        let (status, _, body) = call(&s, &token, "tools/list", None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"]["resultType"], "complete");
+        assert_eq!(body["result"]["tools"][0]["name"], "list_bookings");
+        assert!(body["result"]["ttlMs"].is_number());
+        let (status, _, body) = call(&s, &token, "tools/call", Some("list_bookings")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["result"]["structuredContent"]["bookings"][0]["title"],
+            "Intro call for u1"
+        );
+    }
+
+    /// MCP step-up: a tool needing a scope the token lacks is HTTP 403 insufficient_scope
+    /// naming it, before the tool runs.
+    #[tokio::test]
+    async fn a_tool_needing_a_missing_scope_is_403_naming_it() {
+        let (s, token) = server(RESOURCE, &["READ_BOOKING"]).await;
+        let (status, h, _) = call(&s, &token, "tools/call", Some("get_profile")).await;
+        assert_eq!(status, 403);
+        assert!(
+            h.contains("error=\"insufficient_scope\"") && h.contains("scope=\"READ_PROFILE\""),
+            "{h}"
+        );
+        assert!(h.contains("resource_metadata="), "{h}");
+    }
+
+    /// RFC 8707: a token issued for another resource is 401 invalid_token.
+    #[tokio::test]
+    async fn a_token_for_another_resource_is_401_invalid_token() {
+        let (s, token) = server("https://other.example.com/api", &["READ_BOOKING"]).await;
+        let (status, h, _) = call(&s, &token, "tools/list", None).await;
+        assert_eq!(status, 401);
+        assert!(h.contains("error=\"invalid_token\""), "{h}");
+    }
+
+    /// Streamable HTTP "Server validation": headers that disagree with the body are 400 -32020;
+    /// an unsupported version is 400 -32022 listing the supported ones.
+    #[tokio::test]
+    async fn headers_must_match_the_body_and_the_version_must_be_supported() {
+        let (s, token) = server(RESOURCE, &["READ_BOOKING"]).await;
+        let (body, _) = modern("tools/list", None);
+        let (status, _, r) = send(
+            &s,
+            post(
+                Some(&token),
+                body.clone(),
+                &[
+                    ("mcp-protocol-version", MODERN),
+                    ("mcp-method", "tools/call"),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!((status, r["error"]["code"].clone()), (400, json!(-32020)));
+        let mut old = body;
+        old["params"]["_meta"][META_VERSION] = json!("1900-01-01");
+        let (status, _, r) = send(
+            &s,
+            post(
+                Some(&token),
+                old,
+                &[
+                    ("mcp-protocol-version", "1900-01-01"),
+                    ("mcp-method", "tools/list"),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!((status, r["error"]["code"].clone()), (400, json!(-32022)));
+        assert_eq!(r["error"]["data"]["supported"][0], MODERN);
+        let (status, _, r) = call(&s, &token, "resources/list", None).await;
+        assert_eq!((status, r["error"]["code"].clone()), (404, json!(-32601)));
+    }
+
+    /// Dual era: `initialize` agrees on a handshake-era version (the newest for an unknown one);
+    /// a notification is 202; GET is 405.
+    #[tokio::test]
+    async fn legacy_clients_initialize_and_notifications_are_accepted() {
+        let (s, token) = server(RESOURCE, &["READ_BOOKING"]).await;
+        for (asked, agreed) in [("2025-06-18", "2025-06-18"), ("2099-01-01", "2025-11-25")] {
+            let init = json!({"jsonrpc": "2.0", "id": "i", "method": "initialize", "params": {"protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+            let (status, _, r) = send(&s, post(Some(&token), init, &[])).await;
+            assert_eq!(status, 200, "{r}");
+            assert_eq!(r["result"]["protocolVersion"], agreed);
+            assert_eq!(r["result"]["capabilities"], json!({"tools": {}}));
+        }
+        let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let r = s
+            .handle(post(
+                Some(&token),
+                note,
+                &[("mcp-protocol-version", "2025-11-25")],
+            ))
+            .await;
+        assert_eq!(r.status(), 202);
+        let get = lambda_http::http::Request::builder()
+            .uri(RESOURCE)
+            .body(Body::Empty)
+            .unwrap();
+        assert_eq!(s.handle(get).await.status(), 405);
+    }
+
+    /// Streamable HTTP "Security": another Origin is 403.
+    #[tokio::test]
+    async fn another_origin_is_403() {
+        let (s, token) = server(RESOURCE, &["READ_BOOKING"]).await;
+        let (body, _) = modern("tools/list", None);
+        let (status, _, _) = send(
+            &s,
+            post(Some(&token), body, &[("origin", "https://evil.example")]),
+        )
+        .await;
+        assert_eq!(status, 403);
+    }
+
+    #[test]
+    fn an_encoded_mcp_name_is_decoded() {
+        assert_eq!(
+            decode_header_value("=?base64?bGlzdF9ib29raW5ncw==?="),
+            "list_bookings"
+        );
+        assert_eq!(decode_header_value("list_bookings"), "list_bookings");
+    }
+}
