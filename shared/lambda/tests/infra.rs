@@ -425,7 +425,9 @@ fn deployed_env(t: &Value, f: &Value) -> BTreeMap<String, String> {
                     }
                     out
                 }
-                _ => panic!("{name}: set it from a parameter or a resource (!Ref or !Sub), not a literal"),
+                _ => panic!(
+                    "{name}: set it from a parameter or a resource (!Ref or !Sub), not a literal"
+                ),
             };
             (name, value)
         })
