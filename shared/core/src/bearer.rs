@@ -37,6 +37,9 @@ pub struct Principal {
     pub method: AuthMethod,
     /// The grant the token descends from, or the API key's id (`ak_…`).
     pub grant_id: GrantId,
+    /// RFC 8707: the resource an access token was issued for (its audience); `None` for a token
+    /// with no audience restriction, and for an API key.
+    pub resource: Option<String>,
 }
 
 /// The old name, for `/me`'s code.
@@ -201,6 +204,7 @@ pub async fn authenticate(
                 scopes: view.scopes,
                 method: AuthMethod::AccessToken,
                 grant_id: view.grant_id,
+                resource: view.resource,
             })
         }
         Presented::ApiKey(key, method) => {
@@ -224,6 +228,7 @@ pub async fn authenticate(
                 scopes: rec.scopes,
                 method,
                 grant_id: rec.grant_id,
+                resource: None,
             })
         }
     }
@@ -327,6 +332,7 @@ mod tests {
             scopes: vec!["READ_BOOKING".into()],
             method: AuthMethod::AccessToken,
             grant_id: "g".into(),
+            resource: None,
         };
         assert_eq!(
             ctx.require_scope("READ_PROFILE").map_err(|e| e.code),

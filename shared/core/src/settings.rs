@@ -46,6 +46,9 @@ pub mod env {
     /// The local stack's ports (scripts and the CLI's `--local`).
     pub const PORT: &str = "PORTCULLIS_PORT";
     pub const AWS_PORT: &str = "PORTCULLIS_AWS_PORT";
+    /// A protected resource's own URI (RFC 8707 audience, RFC 9728 `resource`), for
+    /// `portcullis-resource`'s `Authenticator`.
+    pub const RESOURCE_URI: &str = "PORTCULLIS_RESOURCE_URI";
 }
 
 /// Default port of `cargo lambda watch` in the local stack.
@@ -100,6 +103,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar { name: env::TERMS_URL, default: Some("none"), meaning: "Terms of service link in the pages' footer (http(s) URL)" },
     EnvVar { name: env::PORT, default: Some("9000"), meaning: "Local stack only: port of the HTTP entry (`cargo lambda watch`) on 127.0.0.1" },
     EnvVar { name: env::AWS_PORT, default: Some("5000"), meaning: "Local stack only: port of moto (DynamoDB, Secrets Manager) on 127.0.0.1" },
+    EnvVar { name: env::RESOURCE_URI, default: Some("none"), meaning: "A product API or MCP server protected by `portcullis-resource`: its own URI (an https URL, no query or fragment); access tokens issued for another resource (RFC 8707 audience) are refused, and its 401s point to its protected-resource metadata (RFC 9728); needs `PORTCULLIS_ISSUER`" },
 ];
 
 /// The local stack's environment for the given ports: every function setting, and the AWS SDK's
@@ -835,7 +839,8 @@ impl FromEnv for MetadataSettings {
 
 /// A resource server's settings (`me`, and a product's own API Lambdas): the tokens and clients
 /// tables, and the access-tag key ring (the only key it holds: it can check an access token's
-/// tag, not mint or predict a token).
+/// tag, not mint or predict a token); optionally its own URI, with the issuer and the scope
+/// catalogue for its protected-resource metadata (RFC 9728).
 #[derive(Debug, Clone)]
 pub struct ResourceSettings {
     pub tokens_table: String,
@@ -844,6 +849,13 @@ pub struct ResourceSettings {
     pub access_tag_secret_id: String,
     /// How long the key ring read from Secrets Manager is used before it is read again.
     pub key_cache_ttl: u64,
+    /// `PORTCULLIS_RESOURCE_URI`: the resource's own URI ([`check_resource_uri`]); `None`: the
+    /// audience of tokens is not checked.
+    pub resource_uri: Option<String>,
+    /// `PORTCULLIS_ISSUER`, when set: the authorization server the metadata names (required
+    /// with a resource URI).
+    pub issuer: Option<String>,
+    pub scopes: ScopeCatalog,
 }
 
 impl FromEnv for ResourceSettings {
@@ -853,13 +865,71 @@ impl FromEnv for ResourceSettings {
         let clients_table = r.required(env::CLIENTS_TABLE);
         let access_tag_secret_id = r.required(env::ACCESS_TAG_SECRET_ID);
         r.finish()?;
+        let issuer = r.optional(env::ISSUER).map(|i| r.issuer(i)).transpose()?;
+        let resource_uri = r
+            .optional(env::RESOURCE_URI)
+            .map(|u| check_resource_uri(env::RESOURCE_URI, &u))
+            .transpose()?;
+        if resource_uri.is_some() && issuer.is_none() {
+            return Err(ConfigError(format!(
+                "{} needs {}: the protected-resource metadata names the authorization server (RFC 9728 §2)",
+                env::RESOURCE_URI,
+                env::ISSUER
+            )));
+        }
         Ok(Self {
             tokens_table,
             clients_table,
             access_tag_secret_id,
             key_cache_ttl: r.key_cache_ttl()?,
+            resource_uri,
+            issuer,
+            scopes: r.scopes()?,
         })
     }
+}
+
+/// A protected resource's URI, checked (`what` names it in the error): RFC 8707 §2, an
+/// absolute URI without a fragment (and, as it recommends, without a query); RFC 9728 §1.2, an
+/// https URL (plain http only on a loopback host, the local stack); no user information; at
+/// most [`crate::model::MAX_RESOURCE_URI`] bytes of printable ASCII, so it can be stored in a
+/// grant and quoted in a `WWW-Authenticate` header as it is. Kept exactly as written: an
+/// audience is compared byte for byte.
+pub fn check_resource_uri(what: &str, raw: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| ConfigError(format!("{what} `{raw}`: {why}"));
+    if raw.len() > crate::model::MAX_RESOURCE_URI {
+        return Err(bad(&format!(
+            "longer than {} bytes",
+            crate::model::MAX_RESOURCE_URI
+        )));
+    }
+    if !raw.bytes().all(|b| b.is_ascii_graphic()) || raw.contains(['"', '\\']) {
+        return Err(bad(
+            "must be printable ASCII without spaces, quotes or backslashes",
+        ));
+    }
+    let u = Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+    if u.fragment().is_some() || raw.contains('#') {
+        return Err(bad("must have no fragment (RFC 8707 §2)"));
+    }
+    if u.query().is_some() {
+        return Err(bad("must have no query (RFC 8707 §2)"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(bad("must have no user information"));
+    }
+    let loopback = match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if u.host().is_none() || !(u.scheme() == "https" || (u.scheme() == "http" && loopback)) {
+        return Err(bad(
+            "must be an https URL (RFC 9728 §1.2); http only on a loopback host",
+        ));
+    }
+    Ok(raw.to_string())
 }
 
 /// Cross-origin access for browser-based public clients (`PORTCULLIS_CORS_ORIGINS`): the
@@ -1299,5 +1369,56 @@ mod tests {
         ] {
             assert!(with(bad).is_err(), "{bad}");
         }
+    }
+    /// RFC 8707 §2 / RFC 9728 §1.2: a resource URI is an absolute https URL (http on loopback),
+    /// with no fragment, query or user information, short enough for a grant; kept as written.
+    #[test]
+    fn a_resource_uri_is_an_https_url_without_query_or_fragment() {
+        for good in [
+            "https://api.example.com/mcp",
+            "https://api.example.com",
+            "https://api.example.com/",
+            "http://127.0.0.1:9000/mcp",
+        ] {
+            assert_eq!(check_resource_uri("R", good).unwrap(), good);
+        }
+        let long = format!("https://api.example.com/{}", "a".repeat(200));
+        for bad in [
+            "http://api.example.com/mcp",
+            "https://api.example.com/mcp#x",
+            "https://api.example.com/mcp?tenant=1",
+            "https://user@api.example.com/mcp",
+            "/mcp",
+            "https://api.example.com/m\"cp",
+            "https://api.example.com/m cp",
+            long.as_str(),
+        ] {
+            assert!(check_resource_uri("R", bad).is_err(), "{bad}");
+        }
+    }
+
+    /// `PORTCULLIS_RESOURCE_URI` is optional; with it the issuer is required (the metadata's
+    /// `authorization_servers`, RFC 9728 §2).
+    #[test]
+    fn a_resource_uri_needs_the_issuer() {
+        let r = ResourceSettings::from_lookup(vars(&[])).unwrap();
+        assert_eq!(r.resource_uri, None);
+        let r = ResourceSettings::from_lookup(vars(&[(
+            env::RESOURCE_URI,
+            "http://127.0.0.1:9000/mcp",
+        )]))
+        .unwrap();
+        assert_eq!(r.resource_uri.as_deref(), Some("http://127.0.0.1:9000/mcp"));
+        assert_eq!(r.issuer.as_deref(), Some("http://127.0.0.1:9000"));
+        let no_issuer = |k: &str| match k {
+            env::ISSUER => None,
+            env::RESOURCE_URI => Some("https://api.example.com/mcp".to_string()),
+            other => vars(&[])(other),
+        };
+        let e = ResourceSettings::from_lookup(no_issuer).unwrap_err();
+        assert!(e.to_string().contains(env::ISSUER), "{e}");
+        let e = ResourceSettings::from_lookup(vars(&[(env::RESOURCE_URI, "https://x/#f")]))
+            .unwrap_err();
+        assert!(e.to_string().contains(env::RESOURCE_URI), "{e}");
     }
 }

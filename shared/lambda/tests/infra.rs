@@ -132,6 +132,15 @@ fn functions() -> Vec<Function> {
             settings: |get| ResourceSettings::from_lookup(get).map(drop),
             other_env: &[env::BOOKINGS_TABLE],
         },
+        // The example MCP server: the same needs as list-bookings (functions/mcp-example), and
+        // its resource URI and issuer for its audience and metadata.
+        Function {
+            binary: "mcp-example",
+            dynamodb: portcullis_resource::DYNAMODB,
+            other_tables: &[("BookingsTable", "dynamodb:Query")],
+            settings: |get| ResourceSettings::from_lookup(get).map(drop),
+            other_env: &[env::BOOKINGS_TABLE],
+        },
     ]
 }
 
@@ -402,7 +411,23 @@ fn deployed_env(t: &Value, f: &Value) -> BTreeMap<String, String> {
                         None => format!("{r}-name"),
                     }
                 }
-                _ => panic!("{name}: set it from a parameter or a resource (!Ref), not a literal"),
+                // A URL built from parameters (`!Sub "${IssuerUrl}/mcp"`).
+                Some((tag, r)) if tag == "Sub" => {
+                    let mut out = r.as_str().unwrap().to_string();
+                    while let Some(start) = out.find("${") {
+                        let end = start + out[start..].find('}').unwrap();
+                        let p = &out[start + 2..end];
+                        let value = match params.get(p).map(|p| &p["Default"]) {
+                            Some(Value::String(s)) => s.clone(),
+                            _ => "https://auth.example.com".to_string(),
+                        };
+                        out.replace_range(start..=end, &value);
+                    }
+                    out
+                }
+                _ => panic!(
+                    "{name}: set it from a parameter or a resource (!Ref or !Sub), not a literal"
+                ),
             };
             (name, value)
         })
@@ -470,6 +495,7 @@ const SECRETS: &[(&str, &str, &[&str])] = &[
             "revoke",
             "introspect",
             "list-bookings",
+            "mcp-example",
         ],
     ),
 ];
@@ -638,6 +664,9 @@ fn the_api_serves_exactly_the_endpoints_methods() {
         ("/.well-known/oauth-authorization-server", "GET"),
         ("/.well-known/oauth-authorization-server", "OPTIONS"),
         ("/api/bookings", "GET"),
+        ("/mcp", "POST"),
+        ("/mcp", "GET"),
+        ("/.well-known/oauth-protected-resource/mcp", "GET"),
     ]
     .iter()
     .map(|(p, m)| (p.to_string(), m.to_string()))
@@ -959,7 +988,8 @@ fn the_outputs_keep_their_documented_names() {
 /// list-bookings' own table access is what `Function::other_tables` says: one Query.
 #[test]
 fn list_bookings_calls_only_query_on_its_table() {
-    let src = std::fs::read_to_string(root().join("functions/list-bookings/src/main.rs")).unwrap();
+    // Its table code is in its lib (shared with mcp-example, which adds no table call).
+    let src = std::fs::read_to_string(root().join("functions/list-bookings/src/lib.rs")).unwrap();
     assert!(src.contains(".query()"));
     for call in [
         ".get_item()",

@@ -18,7 +18,7 @@ fn bookings_url(stack: &Stack) -> String {
 }
 
 /// Two bookings for `sub` in the example table.
-async fn seed(stack: &Stack, sub: &str) {
+pub(crate) async fn seed(stack: &Stack, sub: &str) {
     let db = portcullis_aws::sdk::dynamodb(&stack.sdk().await);
     let table = stack
         .tables()

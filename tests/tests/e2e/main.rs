@@ -6,6 +6,7 @@
 //! - [`authorize`]: the authorization endpoint, its pages and the dev login;
 //! - [`token`]: the token endpoint, and the whole flow with each kind of client;
 //! - [`me`]: the resource endpoint;
+//! - [`mcp`]: the example MCP server (`mcp-example`): audience, metadata, step-up, the Python SDK;
 //! - [`bookings`]: API keys, `portcullis-resource` through the example `list-bookings`, and
 //!   `client disable`;
 //! - [`refresh`]: refresh tokens, at the token endpoint and Cal.com's `/refreshToken`;
@@ -39,6 +40,7 @@ mod introspect;
 mod leaks;
 mod lockout;
 mod machines;
+mod mcp;
 mod me;
 mod metadata;
 mod openapi;

@@ -177,6 +177,44 @@ async fn every_json_response_matches_its_schema_in_docs_openapi_yaml() {
         cases.push(case(path, "get", bad).await);
     }
 
+    // The example MCP server and its metadata (RFC 9728): a tools/list with a token bound to
+    // it, a mismatched header, an unknown tool; no token, a malformed one, an unbound one.
+    const MCP: &str = "/mcp";
+    const MCP_METADATA: &str = "/.well-known/oauth-protected-resource/mcp";
+    cases.push(
+        case(
+            MCP_METADATA,
+            "get",
+            http.get(url(MCP_METADATA)).send().await.unwrap(),
+        )
+        .await,
+    );
+    let (_, bound, _) =
+        crate::common::stored_grant(&c.id, "u-openapi", |g| g.resource = Some(url(MCP))).await;
+    let modern = |method: &str, header: &str, name: Option<&str>| {
+        let mut params =
+            json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}});
+        let mut r = http
+            .post(url(MCP))
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", header);
+        if let Some(n) = name {
+            params["name"] = json!(n);
+            r = r.header("mcp-name", n);
+        }
+        r.json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+    };
+    for req in [
+        modern("tools/list", "tools/list", None).bearer_auth(bound.secret()),
+        modern("tools/list", "tools/call", None).bearer_auth(bound.secret()),
+        modern("tools/call", "tools/call", Some("no_such_tool")).bearer_auth(bound.secret()),
+        modern("tools/list", "tools/list", None),
+        modern("tools/list", "tools/list", None).bearer_auth("pc_at_not_a_token"),
+        modern("tools/list", "tools/list", None).bearer_auth(&access),
+    ] {
+        cases.push(case(MCP, "post", req.send().await.unwrap()).await);
+    }
+
     // Introspection: active, inactive, and without client authentication.
     for token in [access.as_str(), "pc_at_unknown"] {
         let r = http
