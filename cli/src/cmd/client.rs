@@ -451,6 +451,9 @@ pub fn new_client(
         jwks_retiring: None,
         disabled_at: None,
         created_at: now,
+        origin: portcullis_core::model::ClientOrigin::Operator,
+        expires_at: None,
+        software: None,
     };
     (client, secret)
 }

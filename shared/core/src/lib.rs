@@ -39,6 +39,7 @@ pub mod params;
 pub mod pkce;
 pub mod ports;
 pub mod redirect;
+pub mod registration;
 pub mod revoke;
 pub mod rings;
 pub mod scope;
