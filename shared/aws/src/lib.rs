@@ -11,6 +11,7 @@ pub mod api_keys;
 pub mod clients;
 pub mod codes;
 pub mod metering;
+pub mod registration;
 #[cfg(feature = "secrets")]
 pub mod rings;
 pub mod sdk;

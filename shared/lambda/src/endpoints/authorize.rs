@@ -26,7 +26,11 @@ use portcullis_core::session::{verify_session_with, Session};
 use portcullis_core::settings::{AuthorizeSettings, ConfigError, FromEnv};
 
 /// The storage ports `authorize` uses.
-pub const DYNAMODB: &[&[DynamoAccess]] = &[ClientLookupPort::DYNAMODB, CodeIssuePort::DYNAMODB];
+pub const DYNAMODB: &[&[DynamoAccess]] = &[
+    ClientLookupPort::DYNAMODB,
+    CodeIssuePort::DYNAMODB,
+    portcullis_core::ports::ClientTouchPort::DYNAMODB,
+];
 
 pub struct AuthorizeEndpoint<C, D, K: KeySource> {
     pub settings: AuthorizeSettings,
@@ -78,7 +82,7 @@ impl AuthorizeEndpoint<DynamoClients, DynamoCodes, SecretsManagerKeys> {
 
 impl<C, D, K> Endpoint for AuthorizeEndpoint<C, D, K>
 where
-    C: ClientLookup,
+    C: ClientLookup + portcullis_core::ports::ClientTouch,
     D: CodeIssue,
     K: KeySource<Keys = Keys>,
 {
@@ -114,7 +118,7 @@ where
 
 impl<C, D, K> AuthorizeEndpoint<C, D, K>
 where
-    C: ClientLookup,
+    C: ClientLookup + portcullis_core::ports::ClientTouch,
     D: CodeIssue,
     K: KeySource<Keys = Keys>,
 {
@@ -283,6 +287,15 @@ where
                 let tag = self.tag.ring(self.clock.now()).await?;
                 let location =
                     issue_code(&self.codes, &request, &user, &self.issue_context(&tag)).await?;
+                // A registered client in use lives on (one write per half idle period at most;
+                // a failure is logged, never the user's).
+                portcullis_core::ports::touch_if_due(
+                    &self.clients,
+                    &request.client,
+                    self.clock.now(),
+                    self.settings.registration_idle,
+                )
+                .await;
                 Ok(see_other(&location))
             }
             Some("deny") => Ok(see_other(&denied_location(&request, &self.settings.issuer))),
