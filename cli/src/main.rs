@@ -91,6 +91,13 @@ enum Command {
         after_help = "Example:\n  portcullis resource create --uri https://api.example.com/mcp --scopes READ_BOOKING"
     )]
     Resource(cmd::resource::ResourceCommand),
+    /// Initial access tokens for dynamic client registration (RFC 7591 §3).
+    #[command(
+        subcommand,
+        name = "registration-token",
+        after_help = "Example:\n  portcullis registration-token create --expires-in 7d --uses 1"
+    )]
+    RegistrationToken(cmd::registration_token::RegistrationTokenCommand),
     /// Mint a host-application session token, as the host would set it in its cookie (testing).
     #[command(
         after_help = "Example:\n  portcullis --local session --sub dev|ada --username ada\n\nIt forges a user's session: against a deployed stage it needs --allow-production."
@@ -212,7 +219,7 @@ async fn run(command: Command, target: &Target, json: bool) -> Result<String, Cl
         Command::Init(args) => render(&cmd::init::run(ctx, &args).await?, json),
         Command::Client(c) => match c {
             ClientCommand::Create(a) => render(&cmd::client::create(ctx, a).await?, json),
-            ClientCommand::List => render(&cmd::client::list(ctx).await?, json),
+            ClientCommand::List(a) => render(&cmd::client::list(ctx, a).await?, json),
             ClientCommand::Show(a) => render(&cmd::client::show(ctx, a).await?, json),
             ClientCommand::Update(a) => render(&cmd::client::update(ctx, a).await?, json),
             ClientCommand::RotateSecret(a) => {
@@ -238,6 +245,14 @@ async fn run(command: Command, target: &Target, json: bool) -> Result<String, Cl
             cmd::resource::ResourceCommand::List => render(&cmd::resource::list(ctx).await?, json),
             cmd::resource::ResourceCommand::Delete(a) => {
                 render(&cmd::resource::delete(ctx, a).await?, json)
+            }
+        },
+        Command::RegistrationToken(t) => match t {
+            cmd::registration_token::RegistrationTokenCommand::Create(a) => {
+                render(&cmd::registration_token::create(ctx, a).await?, json)
+            }
+            cmd::registration_token::RegistrationTokenCommand::Revoke(a) => {
+                render(&cmd::registration_token::revoke(ctx, a).await?, json)
             }
         },
         Command::Session(args) => render(&cmd::session::run(ctx, args).await?, json),
@@ -381,7 +396,7 @@ mod tests {
     fn the_client_lifecycle_commands_parse_as_documented() {
         let cli = parse(&["portcullis", "--stack", "prod", "client", "list", "--json"]);
         assert_eq!(cli.stack.as_deref(), Some("prod"));
-        assert!(matches!(cli.command, Command::Client(ClientCommand::List)) && cli.json);
+        assert!(matches!(cli.command, Command::Client(ClientCommand::List(_))) && cli.json);
         let cli = parse(&["portcullis", "client", "rotate-secret", "c1"]);
         let Command::Client(ClientCommand::RotateSecret(a)) = cli.command else {
             panic!()

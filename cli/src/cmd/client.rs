@@ -7,7 +7,7 @@ use crate::validate::{self, utc};
 use portcullis_aws::{DynamoClients, DynamoTokens};
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis_core::ids::{ClientId, RedirectUri};
-use portcullis_core::model::{Client, GrantType, RetiringSecret};
+use portcullis_core::model::{Client, ClientOrigin, GrantType, RetiringSecret};
 use portcullis_core::ports::{
     ClientChange, ClientChanges, ClientDirectory, ClientGrants, ClientLookup, ClientRegistry,
     ClientRemoval, ClientUpdate, GrantRevocation, SecretRotation,
@@ -23,11 +23,11 @@ pub enum ClientCommand {
         after_help = "Example:\n  portcullis client create --name \"Zap App\" \\\n    --redirect-uri https://zap.example/oauth/callback --scopes READ_PROFILE,READ_BOOKING \\\n    --logo https://zap.example/logo.png"
     )]
     Create(CreateArgs),
-    /// Every registered app: id, name, kind, status (a Scan of the small clients table).
+    /// Every registered app: id, name, kind, origin, status (a Scan of the small clients table).
     #[command(
-        after_help = "Example:\n  portcullis client list --json | jq -r '.clients[] | select(.disabled) | .client_id'"
+        after_help = "Example:\n  portcullis client list --json | jq -r '.clients[] | select(.disabled) | .client_id'\n  portcullis client list --origin registration"
     )]
-    List,
+    List(ListArgs),
     /// One app as registered; how many secrets are live and until when (never the secrets).
     #[command(after_help = "Example:\n  portcullis client show 0f3c9a2e41d84b7a9c1e5d6f7a8b9c0d")]
     Show(IdArgs),
@@ -62,6 +62,31 @@ pub enum ClientCommand {
 pub struct IdArgs {
     /// The client id.
     pub client_id: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Only the clients that came to be this way: operator (`client create`), registration
+    /// (RFC 7591 dynamic registration) or metadata-document (a Client ID Metadata Document).
+    #[arg(long, value_parser = origin, value_name = "ORIGIN")]
+    pub origin: Option<ClientOrigin>,
+}
+
+fn origin(s: &str) -> Result<ClientOrigin, String> {
+    ClientOrigin::parse(s).ok_or_else(|| {
+        format!("unknown origin `{s}`: use operator, registration or metadata-document")
+    })
+}
+
+/// Operator client ids never start with a prefix reserved for clients nobody vetted (`dcr_`,
+/// `cimd_`): a registration's derived id can then never name an operator's client.
+pub fn operator_client_id(id: &ClientId) -> Result<(), CliError> {
+    if ClientOrigin::is_reserved_id(id.as_str()) {
+        return Err(CliError::Invalid(format!(
+            "client id {id} starts with a prefix reserved for registered clients (dcr_, cimd_)"
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -451,6 +476,9 @@ pub fn new_client(
         jwks_retiring: None,
         disabled_at: None,
         created_at: now,
+        origin: portcullis_core::model::ClientOrigin::Operator,
+        expires_at: None,
+        software: None,
     };
     (client, secret)
 }
@@ -459,6 +487,7 @@ pub fn new_client(
 pub async fn create(ctx: &Context, args: CreateArgs) -> Result<ClientCreated, CliError> {
     let reg = check(args, &ctx.config.scopes)?;
     let (client, secret) = new_client(reg, &OsEntropy, SystemClock.now());
+    operator_client_id(&client.client_id)?;
     clients(ctx)
         .create_client(&client)
         .await
@@ -535,6 +564,10 @@ pub struct ClientView {
     pub old_keys_until: Option<u64>,
     pub created_at: u64,
     pub secrets: SecretStatus,
+    /// How it came to be: operator, registration or metadata_document.
+    pub origin: ClientOrigin,
+    /// A registered client's end unless it is used again (the clients table's TTL).
+    pub expires_at: Option<u64>,
 }
 
 impl ClientView {
@@ -562,6 +595,8 @@ impl ClientView {
                 .map(|r| r.until),
             created_at: c.created_at,
             secrets,
+            origin: c.origin,
+            expires_at: c.expires_at,
         }
     }
 
@@ -614,6 +649,12 @@ impl Render for ClientView {
                     .map_or_else(|| "no limit".into(), |n| format!("{n} per minute")),
             )
             .field("created", utc(self.created_at))
+            .field("origin", self.origin.as_str())
+            .field(
+                "expires",
+                self.expires_at
+                    .map_or_else(|| "never".into(), |e| format!("{} unless used", utc(e))),
+            )
             .render()
     }
 }
@@ -632,12 +673,21 @@ impl Render for ClientList {
         self.clients
             .iter()
             .fold(
-                Table::new(&["CLIENT_ID", "NAME", "KIND", "STATUS", "SECRETS", "CREATED"]),
+                Table::new(&[
+                    "CLIENT_ID",
+                    "NAME",
+                    "KIND",
+                    "ORIGIN",
+                    "STATUS",
+                    "SECRETS",
+                    "CREATED",
+                ]),
                 |t, c| {
                     t.row([
                         c.client_id.to_string(),
                         c.name.clone(),
                         c.kind().into(),
+                        c.origin.as_str().into(),
                         c.status().into(),
                         if c.public {
                             "-".into()
@@ -653,11 +703,12 @@ impl Render for ClientList {
 }
 
 /// `client list`: a Scan of the clients table (every page).
-pub async fn list(ctx: &Context) -> Result<ClientList, CliError> {
+pub async fn list(ctx: &Context, args: ListArgs) -> Result<ClientList, CliError> {
     let mut all = clients(ctx)
         .list_clients()
         .await
         .map_err(|e| ctx.storage("listing the clients", &ctx.config.tables.clients, e))?;
+    all.retain(|c| args.origin.is_none_or(|o| c.origin == o));
     all.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
     let now = SystemClock.now();
     Ok(ClientList {
@@ -806,6 +857,7 @@ pub async fn update(ctx: &Context, args: UpdateArgs) -> Result<ClientView, CliEr
             .await
             .map_err(|e| ctx.storage("reading the client", &ctx.config.tables.clients, e))?
             .ok_or_else(|| not_found(&id))?;
+        refuse_trust_for_unvetted(&current, &changes)?;
         if !current.may_use(GrantType::AuthorizationCode) {
             return Err(CliError::Invalid(format!(
                 "client {id} is registered for client_credentials only: --redirect-uri, --trusted, --pkce-optional and --refresh-rotation are about user authorizations, which it has none of"
@@ -847,6 +899,26 @@ pub async fn update(ctx: &Context, args: UpdateArgs) -> Result<ClientView, CliEr
         "--trusted true, --pkce-optional true or --refresh-rotation false",
     )?;
     Ok(ClientView::of(client, SystemClock.now()))
+}
+
+/// `trusted` skips the consent page, so it is only for a client the operator vetted: never for
+/// one that registered itself or came from a metadata document (issue 18). Its origin never
+/// changes, so the client as read decides.
+pub fn refuse_trust_for_unvetted(
+    current: &Client,
+    changes: &ClientChanges,
+) -> Result<(), CliError> {
+    if changes.trusted == Some(true) && !current.origin.is_operator() {
+        return Err(CliError::Invalid(format!(
+            "client {} came from {}: nobody vetted it, so it can never be trusted (it always gets the consent page)",
+            current.client_id,
+            match current.origin {
+                ClientOrigin::MetadataDocument => "a Client ID Metadata Document",
+                _ => "dynamic registration",
+            }
+        )));
+    }
+    Ok(())
 }
 
 /// The replaced keys' overlap: with new keys, the current ones verify until `now + keep`
@@ -1526,5 +1598,39 @@ mod tests {
     fn the_debug_form_hides_the_secret() {
         let d = format!("{:?}", created(Some("pc_cs_s3cret")));
         assert!(!d.contains("s3cret"), "{d}");
+    }
+
+    /// Issue 18: a registered or metadata-document client can never be made trusted; an
+    /// operator's can.
+    #[test]
+    fn trusted_is_refused_for_clients_nobody_vetted() {
+        let trust = ClientChanges {
+            trusted: Some(true),
+            ..ClientChanges::default()
+        };
+        let mut c = confidential(&["h"], None);
+        assert!(refuse_trust_for_unvetted(&c, &trust).is_ok());
+        for origin in [ClientOrigin::Registration, ClientOrigin::MetadataDocument] {
+            c.origin = origin;
+            let e = refuse_trust_for_unvetted(&c, &trust)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("can never be trusted"), "{e}");
+            assert!(refuse_trust_for_unvetted(&c, &ClientChanges::default()).is_ok());
+        }
+    }
+
+    /// Operator ids never take a prefix reserved for registered clients; generated ones never
+    /// do.
+    #[test]
+    fn operator_client_ids_never_start_with_dcr_or_cimd() {
+        assert!(operator_client_id(&ClientId::from("dcr_abc")).is_err());
+        assert!(operator_client_id(&ClientId::from("cimd_abc")).is_err());
+        assert!(operator_client_id(&ClientId::from("0f3c9a2e")).is_ok());
+        for _ in 0..32 {
+            let (c, _) = new_client(check(ok("App"), &catalog()).unwrap(), &OsEntropy, 0);
+            assert!(operator_client_id(&c.client_id).is_ok());
+            assert_eq!(c.origin, ClientOrigin::Operator);
+        }
     }
 }

@@ -16,8 +16,8 @@ const LIVE: &str = "attribute_exists(pk) AND attribute_not_exists(consumed_at) \
 
 #[derive(Debug, Clone)]
 pub struct DynamoCodes {
-    db: aws_sdk_dynamodb::Client,
-    table: String,
+    pub(crate) db: aws_sdk_dynamodb::Client,
+    pub(crate) table: String,
 }
 
 impl DynamoCodes {

@@ -13,6 +13,7 @@ pub mod clients;
 pub mod codes;
 pub mod fetch;
 pub mod metering;
+pub mod registration;
 #[cfg(feature = "secrets")]
 pub mod rings;
 pub mod sdk;

@@ -21,6 +21,10 @@ pub enum ErrorCode {
     InsufficientScope,
     /// RFC 8707 §2: the `resource` is unknown, malformed, or not one this grant covers.
     InvalidTarget,
+    /// RFC 7591 §3.2.2: a redirect URI of a registration is refused.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: another member of a registration is refused.
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -39,6 +43,8 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 }
@@ -102,6 +108,12 @@ impl OAuthError {
     }
     pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidToken, d)
+    }
+    pub fn invalid_redirect_uri(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRedirectUri, d)
+    }
+    pub fn invalid_client_metadata(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClientMetadata, d)
     }
     pub fn unavailable() -> Self {
         Self::new(
@@ -173,6 +185,14 @@ pub enum EndpointError {
         limit: u32,
         retry_after: u64,
     },
+    /// The deployment's cap on dynamic registrations (`PORTCULLIS_REGISTRATIONS_PER_HOUR`, `_DAY`)
+    /// is reached for this window: 429 `temporarily_unavailable` with `Retry-After`.
+    #[error("dynamic registrations: the cap of {limit} per {per} is reached")]
+    RegistrationCapped {
+        limit: u32,
+        per: &'static str,
+        retry_after: u64,
+    },
 }
 
 impl From<OAuthError> for EndpointError {
@@ -196,6 +216,12 @@ impl EndpointError {
                 ErrorCode::TemporarilyUnavailable,
                 format!(
                     "this client's token rate limit ({limit} per minute) is reached: try again in {retry_after} seconds"
+                ),
+            ),
+            Self::RegistrationCapped { retry_after, .. } => OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                format!(
+                    "this server takes no more client registrations for now: try again in {retry_after} seconds"
                 ),
             ),
             Self::Store(StoreError::Unavailable(_)) | Self::Keys(KeyError::Unavailable(_)) => {
@@ -244,7 +270,9 @@ impl EndpointError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::PayloadTooLarge(_) => 413,
-            Self::Throttled { .. } | Self::RateLimited { .. } => 429,
+            Self::Throttled { .. } | Self::RateLimited { .. } | Self::RegistrationCapped { .. } => {
+                429
+            }
             _ => self.public().code.http_status(),
         }
     }
@@ -252,9 +280,9 @@ impl EndpointError {
     /// Seconds a client should wait before retrying, for the `Retry-After` of a 429.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::Throttled { retry_after, .. } | Self::RateLimited { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            Self::Throttled { retry_after, .. }
+            | Self::RateLimited { retry_after, .. }
+            | Self::RegistrationCapped { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -283,6 +311,17 @@ impl EndpointError {
                 limit,
                 retry_after,
                 "client token rate limit reached: 429"
+            ),
+            Self::RegistrationCapped {
+                limit,
+                per,
+                retry_after,
+            } => tracing::warn!(
+                limit,
+                per,
+                retry_after,
+                security_event = "registration_cap_reached",
+                "dynamic registration cap reached: 429"
             ),
             Self::Store(StoreError::Unavailable(src)) | Self::Keys(KeyError::Unavailable(src)) => {
                 tracing::warn!(error = %self, cause = %error_chain(src.as_ref()), "dependency unavailable")

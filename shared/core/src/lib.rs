@@ -42,6 +42,7 @@ pub mod pkce;
 pub mod ports;
 pub mod redirect;
 pub mod resource;
+pub mod registration;
 pub mod revoke;
 pub mod rings;
 pub mod scope;

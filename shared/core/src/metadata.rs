@@ -12,10 +12,10 @@ pub mod paths {
     pub const ME: &str = "/api/auth/oauth/me";
     pub const REVOKE: &str = "/api/auth/oauth/revoke";
     pub const INTROSPECT: &str = "/api/auth/oauth/introspect";
+    /// RFC 7591: the dynamic registration endpoint (served unless `PORTCULLIS_DYNAMIC_REGISTRATION=off`).
+    pub const REGISTER: &str = "/api/auth/oauth/register";
     /// RFC 8414 §3: the well-known URI for an issuer without a path component.
     pub const METADATA: &str = "/.well-known/oauth-authorization-server";
-    /// RFC 7591 §3: dynamic client registration.
-    pub const REGISTER: &str = "/api/auth/oauth/register";
 }
 
 /// What a deployment lets in beyond the clients an operator registered: the metadata

@@ -77,6 +77,93 @@ pub struct Client {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_rate: Option<u32>,
     pub created_at: u64,
+    /// How the client came to be. Items written before the field are the operator's.
+    #[serde(default, skip_serializing_if = "ClientOrigin::is_operator")]
+    pub origin: ClientOrigin,
+    /// The clients table's TTL (epoch seconds): only a dynamically registered client has one,
+    /// pushed forward at use ([`Client::needs_touch`]), so one nobody uses goes away; an
+    /// operator's client never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// RFC 7591 §2: what a dynamic registration said about the software beyond the fields
+    /// above (shown to the operator, echoed in the registration response).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software: Option<SoftwareMetadata>,
+}
+
+/// How a client came to be registered (`portcullis client list --origin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientOrigin {
+    /// `portcullis client create`: vetted by the operator.
+    #[default]
+    Operator,
+    /// RFC 7591 dynamic registration (`POST /api/auth/oauth/register`): nobody vetted it.
+    Registration,
+    /// A Client ID Metadata Document (its `client_id` is the document's https URL): nobody
+    /// vetted it.
+    MetadataDocument,
+}
+
+impl ClientOrigin {
+    pub const ALL: [ClientOrigin; 3] = [
+        ClientOrigin::Operator,
+        ClientOrigin::Registration,
+        ClientOrigin::MetadataDocument,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Registration => "registration",
+            Self::MetadataDocument => "metadata_document",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim().replace('-', "_");
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    pub fn is_operator(&self) -> bool {
+        *self == Self::Operator
+    }
+
+    /// The id prefix reserved for clients of this origin: an operator's client id never starts
+    /// with another origin's, so a derived id can never name an operator's client.
+    pub fn id_prefix(self) -> Option<&'static str> {
+        match self {
+            Self::Operator => None,
+            Self::Registration => Some("dcr_"),
+            Self::MetadataDocument => Some("cimd_"),
+        }
+    }
+
+    /// Whether `id` starts with a prefix reserved for clients nobody vetted.
+    pub fn is_reserved_id(id: &str) -> bool {
+        Self::ALL
+            .into_iter()
+            .filter_map(Self::id_prefix)
+            .any(|p| id.starts_with(p))
+    }
+}
+
+/// RFC 7591 §2 metadata a dynamically registered client gave that the fields of [`Client`] do
+/// not hold. Each value was validated at registration ([`crate::registration`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SoftwareMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_version: Option<String>,
+    /// As registered (`client_secret_basic` and `client_secret_post` both work at the token
+    /// endpoint; this is what the registration response says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
 }
 
 /// An OAuth grant type a client may be registered for (RFC 7591 §2, RFC 6749 §4).
@@ -141,6 +228,14 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Client {
+    /// Whether a use at `now` should push the client's TTL forward: it has one (a registered
+    /// client), and less than half of the idle period `idle` (seconds) is left. So an active
+    /// client costs at most one write per half period, and one unused for `idle` expires.
+    pub fn needs_touch(&self, now: u64, idle: u64) -> bool {
+        self.expires_at
+            .is_some_and(|e| e.saturating_sub(now) < idle / 2)
+    }
+
     /// The key sets that verify its client assertions at `now`: its keys, and the replaced ones
     /// while their overlap lasts.
     pub fn key_sets(&self, now: u64) -> Vec<&crate::assertion::ClientKeys> {
@@ -540,6 +635,36 @@ mod tests {
                 3 + m.iter().map(|(k, x)| 1 + k.len() + size(x)).sum::<usize>()
             }
         }
+    }
+
+    /// A registered client's TTL is pushed forward only when less than half the idle period is
+    /// left (one write per half period at most); an operator's client (no TTL) never.
+    #[test]
+    fn a_client_needs_a_touch_only_with_a_ttl_and_less_than_half_the_idle_period_left() {
+        let idle = 30 * 86_400;
+        let mut c = crate::testkit::client("c").build();
+        assert!(!c.needs_touch(0, idle));
+        c.expires_at = Some(idle);
+        assert!(!c.needs_touch(0, idle));
+        assert!(!c.needs_touch(idle / 2, idle));
+        assert!(c.needs_touch(idle / 2 + 1, idle));
+        assert!(c.needs_touch(idle + 5, idle));
+    }
+
+    /// Items written before `origin` are the operator's; the operator's origin is not stored.
+    #[test]
+    fn a_client_without_origin_is_the_operators_and_reserved_prefixes_are_known() {
+        let c = crate::testkit::client("c").build();
+        let v = serde_json::to_value(&c).unwrap();
+        assert!(v.get("origin").is_none() && v.get("expires_at").is_none());
+        let back: Client = serde_json::from_value(v).unwrap();
+        assert_eq!(back.origin, ClientOrigin::Operator);
+        assert_eq!(
+            ClientOrigin::parse("metadata-document"),
+            Some(ClientOrigin::MetadataDocument)
+        );
+        assert!(ClientOrigin::is_reserved_id("dcr_abc") && ClientOrigin::is_reserved_id("cimd_x"));
+        assert!(!ClientOrigin::is_reserved_id("0123abcd"));
     }
 
     /// docs/architecture.md, "Item layout": a grant item, at its largest in ordinary use (the

@@ -170,25 +170,69 @@ pub fn redirect_with(uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-/// Checks a redirect URI before registration: absolute, no fragment (RFC 6749 §3.1.2), https,
-/// or http only on a loopback host (RFC 8252 §7.3), or a private-use scheme containing a dot for
-/// native apps (RFC 8252 §7.1).
+/// Parameters the server adds to a redirect (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207 `iss`): a
+/// registered URI whose query already has one would make the response ambiguous.
+const RESPONSE_PARAMS: &[&str] = &[
+    "code",
+    "state",
+    "iss",
+    "error",
+    "error_description",
+    "error_uri",
+];
+
+/// Schemes that run or read something where the browser is instead of going to an app: never a
+/// redirect URI, whatever else is true of them (RFC 9700 §4.1, RFC 8252 §7.1).
+const DANGEROUS_SCHEMES: &[&str] = &["javascript", "data", "file", "vbscript", "blob", "about"];
+
+/// Checks a redirect URI before registration (the dynamic registration endpoint, RFC 7591 §2):
+/// absolute, no fragment (RFC 6749 §3.1.2), no user information (RFC 3986 §7.6), no parameter
+/// the server adds to the redirect in its query; `https` with a host, or `http` only on a
+/// loopback host written literally as `127.0.0.1`, `[::1]` or `localhost` (RFC 8252 §7.3: not
+/// `127.1`, `LOCALHOST` or `0x7f.1`, which a URL parser would turn into one), with any port and
+/// a path the URL parser would not rewrite; or a private-use scheme in reverse-domain form, with
+/// a dot (RFC 8252 §7.1). `javascript:`, `data:`, `file:` and the like are refused by name.
 pub fn validate_registration(uri: &str) -> Result<(), String> {
-    let url = Url::parse(uri).map_err(|e| format!("`{uri}` is not an absolute URL: {e}"))?;
+    let shown = crate::error::echo(uri);
+    if let Some((scheme, _)) = uri.split_once(':') {
+        let scheme = scheme.trim().to_ascii_lowercase();
+        if DANGEROUS_SCHEMES.contains(&scheme.as_str()) {
+            return Err(format!(
+                "`{shown}`: the `{scheme}:` scheme is never a redirect URI"
+            ));
+        }
+    }
+    let url = Url::parse(uri).map_err(|e| format!("`{shown}` is not an absolute URL: {e}"))?;
     if url.fragment().is_some() {
         return Err(format!(
-            "`{uri}` has a fragment; RFC 6749 §3.1.2 forbids it"
+            "`{shown}` has a fragment; RFC 6749 §3.1.2 forbids it"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "`{shown}` has user information (`user@`), which can disguise its host (RFC 3986 §7.6)"
+        ));
+    }
+    if let Some((param, _)) = url
+        .query_pairs()
+        .find(|(k, _)| RESPONSE_PARAMS.contains(&k.as_ref()))
+    {
+        return Err(format!(
+            "`{shown}` already has `{}` in its query, a parameter the server adds to the redirect (RFC 6749 §4.1.2, RFC 9207)",
+            crate::error::echo(&param)
         ));
     }
     match url.scheme() {
-        "https" => Ok(()),
-        "http" => match url.host_str() {
-            Some("127.0.0.1") | Some("localhost") | Some("[::1]") => Ok(()),
-            _ => Err(format!("`{uri}` uses http on a non-loopback host; use https")),
-        },
+        "https" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        "https" => Err(format!("`{shown}` has no host")),
+        "http" if loopback_parts(uri).is_some() => Ok(()),
+        "http" => Err(format!(
+            "`{shown}` uses http on a host that is not loopback: use https, or http on 127.0.0.1, [::1] or localhost, written exactly so (RFC 8252 §7.3)"
+        )),
         s if s.contains('.') => Ok(()),
         s => Err(format!(
-            "`{uri}`: scheme `{s}` is neither https, loopback http, nor a reverse-domain private-use scheme"
+            "`{shown}`: scheme `{}` is neither https, loopback http, nor a reverse-domain private-use scheme such as com.example.app:/cb (RFC 8252 §7.1)",
+            crate::error::echo(s)
         )),
     }
 }
@@ -655,5 +699,42 @@ mod tests {
         assert!(validate_registration("http://a.example/cb").is_err());
         assert!(validate_registration("/relative").is_err());
         assert!(validate_registration("javascript:alert(1)").is_err());
+    }
+
+    /// RFC 8252 §7.3, RFC 9700 §4.1: only the literal loopback hosts allow http; schemes that
+    /// run code or read files are refused by name; no user information or response parameter.
+    #[test]
+    fn registration_allows_http_only_on_a_literal_loopback_host_and_refuses_script_schemes() {
+        for ok in [
+            "http://127.0.0.1/callback",
+            "http://[::1]:3000/cb",
+            "http://localhost:6274/oauth/callback",
+            "http://localhost",
+            "https://claude.ai/api/mcp/auth_callback",
+            "com.example.app:/cb",
+        ] {
+            assert!(validate_registration(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://127.1/cb",
+            "http://LOCALHOST/cb",
+            "http://0x7f.0.0.1/cb",
+            "http://localhost.evil.example/cb",
+            "http://127.0.0.1.nip.io/cb",
+            "http://127.0.0.1/a/../cb",
+            "http://user@127.0.0.1/cb",
+            "https://app.example/cb?code=x",
+        ] {
+            assert!(validate_registration(bad).is_err(), "{bad}");
+        }
+        for (bad, scheme) in [
+            ("javascript:alert(1)", "javascript"),
+            ("JavaScript:alert(1)", "javascript"),
+            ("data:text/html,<b>x</b>", "data"),
+            ("file:///etc/passwd", "file"),
+        ] {
+            let e = validate_registration(bad).unwrap_err();
+            assert!(e.contains(&format!("`{scheme}:` scheme")), "{e}");
+        }
     }
 }

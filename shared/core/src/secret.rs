@@ -134,6 +134,12 @@ secret_newtype!(
     "pc_cs_"
 );
 secret_newtype!(
+    /// An initial access token (RFC 7591 §3): lets its bearer register clients at the dynamic
+    /// registration endpoint (`portcullis registration-token create`); stored as a hash only.
+    InitialAccessToken,
+    "pc_iat_"
+);
+secret_newtype!(
     /// A PKCE code verifier (RFC 7636 §4.1).
     CodeVerifier,
     ""

@@ -43,6 +43,12 @@ pub mod env {
     pub const PRODUCT_NAME: &str = "PORTCULLIS_PRODUCT_NAME";
     pub const PRIVACY_URL: &str = "PORTCULLIS_PRIVACY_URL";
     pub const TERMS_URL: &str = "PORTCULLIS_TERMS_URL";
+    /// Dynamic client registration (RFC 7591): `off`, `token` or `open`, its caps and the idle
+    /// period after which an unused registered client expires.
+    pub const DYNAMIC_REGISTRATION: &str = "PORTCULLIS_DYNAMIC_REGISTRATION";
+    pub const REGISTRATIONS_PER_HOUR: &str = "PORTCULLIS_REGISTRATIONS_PER_HOUR";
+    pub const REGISTRATIONS_PER_DAY: &str = "PORTCULLIS_REGISTRATIONS_PER_DAY";
+    pub const REGISTRATION_IDLE_DAYS: &str = "PORTCULLIS_REGISTRATION_IDLE_DAYS";
     /// The local stack's ports (scripts and the CLI's `--local`).
     pub const PORT: &str = "PORTCULLIS_PORT";
     pub const AWS_PORT: &str = "PORTCULLIS_AWS_PORT";
@@ -101,6 +107,10 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar { name: env::PRODUCT_NAME, default: Some(DEFAULT_PRODUCT_NAME), meaning: "The product's name on the consent, login and error pages" },
     EnvVar { name: env::PRIVACY_URL, default: Some("none"), meaning: "Privacy policy link in the pages' footer (http(s) URL)" },
     EnvVar { name: env::TERMS_URL, default: Some("none"), meaning: "Terms of service link in the pages' footer (http(s) URL)" },
+    EnvVar { name: env::DYNAMIC_REGISTRATION, default: Some("off"), meaning: "Dynamic client registration (RFC 7591) at `/api/auth/oauth/register`: `off` (404, not advertised), `token` (every registration needs an initial access token from `portcullis registration-token create`) or `open` (public clients register without one, as MCP clients do; confidential ones still need one)" },
+    EnvVar { name: env::REGISTRATIONS_PER_HOUR, default: Some("100"), meaning: "Most dynamic registrations per hour for the whole deployment (identical re-registrations included); past it, 429 with Retry-After" },
+    EnvVar { name: env::REGISTRATIONS_PER_DAY, default: Some("1000"), meaning: "Most dynamic registrations per UTC day for the whole deployment; past it, 429 with Retry-After" },
+    EnvVar { name: env::REGISTRATION_IDLE_DAYS, default: Some("30"), meaning: "A dynamically registered client unused this many days expires (the clients table's TTL, pushed forward at authorization and refresh)" },
     EnvVar { name: env::PORT, default: Some("9000"), meaning: "Local stack only: port of the HTTP entry (`cargo lambda watch`) on 127.0.0.1" },
     EnvVar { name: env::AWS_PORT, default: Some("5000"), meaning: "Local stack only: port of moto (DynamoDB, Secrets Manager) on 127.0.0.1" },
     EnvVar { name: env::RESOURCE_URI, default: Some("none"), meaning: "A product API or MCP server protected by `portcullis-resource`: its own URI (an https URL, no query or fragment); access tokens issued for another resource (RFC 8707 audience) are refused, and its 401s point to its protected-resource metadata (RFC 9728); needs `PORTCULLIS_ISSUER`" },
@@ -129,6 +139,8 @@ pub fn local_stack(port: u16, aws_port: u16) -> Vec<(&'static str, String)> {
         (env::LOGIN_URL, format!("{issuer}{DEV_LOGIN_PATH}")),
         // A browser app on the demo app's port may call the JSON endpoints (`make dev`).
         (env::CORS_ORIGINS, LOCAL_CORS_ORIGIN.into()),
+        // MCP clients register themselves in local development (`make dev`, the e2e suite).
+        (env::DYNAMIC_REGISTRATION, "open".into()),
         ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{aws_port}")),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
@@ -275,6 +287,41 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         Ok(issuer)
     }
 
+    /// `PORTCULLIS_DYNAMIC_REGISTRATION`: `off` (default), `token` or `open`.
+    pub fn registration_mode(&self) -> Result<crate::registration::RegistrationMode, ConfigError> {
+        match self.optional(env::DYNAMIC_REGISTRATION) {
+            None => Ok(crate::registration::RegistrationMode::Off),
+            Some(v) => crate::registration::RegistrationMode::parse(&v).ok_or_else(|| {
+                ConfigError(format!(
+                    "{} must be off, token or open, got `{v}`",
+                    env::DYNAMIC_REGISTRATION
+                ))
+            }),
+        }
+    }
+
+    /// `PORTCULLIS_REGISTRATION_IDLE_DAYS` (default 30, at most 3650), in seconds.
+    pub fn registration_idle(&self) -> Result<u64, ConfigError> {
+        let days = self.seconds(env::REGISTRATION_IDLE_DAYS, 30)?;
+        if days > 3650 {
+            return Err(ConfigError(format!(
+                "{} must be 1 to 3650 days, got {days}",
+                env::REGISTRATION_IDLE_DAYS
+            )));
+        }
+        Ok(days * 86_400)
+    }
+
+    /// A positive count that fits a `u32`.
+    pub fn count(&self, name: &str, default: u32) -> Result<u32, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError(format!("{name} must be a positive whole number, got `{v}`"))
+            }),
+        }
+    }
+
     /// `PORTCULLIS_SCOPES`: a JSON array of `{"name", "description"}`, or the default catalog.
     pub fn scopes(&self) -> Result<ScopeCatalog, ConfigError> {
         match self.optional(env::SCOPES) {
@@ -358,6 +405,9 @@ pub struct AuthorizeSettings {
     pub dev_login: bool,
     /// The pages' words and links.
     pub pages: PageSettings,
+    /// `PORTCULLIS_REGISTRATION_IDLE_DAYS`, in seconds: a registered client's TTL is pushed
+    /// forward when a code is issued to it.
+    pub registration_idle: u64,
 }
 
 /// What the authorize function's pages show about the product: its name, and the footer links.
@@ -422,6 +472,7 @@ impl FromEnv for AuthorizeSettings {
             clock_skew_leeway: r.leeway()?,
             dev_login,
             pages: PageSettings::read(&r)?,
+            registration_idle: r.registration_idle()?,
         })
     }
 }
@@ -820,7 +871,8 @@ impl FromEnv for IntrospectSettings {
 pub struct MetadataSettings {
     pub issuer: String,
     pub scopes: ScopeCatalog,
-    /// What the deployment lets in beyond operator-registered clients (advertised).
+    /// What the deployment lets in beyond operator-registered clients (advertised):
+    /// `registration` from `PORTCULLIS_DYNAMIC_REGISTRATION` (advertised unless `off`).
     pub openings: crate::metadata::Openings,
 }
 
@@ -832,7 +884,43 @@ impl FromEnv for MetadataSettings {
         Ok(Self {
             issuer: r.issuer(issuer)?,
             scopes: r.scopes()?,
-            openings: crate::metadata::Openings::default(),
+            openings: crate::metadata::Openings {
+                registration: r.registration_mode()? != crate::registration::RegistrationMode::Off,
+                metadata_documents: false,
+            },
+        })
+    }
+}
+
+/// The register function's settings (RFC 7591): the clients table (it writes `dcr_…` clients),
+/// the codes table (its counters and initial access tokens), the scope catalogue, the mode and
+/// the caps.
+#[derive(Debug, Clone)]
+pub struct RegisterSettings {
+    pub clients_table: String,
+    pub codes_table: String,
+    pub scopes: ScopeCatalog,
+    pub mode: crate::registration::RegistrationMode,
+    pub per_hour: u32,
+    pub per_day: u32,
+    /// An unused registered client's lifetime, seconds.
+    pub idle: u64,
+}
+
+impl FromEnv for RegisterSettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(get);
+        let clients_table = r.required(env::CLIENTS_TABLE);
+        let codes_table = r.required(env::CODES_TABLE);
+        r.finish()?;
+        Ok(Self {
+            clients_table,
+            codes_table,
+            scopes: r.scopes()?,
+            mode: r.registration_mode()?,
+            per_hour: r.count(env::REGISTRATIONS_PER_HOUR, 100)?,
+            per_day: r.count(env::REGISTRATIONS_PER_DAY, 1000)?,
+            idle: r.registration_idle()?,
         })
     }
 }

@@ -59,6 +59,9 @@ pub fn client(client_id: &str) -> ClientBuilder {
         jwks_retiring: None,
         disabled_at: None,
         created_at: 0,
+        origin: crate::model::ClientOrigin::Operator,
+        expires_at: None,
+        software: None,
     })
 }
 

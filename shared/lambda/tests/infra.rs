@@ -6,7 +6,7 @@
 use portcullis_core::ports::{self, dynamodb_needs, DynamoAccess, Port, Table};
 use portcullis_core::settings::{
     env, AuthorizeSettings, ConfigError, FromEnv, IntrospectSettings, MetadataSettings,
-    RefreshSettings, ResourceSettings, RevokeSettings, TokenSettings,
+    RefreshSettings, RegisterSettings, ResourceSettings, RevokeSettings, TokenSettings,
 };
 use portcullis_lambda::endpoints;
 use serde_yaml::{Mapping, Value};
@@ -121,6 +121,13 @@ fn functions() -> Vec<Function> {
             dynamodb: endpoints::metadata::DYNAMODB,
             other_tables: &[],
             settings: |get| MetadataSettings::from_lookup(get).map(drop),
+            other_env: &[],
+        },
+        Function {
+            binary: "register",
+            dynamodb: endpoints::register::DYNAMODB,
+            other_tables: &[],
+            settings: |get| RegisterSettings::from_lookup(get).map(drop),
             other_env: &[],
         },
         // The example product API: portcullis-resource's needs, plus its own table's Query
@@ -347,15 +354,89 @@ fn me_cannot_write_and_authorize_cannot_touch_tokens() {
     );
 }
 
-/// Review finding 5: no deployed function may write the clients table (registration fields,
+/// Review finding 5: no deployed function may write an operator's client (registration fields,
 /// secrets, `trusted`, `disabled` are the operator's, through the CLI), and failed
 /// authentications are counted in memory (`portcullis_core::throttle`), never on the client
-/// item. Every function's actions on the clients table are reads.
+/// item. Every function's actions on the clients table are reads, except writes limited by
+/// `dynamodb:LeadingKeys` to `dcr_*`: register's PutItem of a registered client and
+/// authorize's UpdateItem of its TTL (RFC 7591, issue 18).
 #[test]
 fn no_deployed_function_can_change_a_clients_registration() {
     let t = template();
     let allowed = ["dynamodb:GetItem", "dynamodb:BatchGetItem"];
     for f in functions() {
+        let (_, res) = function_resource(&t, f.binary);
+        for s in statements(res) {
+            if !table_target(&s["Resource"]).is_some_and(|(table, _)| table == "ClientsTable") {
+                continue;
+            }
+            let actions = strings(&s["Action"]);
+            if actions.iter().all(|a| allowed.contains(&a.as_str())) {
+                continue;
+            }
+            let keys = strings(&s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
+            assert_eq!(keys, ["dcr_*"], "{}: {s:?}", f.binary);
+            let expected: &[&str] = match f.binary {
+                "register" => &["dynamodb:PutItem"],
+                "authorize" => &["dynamodb:UpdateItem"],
+                other => panic!("{other} may write the clients table"),
+            };
+            assert_eq!(actions, expected, "{}", f.binary);
+        }
+    }
+}
+
+/// Register writes the codes table only to count registrations and use initial access tokens:
+/// UpdateItem limited to `reg#*` and `iat#*` keys, so it can neither make nor consume a code.
+#[test]
+fn register_touches_only_its_counters_and_initial_access_tokens_in_the_codes_table() {
+    let t = template();
+    let (_, res) = function_resource(&t, "register");
+    let on_codes: Vec<&Value> = statements(res)
+        .into_iter()
+        .filter(|s| table_target(&s["Resource"]).is_some_and(|(table, _)| table == "CodesTable"))
+        .collect();
+    assert_eq!(on_codes.len(), 1);
+    assert_eq!(strings(&on_codes[0]["Action"]), ["dynamodb:UpdateItem"]);
+    assert_eq!(
+        strings(&on_codes[0]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]),
+        ["reg#*", "iat#*"]
+    );
+}
+
+/// The registration route has its own, lower, API Gateway throttle.
+#[test]
+fn the_registration_route_is_throttled_on_its_own() {
+    let t = template();
+    let api = resources(&t)
+        .values()
+        .find(|r| r["Type"].as_str() == Some("AWS::Serverless::HttpApi"))
+        .unwrap();
+    let route = &api["Properties"]["RouteSettings"]["POST /api/auth/oauth/register"];
+    for (key, param) in [
+        ("ThrottlingBurstLimit", "RegisterThrottlingBurstLimit"),
+        ("ThrottlingRateLimit", "RegisterThrottlingRateLimit"),
+    ] {
+        let (tag, r) = tagged(&route[key]).expect(key);
+        assert_eq!((tag.as_str(), r.as_str()), ("Ref", Some(param)));
+        let default = t["Parameters"][param]["Default"].as_u64().unwrap();
+        let overall = t["Parameters"][key]["Default"].as_u64().unwrap();
+        assert!(
+            default < overall,
+            "{param} is lower than the API-wide {key}"
+        );
+    }
+}
+
+/// Every function but register and authorize only reads the clients table.
+#[test]
+fn every_other_function_only_reads_the_clients_table() {
+    let t = template();
+    let allowed = ["dynamodb:GetItem", "dynamodb:BatchGetItem"];
+    for f in functions() {
+        if ["register", "authorize"].contains(&f.binary) {
+            continue;
+        }
         let (have, _) = granted(function_resource(&t, f.binary).1, f.binary);
         for ((table, _), actions) in &have {
             if table != "ClientsTable" {
@@ -663,6 +744,8 @@ fn the_api_serves_exactly_the_endpoints_methods() {
         ("/api/auth/oauth/introspect", "OPTIONS"),
         ("/.well-known/oauth-authorization-server", "GET"),
         ("/.well-known/oauth-authorization-server", "OPTIONS"),
+        ("/api/auth/oauth/register", "POST"),
+        ("/api/auth/oauth/register", "OPTIONS"),
         ("/api/bookings", "GET"),
         ("/mcp", "POST"),
         ("/mcp", "GET"),
@@ -689,8 +772,16 @@ fn cors_is_never_configured_for_the_authorization_endpoint() {
         apis[0]["Properties"].get("CorsConfiguration").is_none(),
         "API-wide CORS would reach authorize"
     );
-    let cors: BTreeSet<&str> =
-        ["token", "refresh", "me", "revoke", "introspect", "metadata"].into();
+    let cors: BTreeSet<&str> = [
+        "token",
+        "refresh",
+        "me",
+        "revoke",
+        "introspect",
+        "metadata",
+        "register",
+    ]
+    .into();
     for f in functions() {
         let vars = deployed_env(&t, function_resource(&t, f.binary).1);
         assert_eq!(

@@ -17,6 +17,7 @@
 //! - [`faults`]: DynamoDB down, and writes whose answer was lost, injected on the real SDK;
 //! - [`hostile`]: hostile input (oversized, malformed, redirect URI tricks) at every endpoint;
 //! - [`resources`]: resource indicators (RFC 8707): `resource create`, bound tokens, `aud`;
+//! - [`register`]: dynamic client registration (RFC 7591, issue 18);
 //! - [`machines`]: the client credentials grant, machine tokens, the token rate (issue 17);
 //! - [`lockout`]: failed client authentications past the limit get 429 (`Retry-After`), the correct secret never does;
 //! - [`leaks`]: no plaintext secret in the logs (at debug) or the tables;
@@ -46,5 +47,6 @@ mod metadata;
 mod openapi;
 mod refresh;
 mod resources;
+mod register;
 mod revoke;
 mod token;

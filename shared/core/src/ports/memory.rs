@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 mod api_keys;
+mod registration;
 
 /// A storage operation, for fault injection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,6 +41,12 @@ pub enum Op {
     ClientAndResource,
     /// [`super::admin::ResourceRegistry`].
     Resources,
+    RegisterClient,
+    CountRegistration,
+    UseInitialAccessToken,
+    CreateInitialAccessToken,
+    RevokeInitialAccessToken,
+    TouchClient,
 }
 
 #[derive(Default)]
@@ -53,6 +60,8 @@ struct Tables {
     api_keys: HashMap<String, crate::api_keys::ApiKeyRecord>,
     /// `rate#…` counters and `jti#…` records of the codes table: key → (count, expires_at).
     counters: HashMap<String, (u32, u64)>,
+    /// `iat#…` initial access tokens of the codes table.
+    initial_access_tokens: HashMap<String, InitialAccessTokenRecord>,
     /// Operations to fail, each entry once.
     faults: Vec<Op>,
     /// Operations to apply and then answer as a retry of an applied write would.

@@ -15,10 +15,12 @@ use async_trait::async_trait;
 mod admin;
 mod api_keys;
 pub mod memory;
+mod registration;
 
 pub use admin::*;
 pub use api_keys::*;
 pub use memory::{MemoryStore, Op};
+pub use registration::*;
 
 /// A table, by its role (the names are configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

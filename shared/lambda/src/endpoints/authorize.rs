@@ -30,6 +30,7 @@ pub const DYNAMODB: &[&[DynamoAccess]] = &[
     ClientLookupPort::DYNAMODB,
     portcullis_core::ports::ResourceLookupPort::DYNAMODB,
     CodeIssuePort::DYNAMODB,
+    portcullis_core::ports::ClientTouchPort::DYNAMODB,
 ];
 
 pub struct AuthorizeEndpoint<C, D, K: KeySource> {
@@ -82,7 +83,7 @@ impl AuthorizeEndpoint<DynamoClients, DynamoCodes, SecretsManagerKeys> {
 
 impl<C, D, K> Endpoint for AuthorizeEndpoint<C, D, K>
 where
-    C: ClientLookup + portcullis_core::ports::ResourceLookup,
+    C: ClientLookup + portcullis_core::ports::ResourceLookup + portcullis_core::ports::ClientTouch,
     D: CodeIssue,
     K: KeySource<Keys = Keys>,
 {
@@ -118,7 +119,7 @@ where
 
 impl<C, D, K> AuthorizeEndpoint<C, D, K>
 where
-    C: ClientLookup + portcullis_core::ports::ResourceLookup,
+    C: ClientLookup + portcullis_core::ports::ResourceLookup + portcullis_core::ports::ClientTouch,
     D: CodeIssue,
     K: KeySource<Keys = Keys>,
 {
@@ -291,6 +292,15 @@ where
                 let tag = self.tag.ring(self.clock.now()).await?;
                 let location =
                     issue_code(&self.codes, &request, &user, &self.issue_context(&tag)).await?;
+                // A registered client in use lives on (one write per half idle period at most;
+                // a failure is logged, never the user's).
+                portcullis_core::ports::touch_if_due(
+                    &self.clients,
+                    &request.client,
+                    self.clock.now(),
+                    self.settings.registration_idle,
+                )
+                .await;
                 Ok(see_other(&location))
             }
             Some("deny") => Ok(see_other(&denied_location(&request, &self.settings.issuer))),

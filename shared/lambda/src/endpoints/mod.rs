@@ -7,6 +7,7 @@ pub mod introspect;
 pub mod me;
 pub mod metadata;
 pub mod refresh;
+pub mod register;
 pub mod revoke;
 pub mod token;
 
@@ -57,11 +58,12 @@ mod tests {
         assert_eq!(
             needs(authorize::DYNAMODB),
             vec![
-                // BatchGetItem: the client with the requested resource (RFC 8707).
+                // BatchGetItem: the client with the requested resource (RFC 8707); UpdateItem: a
+                // registered client's TTL, pushed forward at use (`dcr_…` only).
                 (
                     Table::Clients,
                     None,
-                    vec!["dynamodb:BatchGetItem", "dynamodb:GetItem"]
+                    vec!["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
                 ),
                 (Table::Codes, None, vec!["dynamodb:PutItem"]),
             ]
@@ -151,6 +153,15 @@ mod tests {
                 asserting,
                 jti,
                 (Table::Tokens, None, vec!["dynamodb:BatchGetItem"]),
+            ]
+        );
+        // RFC 7591: one PutItem of a `dcr_…` client; the `reg#…` counters and `iat#…` uses are
+        // UpdateItems. No read: an identical registration comes back with the refused write.
+        assert_eq!(
+            needs(register::DYNAMODB),
+            vec![
+                (Table::Clients, None, vec!["dynamodb:PutItem"]),
+                (Table::Codes, None, vec!["dynamodb:UpdateItem"]),
             ]
         );
         // RFC 8414: no table at all.
