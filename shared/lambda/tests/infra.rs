@@ -367,7 +367,7 @@ fn no_deployed_function_can_change_a_clients_registration() {
     for f in functions() {
         let (_, res) = function_resource(&t, f.binary);
         for s in statements(res) {
-            if !table_target(&s["Resource"]).is_some_and(|(table, _)| table == "ClientsTable") {
+            if table_target(&s["Resource"]).is_none_or(|(table, _)| table != "ClientsTable") {
                 continue;
             }
             let actions = strings(&s["Action"]);

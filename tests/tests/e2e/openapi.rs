@@ -283,6 +283,28 @@ async fn every_json_response_matches_its_schema_in_docs_openapi_yaml() {
         .unwrap();
     cases.push(case(REVOKE, "post", r).await);
 
+    // RFC 7591: a registration, and a refused one.
+    const REGISTER: &str = "/api/auth/oauth/register";
+    let r = http
+        .post(url(REGISTER))
+        .json(&json!({
+            "redirect_uris": ["http://127.0.0.1:41077/callback"],
+            "client_name": "OpenAPI agent",
+            "token_endpoint_auth_method": "none",
+            "application_type": "native"
+        }))
+        .send()
+        .await
+        .unwrap();
+    cases.push(case(REGISTER, "post", r).await);
+    let r = http
+        .post(url(REGISTER))
+        .json(&json!({"redirect_uris": ["javascript:alert(1)"]}))
+        .send()
+        .await
+        .unwrap();
+    cases.push(case(REGISTER, "post", r).await);
+
     let dir = xtask::target_dir().join("e2e-logs");
     std::fs::create_dir_all(&dir).unwrap();
     let cases_file = dir.join("openapi-cases.json");
