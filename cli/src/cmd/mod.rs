@@ -16,8 +16,8 @@ pub mod client;
 pub mod env;
 pub mod grants;
 pub mod init;
-pub mod resource;
 pub mod registration_token;
+pub mod resource;
 pub mod session;
 
 /// What the commands read from the environment: the same variables as the functions.

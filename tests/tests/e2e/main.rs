@@ -46,7 +46,7 @@ mod me;
 mod metadata;
 mod openapi;
 mod refresh;
-mod resources;
 mod register;
+mod resources;
 mod revoke;
 mod token;

@@ -82,6 +82,33 @@ async fn metadata_lists_every_endpoint_and_capability() {
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
+/// Issue 18, RFC 8414 §2 and the CIMD draft: the local stack opens dynamic registration, so
+/// `registration_endpoint` is advertised (and answers); metadata documents are not on, and say
+/// so; `none` is among the token endpoint's methods, S256 is the PKCE method, and `resource` is
+/// honoured.
+#[tokio::test]
+async fn metadata_advertises_what_an_mcp_client_needs() {
+    let stack = Stack::get();
+    let m = metadata(stack).await;
+    assert_eq!(
+        m["registration_endpoint"],
+        format!("{}/api/auth/oauth/register", stack.base_url).as_str()
+    );
+    assert_eq!(m["client_id_metadata_document_supported"], false);
+    assert_eq!(m["resource_indicators_supported"], true);
+    assert_eq!(
+        m["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert!(m["token_endpoint_auth_methods_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&"none".into()));
+    assert!(m["scopes_supported"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+}
+
 /// RFC 8414 §3: a client configured from the metadata alone runs the flow with the `oauth2`
 /// crate; the authorization response's `iss` is the metadata's `issuer` (RFC 9207 §2.4); the
 /// discovered introspection and revocation endpoints work.

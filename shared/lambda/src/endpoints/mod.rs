@@ -63,7 +63,11 @@ mod tests {
                 (
                     Table::Clients,
                     None,
-                    vec!["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
+                    vec![
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:GetItem",
+                        "dynamodb:UpdateItem"
+                    ]
                 ),
                 (Table::Codes, None, vec!["dynamodb:PutItem"]),
             ]
