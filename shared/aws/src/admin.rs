@@ -57,33 +57,46 @@ impl DynamoClients {
     }
 }
 
-#[async_trait]
-impl ClientDirectory for DynamoClients {
-    /// Scan, every page (the clients table is small: one item per app).
-    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
-        let mut clients = Vec::new();
+impl DynamoClients {
+    /// Scan, every page, the items whose `kind` passes `filter` (`#kind` in it; `:resource`
+    /// bound to the resource kind when it is used): clients and resources share the table.
+    async fn scan_kind<T: serde::de::DeserializeOwned>(
+        &self,
+        filter: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut found = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
+            let mut req = self
                 .db
                 .scan()
                 .table_name(&self.table)
-                // Resources (RFC 8707) share the table, marked by `kind`; clients have none.
-                .filter_expression("attribute_not_exists(#kind)")
+                .filter_expression(filter)
                 .expression_attribute_names("#kind", "kind")
                 .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
+                .set_exclusive_start_key(start.take());
+            if filter.contains(":resource") {
+                req = req
+                    .expression_attribute_values(":resource", s(portcullis_core::resource::KIND));
+            }
+            let out = req.send().await.map_err(classify)?;
             for item in out.items.unwrap_or_default() {
-                clients.push(from_item(item)?);
+                found.push(from_item(item)?);
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(clients),
+                _ => return Ok(found),
             }
         }
+    }
+}
+
+#[async_trait]
+impl ClientDirectory for DynamoClients {
+    /// Scan, every page (the clients table is small: one item per app). Resources (RFC 8707)
+    /// share the table, marked by `kind`; clients have none.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        self.scan_kind("attribute_not_exists(#kind)").await
     }
 }
 
@@ -109,35 +122,12 @@ impl portcullis_core::ports::ResourceRegistry for DynamoClients {
         }
     }
 
-    /// Scan, every page, resources only.
+    /// Scan, every page, resources only, by URI.
     async fn list_resources(&self) -> Result<Vec<portcullis_core::resource::Resource>, StoreError> {
-        let mut out_items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .db
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("#kind = :resource")
-                .expression_attribute_names("#kind", "kind")
-                .expression_attribute_values(":resource", s(portcullis_core::resource::KIND))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items.unwrap_or_default() {
-                out_items.push(from_item(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => {
-                    out_items
-                        .sort_by(|a: &portcullis_core::resource::Resource, b| a.uri.cmp(&b.uri));
-                    return Ok(out_items);
-                }
-            }
-        }
+        let mut all: Vec<portcullis_core::resource::Resource> =
+            self.scan_kind("#kind = :resource").await?;
+        all.sort_by(|a, b| a.uri.cmp(&b.uri));
+        Ok(all)
     }
 
     /// One DeleteItem, conditional on the item being a resource.

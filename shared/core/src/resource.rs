@@ -83,16 +83,23 @@ impl Resource {
     }
 }
 
-/// RFC 8707 §2 for a URI an operator registers, stricter than what a request may send: an
-/// absolute https URI (http only on a loopback host, for the local stack), no fragment, no
-/// query (RFC 8707 §2: SHOULD NOT), no userinfo, at most [`MAX_RESOURCE_URI`] bytes (it is
-/// stored in every grant bound to it). Kept exactly as written: requests must name it by the
-/// same string (no normalisation, so no two spellings of one audience).
+/// RFC 8707 §2 for a resource's own URI (the one an operator registers, and the one a
+/// resource server is configured with), stricter than what a request may send: an absolute
+/// https URI (http only on a loopback host, for the local stack), no fragment, no query
+/// (RFC 8707 §2: SHOULD NOT), no userinfo, printable ASCII without quotes or backslashes (it is
+/// quoted in `WWW-Authenticate` as it is), at most [`MAX_RESOURCE_URI`] bytes (it is stored in
+/// every grant bound to it). Kept exactly as written: requests must name it by the same string
+/// (no normalisation, so no two spellings of one audience).
 pub fn check_registered_uri(uri: &str) -> Result<(), String> {
     if uri.len() > MAX_RESOURCE_URI {
         return Err(format!(
             "a resource URI is at most {MAX_RESOURCE_URI} bytes (this one is {})",
             uri.len()
+        ));
+    }
+    if !uri.bytes().all(|b| b.is_ascii_graphic()) || uri.contains(['"', '\\']) {
+        return Err(format!(
+            "`{uri}` must be printable ASCII without spaces, quotes or backslashes"
         ));
     }
     let u = url::Url::parse(uri).map_err(|e| format!("`{uri}` is not an absolute URI: {e}"))?;
@@ -105,14 +112,17 @@ pub fn check_registered_uri(uri: &str) -> Result<(), String> {
     if !u.username().is_empty() || u.password().is_some() {
         return Err(format!("`{uri}` has userinfo"));
     }
-    let loopback = matches!(u.host(), Some(url::Host::Domain("localhost")))
-        || matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-        || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+    let loopback = match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
     match u.scheme() {
-        "https" => Ok(()),
+        "https" if u.host().is_some() => Ok(()),
         "http" if loopback => Ok(()),
         _ => Err(format!(
-            "`{uri}` must be an https URI (http only on a loopback host)"
+            "`{uri}` must be an https URI (RFC 9728 §1.2; http only on a loopback host)"
         )),
     }
 }

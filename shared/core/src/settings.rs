@@ -984,40 +984,9 @@ impl FromEnv for ResourceSettings {
 /// grant and quoted in a `WWW-Authenticate` header as it is. Kept exactly as written: an
 /// audience is compared byte for byte.
 pub fn check_resource_uri(what: &str, raw: &str) -> Result<String, ConfigError> {
-    let bad = |why: &str| ConfigError(format!("{what} `{raw}`: {why}"));
-    if raw.len() > crate::model::MAX_RESOURCE_URI {
-        return Err(bad(&format!(
-            "longer than {} bytes",
-            crate::model::MAX_RESOURCE_URI
-        )));
-    }
-    if !raw.bytes().all(|b| b.is_ascii_graphic()) || raw.contains(['"', '\\']) {
-        return Err(bad(
-            "must be printable ASCII without spaces, quotes or backslashes",
-        ));
-    }
-    let u = Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
-    if u.fragment().is_some() || raw.contains('#') {
-        return Err(bad("must have no fragment (RFC 8707 §2)"));
-    }
-    if u.query().is_some() {
-        return Err(bad("must have no query (RFC 8707 §2)"));
-    }
-    if !u.username().is_empty() || u.password().is_some() {
-        return Err(bad("must have no user information"));
-    }
-    let loopback = match u.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if u.host().is_none() || !(u.scheme() == "https" || (u.scheme() == "http" && loopback)) {
-        return Err(bad(
-            "must be an https URL (RFC 9728 §1.2); http only on a loopback host",
-        ));
-    }
-    Ok(raw.to_string())
+    crate::resource::check_registered_uri(raw)
+        .map(|()| raw.to_string())
+        .map_err(|why| ConfigError(format!("{what} `{raw}`: {why}")))
 }
 
 /// Cross-origin access for browser-based public clients (`PORTCULLIS_CORS_ORIGINS`): the
