@@ -154,6 +154,21 @@ pub fn stack_env(port: u16, aws_port: u16, mode: Mode) -> Vec<(String, String)> 
         ("NO_PROXY".into(), no_proxy("NO_PROXY")),
         ("no_proxy".into(), no_proxy("no_proxy")),
     ]);
+    if mode == Mode::Test {
+        // The e2e suite's Client ID Metadata Document server: https on `localhost` with the
+        // test CA (shared/aws/tests/fixtures, whose certificate names localhost and 127.0.0.1).
+        let ca = crate::root().join("shared/aws/tests/fixtures/ca.pem");
+        vars.extend([
+            (
+                env::METADATA_DOCUMENT_LOOPBACK_HOSTS.to_string(),
+                "localhost".to_string(),
+            ),
+            (
+                env::METADATA_DOCUMENT_CA_FILE.to_string(),
+                ca.display().to_string(),
+            ),
+        ]);
+    }
     vars
 }
 

@@ -95,13 +95,14 @@ pub struct DisableArgs {
     pub client_id: String,
 }
 
-/// A client id as typed: trimmed, not empty.
+/// A client id as typed: trimmed, not empty. A metadata-document client may be named by its
+/// URL (its `client_id` on the wire) as well as by its stored `cimd_` id.
 fn client_id(id: &str) -> Result<ClientId, CliError> {
     let id = id.trim();
     if id.is_empty() {
         return Err(CliError::Invalid("the client id must not be empty".into()));
     }
-    Ok(ClientId::from(id))
+    Ok(portcullis_core::metadata_document::wire_client_id(id))
 }
 
 fn not_found(id: &ClientId) -> CliError {
@@ -479,6 +480,7 @@ pub fn new_client(
         origin: portcullis_core::model::ClientOrigin::Operator,
         expires_at: None,
         software: None,
+        document: None,
     };
     (client, secret)
 }
@@ -568,6 +570,8 @@ pub struct ClientView {
     pub origin: ClientOrigin,
     /// A registered client's end unless it is used again (the clients table's TTL).
     pub expires_at: Option<u64>,
+    /// A metadata-document client: its document's URL (the `client_id` it sends).
+    pub document_url: Option<String>,
 }
 
 impl ClientView {
@@ -597,6 +601,7 @@ impl ClientView {
             secrets,
             origin: c.origin,
             expires_at: c.expires_at,
+            document_url: c.document.map(|d| d.url),
         }
     }
 
@@ -650,6 +655,10 @@ impl Render for ClientView {
             )
             .field("created", utc(self.created_at))
             .field("origin", self.origin.as_str())
+            .field(
+                "document",
+                self.document_url.clone().unwrap_or_else(|| "-".into()),
+            )
             .field(
                 "expires",
                 self.expires_at
@@ -1618,6 +1627,17 @@ mod tests {
             assert!(e.contains("can never be trusted"), "{e}");
             assert!(refuse_trust_for_unvetted(&c, &ClientChanges::default()).is_ok());
         }
+    }
+
+    /// `client show|disable|delete` name a metadata-document client by its URL too.
+    #[test]
+    fn a_metadata_document_client_is_named_by_its_url_or_its_stored_id() {
+        let url = "https://agent.example/client.json";
+        let stored = portcullis_core::metadata_document::wire_client_id(url);
+        assert!(stored.starts_with("cimd_"));
+        assert_eq!(client_id(&format!(" {url} ")).unwrap(), stored);
+        assert_eq!(client_id(stored.as_str()).unwrap(), stored);
+        assert_eq!(client_id("0f3c9a2e").unwrap(), ClientId::from("0f3c9a2e"));
     }
 
     /// Operator ids never take a prefix reserved for registered clients; generated ones never

@@ -10,8 +10,9 @@ use portcullis_core::error::StoreError;
 use portcullis_core::ids::ClientId;
 use portcullis_core::model::Client;
 use portcullis_core::ports::{
-    ClientRegistration, ClientTouch, InitialAccessTokenRecord, InitialAccessTokenRegistry,
-    InitialAccessTokenUse, Registered, RegistrationCounter, RegistrationWindow,
+    ClientRegistration, ClientTouch, DocumentClientCache, InitialAccessTokenRecord,
+    InitialAccessTokenRegistry, InitialAccessTokenUse, Registered, RegistrationCounter,
+    RegistrationWindow,
 };
 use portcullis_core::secret::SecretHash;
 
@@ -47,6 +48,30 @@ impl ClientRegistration for DynamoClients {
             }
             Err(e) => Err(classify(e)),
         }
+    }
+}
+
+#[async_trait]
+impl DocumentClientCache for DynamoClients {
+    /// One PutItem of the `cimd_` item, condition: no item, or an enabled metadata-document
+    /// client (so a `client disable` that landed after this request's read stands).
+    async fn store_document_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let res = self
+            .db
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(client)?))
+            .condition_expression(
+                "attribute_not_exists(client_id) OR (origin = :document AND disabled = :no)",
+            )
+            .expression_attribute_values(":document", s("metadata_document"))
+            .expression_attribute_values(
+                ":no",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(false),
+            )
+            .send()
+            .await;
+        applied(res)
     }
 }
 

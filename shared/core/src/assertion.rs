@@ -605,10 +605,12 @@ fn check_claims(
     claims: &Map<String, Value>,
     rules: &AssertionRules<'_>,
 ) -> Result<VerifiedAssertion, OAuthError> {
-    // RFC 7523 §3 rules 1 and 2.B, OIDC Core §9: iss and sub are both the client_id.
+    // RFC 7523 §3 rules 1 and 2.B, OIDC Core §9: iss and sub are both the client_id (for a
+    // metadata-document client its URL, which names the stored id).
     for (name, article) in [("iss", "an"), ("sub", "a")] {
         match claims.get(name) {
-            Some(Value::String(v)) if rules.client_id == v.as_str() => {}
+            Some(Value::String(v))
+                if *rules.client_id == crate::metadata_document::wire_client_id(v) => {}
             Some(Value::String(v)) => {
                 return Err(OAuthError::invalid_client(format!(
                     "the client assertion's {name} {} is not the client_id",
@@ -1275,6 +1277,27 @@ pub(crate) mod tests {
             signed(&claims_with("iss", json!("C1"))),
             "not the client_id",
         );
+    }
+
+    /// A metadata-document client signs with its URL as `iss` and `sub` (draft §6.2: its
+    /// `client_id` is the URL); the stored id it maps to is what the rules hold.
+    #[test]
+    fn a_metadata_document_clients_assertion_names_its_url() {
+        let url = "https://agent.example/client.json";
+        let key = ed_key(None);
+        let mut c = claims_with("sub", json!(url));
+        c["iss"] = json!(url);
+        let a = sign(&key, &header("EdDSA", None), &c);
+        let stored = crate::metadata_document::wire_client_id(url);
+        let rules = AssertionRules {
+            client_id: &stored,
+            audiences: &[ISSUER, TOKEN_URL],
+            now: NOW,
+            max_lifetime: MAX_LIFETIME,
+            leeway: LEEWAY,
+        };
+        accepted(verify(&a, &[&keys(&[&key])], &rules));
+        refused(check(&a, &[&keys(&[&key])]), "is not the client_id");
     }
 
     /// RFC 7523 §3 rule 3, OpenID Connect Core §9: aud is required, a string or an array, and

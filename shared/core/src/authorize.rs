@@ -3,10 +3,11 @@
 use crate::clock::{Clock, Entropy};
 use crate::error::{EndpointError, ErrorCode, OAuthError};
 use crate::ids::ClientId;
+use crate::metadata_document::{is_metadata_url, ClientDocument, ClientIdUrl, DocumentSource};
 use crate::model::{Client, CodeRecord};
 use crate::params::Params;
 use crate::pkce::CodeChallenge;
-use crate::ports::{ClientLookup, CodeIssue, ResourceLookup};
+use crate::ports::{ClientLookup, CodeIssue, DocumentClientCache, ResourceLookup};
 use crate::redirect::{choose_redirect_uri, redirect_with, ChosenRedirect, RedirectError};
 use crate::scope::{join_scope, ScopeCatalog};
 use crate::secret::AuthorizationCode;
@@ -146,14 +147,74 @@ pub fn error_location(
     redirect_with(redirect_uri, &params)
 }
 
+/// A metadata-document client, from its stored copy or its URL (draft §4.3, §4.4):
+///
+/// - a stored copy that is disabled, or still fresh (`DocumentCopy::fresh_until`), is used as
+///   it is: no fetch;
+/// - otherwise the document is fetched (hardened: `portcullis_aws::fetch`) and validated
+///   ([`ClientDocument::validate`]); a failure of either is a page that says what is wrong
+///   (draft §4.3: the server "SHOULD abort the authorization request"), and nothing is stored
+///   (§4.4: never cache an error or an invalid document);
+/// - the valid document is stored (one conditional PutItem, [`DocumentClientCache`]), fresh
+///   for as long as its `Cache-Control` allows, bounded to 5 minutes..1 day; a write refused
+///   because the operator disabled the client meanwhile is the disabled client's page.
+async fn document_client(
+    store: &(impl DocumentClientCache + ?Sized),
+    catalog: &ScopeCatalog,
+    url: &ClientIdUrl,
+    found: Option<Client>,
+    d: &Documents<'_>,
+) -> Result<Option<Client>, AuthorizeError> {
+    if let Some(c) = &found {
+        if c.disabled
+            || c.document
+                .as_ref()
+                .is_some_and(|doc| doc.fresh_until > d.now)
+        {
+            return Ok(found);
+        }
+    }
+    let refused = |e: crate::metadata_document::DocumentError| {
+        tracing::info!(client_id = url.as_str(), reason = %e, "client metadata document refused");
+        AuthorizeError::page(format!(
+            "The application's client metadata document is refused: {e}."
+        ))
+    };
+    let fetched = d.source.fetch_document(url).await.map_err(refused)?;
+    let document = ClientDocument::validate(url, &fetched.body).map_err(refused)?;
+    let fresh_until =
+        crate::metadata_document::cache_expires_at(fetched.cache_control.as_deref(), d.now);
+    let client = document.into_client(catalog, found.as_ref(), fresh_until, d.now, d.idle);
+    if store.store_document_client(&client).await? {
+        Ok(Some(client))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Client ID Metadata Documents at the authorization endpoint (`PORTCULLIS_CLIENT_METADATA_DOCUMENTS`
+/// on): where documents come from, which loopback hosts the development exception allows, the
+/// time, and the idle TTL the stored copy gets.
+pub struct Documents<'a> {
+    pub source: &'a dyn DocumentSource,
+    pub loopback_hosts: &'a [String],
+    pub now: u64,
+    pub idle: u64,
+}
+
 /// Validates an authorization request (RFC 6749 §4.1.1, §4.1.2.1).
 ///
 /// Client and redirect URI first: until both are known good every failure is a page. After
 /// that, failures go back to the client: repeated parameters, `response_type`, `scope`, PKCE.
+///
+/// A `client_id` that is an https URL is a Client ID Metadata Document
+/// (draft-ietf-oauth-client-id-metadata-document; MCP 2026-07-28 client registration), when
+/// `documents` is given ([`document_client`]); otherwise it is refused with a page that says so.
 pub async fn validate_request(
-    clients: &(impl ClientLookup + ResourceLookup + ?Sized),
+    clients: &(impl ClientLookup + ResourceLookup + DocumentClientCache + ?Sized),
     catalog: &ScopeCatalog,
     issuer: &str,
+    documents: Option<&Documents<'_>>,
     p: &AuthorizeParams,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     if p.repeated.contains(&"client_id") {
@@ -164,9 +225,26 @@ pub async fn validate_request(
     let Some(client_id) = p.client_id.as_deref() else {
         return Err(AuthorizeError::page("The request has no client_id."));
     };
+    // A metadata document's URL is checked before anything is read or fetched (draft §3), and
+    // stored under its fixed-length internal id.
+    let document_url = match (is_metadata_url(client_id), documents) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(AuthorizeError::page(
+                "This server does not accept client metadata documents (a client_id that is a URL): the application must be registered with it.",
+            ))
+        }
+        (true, Some(d)) => Some(
+            ClientIdUrl::parse_allowing(client_id, d.loopback_hosts)
+                .map_err(|e| AuthorizeError::page(format!("The application's client_id is refused: {e}.")))?,
+        ),
+    };
     // Issue 10: an id that cannot be a client's (too long for a DynamoDB key, odd characters)
     // is refused without a storage call.
-    let client_id = ClientId::from(client_id);
+    let client_id = match &document_url {
+        Some(url) => url.internal_id(),
+        None => ClientId::from(client_id),
+    };
     // RFC 8707: a well-formed single `resource` is read with the client, in the same request;
     // anything else about it is refused below, once errors can go back to the client.
     let indicator = match (&p.resource, p.repeated.contains(&crate::resource::PARAM)) {
@@ -177,6 +255,10 @@ pub async fn validate_request(
         (false, _) => (None, None),
         (true, None) => (clients.client(&client_id).await?, None),
         (true, Some(r)) => clients.client_and_resource(&client_id, r).await?,
+    };
+    let found = match (&document_url, documents) {
+        (Some(url), Some(d)) => document_client(clients, catalog, url, found, d).await?,
+        _ => found,
     };
     let client = match found {
         Some(c) if !c.disabled => c,
@@ -376,7 +458,7 @@ mod tests {
     }
 
     async fn validate(s: &MemoryStore, q: &str) -> Result<AuthorizationRequest, AuthorizeError> {
-        validate_request(s, &ScopeCatalog::default(), ISS, &params(q)).await
+        validate_request(s, &ScopeCatalog::default(), ISS, None, &params(q)).await
     }
 
     fn redirect_of(r: Result<AuthorizationRequest, AuthorizeError>) -> String {
@@ -648,5 +730,213 @@ mod tests {
             assert!(validate(&s, &q).await.is_err(), "{id}");
         }
         assert_eq!(s.calls(), 0);
+    }
+
+    /// Client ID Metadata Documents at the authorization endpoint (draft §4.3, §4.4).
+    mod documents {
+        use super::*;
+        use crate::metadata_document::{DocumentError, FetchedDocument};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex;
+
+        const URL: &str = "https://agent.example/oauth/client.json";
+        const CB: &str = "http%3A%2F%2F127.0.0.1%3A33418%2Fcallback";
+
+        /// A document server: answers `body` (or `fails`) and counts fetches.
+        struct Source {
+            body: Mutex<String>,
+            cache_control: Option<&'static str>,
+            fails: bool,
+            fetches: AtomicUsize,
+        }
+
+        impl Source {
+            fn new(doc: serde_json::Value) -> Self {
+                Self {
+                    body: Mutex::new(doc.to_string()),
+                    cache_control: Some("max-age=600"),
+                    fails: false,
+                    fetches: AtomicUsize::new(0),
+                }
+            }
+            fn fetches(&self) -> usize {
+                self.fetches.load(Ordering::SeqCst)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl DocumentSource for Source {
+            async fn fetch_document(
+                &self,
+                _url: &ClientIdUrl,
+            ) -> Result<FetchedDocument, DocumentError> {
+                self.fetches.fetch_add(1, Ordering::SeqCst);
+                if self.fails {
+                    return Err(DocumentError::Fetch(
+                        "it answered with HTTP status 404, not 200".into(),
+                    ));
+                }
+                Ok(FetchedDocument {
+                    status: 200,
+                    body: self.body.lock().unwrap().clone().into_bytes(),
+                    cache_control: self.cache_control.map(str::to_string),
+                })
+            }
+        }
+
+        fn doc() -> serde_json::Value {
+            serde_json::json!({
+                "client_id": URL,
+                "client_name": "Agent",
+                "redirect_uris": ["http://127.0.0.1/callback"],
+                "scope": "READ_BOOKING",
+            })
+        }
+
+        fn query() -> String {
+            format!(
+                "client_id={}&redirect_uri={CB}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+                urlencoding(URL)
+            )
+        }
+
+        fn urlencoding(v: &str) -> String {
+            url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+        }
+
+        async fn at(
+            store: &MemoryStore,
+            source: &Source,
+            now: u64,
+            q: &str,
+        ) -> Result<AuthorizationRequest, AuthorizeError> {
+            let d = Documents {
+                source,
+                loopback_hosts: &[],
+                now,
+                idle: 30 * 86_400,
+            };
+            validate_request(store, &ScopeCatalog::default(), ISS, Some(&d), &params(q)).await
+        }
+
+        fn page_of(r: Result<AuthorizationRequest, AuthorizeError>) -> String {
+            match r {
+                Err(AuthorizeError::Page { message, .. }) => message.into_owned(),
+                other => panic!("expected a page, got {other:?}"),
+            }
+        }
+
+        fn internal() -> String {
+            ClientIdUrl::parse(URL).unwrap().internal_id().to_string()
+        }
+
+        /// With `PORTCULLIS_CLIENT_METADATA_DOCUMENTS` off a URL client id is refused with a
+        /// page that says why, and nothing is read.
+        #[tokio::test]
+        async fn a_url_client_id_is_refused_when_metadata_documents_are_off() {
+            let s = MemoryStore::new();
+            let m = page_of(validate(&s, &query()).await);
+            assert!(
+                m.contains("does not accept client metadata documents"),
+                "{m}"
+            );
+            assert_eq!(s.calls(), 0);
+        }
+
+        /// Draft §3: the URL is checked before anything is fetched or read.
+        #[tokio::test]
+        async fn an_invalid_client_id_url_is_refused_before_any_fetch() {
+            let (s, src) = (MemoryStore::new(), Source::new(doc()));
+            let q = query().replace("client.json", "client.json%3Fx%3D1");
+            let m = page_of(at(&s, &src, 1_000, &q).await);
+            assert!(m.contains("must not contain a query"), "{m}");
+            assert_eq!((src.fetches(), s.calls()), (0, 0));
+        }
+
+        /// Draft §4.4: the first request fetches and stores the document (one read, one
+        /// conditional write); later ones within its freshness read the stored copy only.
+        #[tokio::test]
+        async fn a_document_is_fetched_once_then_served_from_the_store_while_fresh() {
+            let (s, src) = (MemoryStore::new(), Source::new(doc()));
+            let r = at(&s, &src, 1_000, &query()).await.unwrap();
+            assert_eq!((src.fetches(), s.calls()), (1, 2));
+            assert_eq!(r.client.client_id.as_str(), internal());
+            assert_eq!(r.client.public_id().as_str(), URL);
+            assert_eq!(r.scopes, ["READ_BOOKING"]);
+            let stored = s.stored_client(&internal()).unwrap();
+            assert_eq!(stored.document.unwrap().fresh_until, 1_600);
+            s.reset_calls();
+            at(&s, &src, 1_599, &query()).await.unwrap();
+            assert_eq!((src.fetches(), s.calls()), (1, 1));
+        }
+
+        /// Draft §4.4: past its freshness the document is fetched again, and the new one
+        /// replaces the stored copy (its `created_at` kept).
+        #[tokio::test]
+        async fn a_stale_copy_is_fetched_again_and_replaced() {
+            let (s, src) = (MemoryStore::new(), Source::new(doc()));
+            at(&s, &src, 1_000, &query()).await.unwrap();
+            let mut changed = doc();
+            changed["client_name"] = "Agent v2".into();
+            *src.body.lock().unwrap() = changed.to_string();
+            let r = at(&s, &src, 1_600, &query()).await.unwrap();
+            assert_eq!(src.fetches(), 2);
+            assert_eq!(r.client.name, "Agent v2");
+            assert_eq!(s.stored_client(&internal()).unwrap().created_at, 1_000);
+        }
+
+        /// The operator's `client disable` holds: a disabled copy is refused without a fetch,
+        /// fresh or stale, and a write never re-enables it.
+        #[tokio::test]
+        async fn a_disabled_document_client_stays_refused_without_a_fetch() {
+            let (s, src) = (MemoryStore::new(), Source::new(doc()));
+            at(&s, &src, 1_000, &query()).await.unwrap();
+            let mut c = s.stored_client(&internal()).unwrap();
+            c.disabled = true;
+            s.upsert_client(c.clone());
+            for now in [1_001, 90_000] {
+                let m = page_of(at(&s, &src, now, &query()).await);
+                assert!(m.contains("disabled"), "{m}");
+            }
+            assert_eq!(src.fetches(), 1);
+            c.disabled = false;
+            c.origin = crate::model::ClientOrigin::Operator;
+            s.upsert_client(c.clone());
+            assert!(
+                !s.store_document_client(&c).await.unwrap(),
+                "only a document client is replaced"
+            );
+        }
+
+        /// Draft §4.3, §4.4: a fetch that fails or a document that is invalid is a page naming
+        /// the problem; nothing is stored.
+        #[tokio::test]
+        async fn a_failed_fetch_or_an_invalid_document_is_a_page_and_nothing_is_stored() {
+            let s = MemoryStore::new();
+            let mut src = Source::new(doc());
+            src.fails = true;
+            let m = page_of(at(&s, &src, 1_000, &query()).await);
+            assert!(
+                m.contains("could not be fetched") && m.contains("404"),
+                "{m}"
+            );
+            let mut other = doc();
+            other["client_id"] = "https://evil.example/client.json".into();
+            let src = Source::new(other);
+            let m = page_of(at(&s, &src, 1_000, &query()).await);
+            assert!(m.contains("is not the URL it was fetched from"), "{m}");
+            assert!(s.stored_client(&internal()).is_none());
+        }
+
+        /// Draft §4.5: only the document's redirect URIs (a loopback one with any port,
+        /// RFC 8252 §7.3) are accepted.
+        #[tokio::test]
+        async fn only_the_documents_redirect_uris_are_accepted() {
+            let (s, src) = (MemoryStore::new(), Source::new(doc()));
+            let q = query().replace(CB, "https%3A%2F%2Fevil.example%2Fcb");
+            let m = page_of(at(&s, &src, 1_000, &q).await);
+            assert!(m.contains("not one the application has registered"), "{m}");
+            at(&s, &src, 1_000, &query()).await.unwrap();
+        }
     }
 }

@@ -13,6 +13,7 @@
 use crate::assertion::{AssertionRules, ClientAssertion};
 use crate::error::{EndpointError, OAuthError};
 use crate::ids::ClientId;
+use crate::metadata_document::wire_client_id;
 use crate::model::Client;
 use crate::params::Params;
 use crate::ports::{AssertionReplay, ClientLookup};
@@ -59,6 +60,9 @@ impl ClientCredentials {
         })
     }
 
+    /// A `client_id` that is an https URL names a metadata-document client: it is mapped to its
+    /// stored id here, once, for every endpoint (`metadata_document::wire_client_id`).
+    ///
     /// RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64 (the caller decodes
     /// them); a client must not use more than one authentication method in a request (§2.3), so
     /// credentials in both places must agree.
@@ -105,8 +109,8 @@ impl ClientCredentials {
             // RFC 7523 §3: client_id is optional with an assertion; its `sub` names the client
             // (verified against the keys before anything is trusted).
             let client_id = body_id
-                .map(ClientId::from)
-                .or_else(|| assertion.unverified_subject().map(ClientId::new));
+                .map(wire_client_id)
+                .or_else(|| assertion.unverified_subject().map(|s| wire_client_id(&s)));
             return Ok(Self {
                 client_id,
                 assertion: Some(assertion),
@@ -131,13 +135,13 @@ impl ClientCredentials {
                     ));
                 }
                 Ok(Self {
-                    client_id: Some(ClientId::new(id)),
+                    client_id: Some(wire_client_id(&id)),
                     secret: (!secret.is_empty()).then(|| ClientSecret::new(secret)),
                     ..Self::default()
                 })
             }
             None => Ok(Self {
-                client_id: body_id.map(ClientId::from),
+                client_id: body_id.map(wire_client_id),
                 secret: body_secret,
                 ..Self::default()
             }),

@@ -162,9 +162,10 @@ where
     let hash = SecretHash::of(&req.token);
     match token {
         Genuine::Access(p) => {
-            let Some(view) = live(&p.client_id, &g)
-                .and_then(|_| g.access(&p.client_id, p.generation, &hash, now))
-            else {
+            let Some((owner, view)) = live(&p.client_id, &g).and_then(|owner| {
+                g.access(&p.client_id, p.generation, &hash, now)
+                    .map(|v| (owner, v))
+            }) else {
                 return Ok(Introspection::inactive());
             };
             // RFC 7662 §4: another client's token is shown only to a resource server.
@@ -173,6 +174,8 @@ where
             }
             Ok(Introspection {
                 aud: view.resource.clone(),
+                // A metadata-document client is known by its URL (draft §3).
+                client_id: Some(owner.public_id()),
                 ..Introspection::active(
                     view.client_id,
                     view.user,
@@ -194,6 +197,7 @@ where
                 .map_or(g.refresh_expires_at, |end| end.min(g.refresh_expires_at));
             Ok(Introspection {
                 aud: g.resource.clone(),
+                client_id: Some(caller.public_id()),
                 ..Introspection::active(
                     g.client_id.clone(),
                     Some(g.user()),

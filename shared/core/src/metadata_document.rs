@@ -284,11 +284,28 @@ impl ClientIdUrl {
     /// `[A-Za-z0-9_-]`, so [`ClientId::is_well_formed`]). Tokens embed this, never the URL: a
     /// 200-byte URL would not fit, and `.` separates a token's parts.
     pub fn internal_id(&self) -> ClientId {
-        let digest = Sha256::digest(self.raw.as_bytes());
-        ClientId::new(format!(
-            "{INTERNAL_ID_PREFIX}{}",
-            URL_SAFE_NO_PAD.encode(digest)
-        ))
+        internal_id_of(&self.raw)
+    }
+}
+
+fn internal_id_of(raw: &str) -> ClientId {
+    let digest = Sha256::digest(raw.as_bytes());
+    ClientId::new(format!(
+        "{INTERNAL_ID_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(digest)
+    ))
+}
+
+/// The stored id of a `client_id` as a client sends it (token, revocation and introspection
+/// requests, a client assertion's `iss` and `sub`): an https URL is a metadata-document client,
+/// stored under [`ClientIdUrl::internal_id`]; anything else is itself. The URL is not checked
+/// here: only the authorization endpoint writes `cimd_` items, after fetching and validating the
+/// document at exactly that URL, so a URL that was never valid names no item.
+pub fn wire_client_id(raw: &str) -> ClientId {
+    if is_metadata_url(raw) {
+        internal_id_of(raw)
+    } else {
+        ClientId::from(raw)
     }
 }
 
@@ -463,6 +480,65 @@ impl DocumentClient {
                     && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
             })
         })
+    }
+
+    /// The client to store (the cache of draft §4.4): never trusted, never PKCE-optional, always
+    /// rotating refresh tokens, with the document's URL and until when this copy is used
+    /// (`fresh_until`). Its scopes are those of the catalogue the document's `scope` names
+    /// (all of them when it has none): one document serves many servers, so a scope this one
+    /// does not define is ignored, not an error. `previous`, the copy it replaces, keeps its
+    /// `created_at`. The item lives `idle` seconds unless used (`Client::needs_touch`).
+    pub fn into_client(
+        self,
+        catalog: &crate::scope::ScopeCatalog,
+        previous: Option<&crate::model::Client>,
+        fresh_until: u64,
+        now: u64,
+        idle: u64,
+    ) -> crate::model::Client {
+        use crate::model::{Client, ClientOrigin, DocumentCopy, SoftwareMetadata};
+        let scopes = catalog
+            .names()
+            .filter(|n| self.scope.as_ref().is_none_or(|s| s.iter().any(|a| a == n)))
+            .map(str::to_string)
+            .collect();
+        let public = self.public();
+        let method = if public { "none" } else { "private_key_jwt" };
+        Client {
+            client_id: self.client_id,
+            name: self.name,
+            logo_uri: self.logo_uri,
+            redirect_uris: self.redirect_uris,
+            scopes,
+            public,
+            trusted: false,
+            pkce_optional: false,
+            disabled: false,
+            disabled_at: None,
+            secret_hashes: Vec::new(),
+            secret_retiring: None,
+            refresh_rotation: true,
+            resource_server: false,
+            grant_types: self.grant_types,
+            jwks: match self.auth {
+                DocumentAuth::PrivateKeyJwt(k) => Some(k),
+                DocumentAuth::None => None,
+            },
+            jwks_retiring: None,
+            token_rate: None,
+            created_at: previous.map_or(now, |p| p.created_at),
+            origin: ClientOrigin::MetadataDocument,
+            expires_at: Some(now.saturating_add(idle)),
+            software: Some(SoftwareMetadata {
+                client_uri: self.client_uri,
+                token_endpoint_auth_method: Some(method.to_string()),
+                ..SoftwareMetadata::default()
+            }),
+            document: Some(DocumentCopy {
+                url: self.url.as_str().to_string(),
+                fresh_until,
+            }),
+        }
     }
 
     /// The document's keys, for a `private_key_jwt` client.
@@ -876,6 +952,44 @@ mod tests {
         let mut doc = minimal();
         doc.as_object_mut().unwrap().remove(member);
         doc
+    }
+
+    /// The token, revocation and introspection endpoints map a URL `client_id` to the stored
+    /// id without fetching anything; other ids are themselves (draft §3: the URL is the id).
+    #[test]
+    fn a_url_client_id_maps_to_its_stored_id_and_others_stay_as_sent() {
+        assert_eq!(wire_client_id(URL), url().internal_id());
+        assert_eq!(wire_client_id("abc123"), ClientId::new("abc123"));
+        assert_eq!(
+            wire_client_id("http://client.example/c"),
+            ClientId::new("http://client.example/c")
+        );
+        assert_ne!(wire_client_id(URL), wire_client_id(&format!("{URL}/")));
+    }
+
+    /// Draft §4.4: the stored copy is the cache; it is never trusted or PKCE-optional, its
+    /// scopes are the catalogue's that the document names (unknown ones ignored: one document
+    /// serves many servers), and a refetch keeps the first `created_at`.
+    #[test]
+    fn a_document_client_is_stored_unvetted_with_its_url_and_freshness() {
+        let catalog = crate::scope::ScopeCatalog::default();
+        let d = validate(&with("scope", json!("READ_BOOKING OTHER_SERVERS_SCOPE"))).unwrap();
+        let c = d
+            .clone()
+            .into_client(&catalog, None, 1_300, 1_000, 30 * 86_400);
+        assert_eq!(c.client_id, url().internal_id());
+        assert_eq!(c.public_id().as_str(), URL);
+        assert_eq!(c.origin, crate::model::ClientOrigin::MetadataDocument);
+        assert!(c.unvetted() && c.public && !c.trusted && !c.pkce_optional);
+        assert_eq!(c.scopes, ["READ_BOOKING"]);
+        assert_eq!(c.document.as_ref().map(|d| d.fresh_until), Some(1_300));
+        assert_eq!(c.expires_at, Some(1_000 + 30 * 86_400));
+        let again = d.into_client(&catalog, Some(&c), 9_300, 9_000, 30 * 86_400);
+        assert_eq!(again.created_at, 1_000);
+        let all = validate(&minimal())
+            .unwrap()
+            .into_client(&catalog, None, 0, 0, 0);
+        assert_eq!(all.scopes, catalog.names().collect::<Vec<_>>());
     }
 
     /// An EC P-256 public key (RFC 7517 Appendix A.1's example key, public part only).

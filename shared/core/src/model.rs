@@ -89,6 +89,22 @@ pub struct Client {
     /// above (shown to the operator, echoed in the registration response).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software: Option<SoftwareMetadata>,
+    /// A metadata-document client (`origin = metadata_document`): the document's URL, the
+    /// `client_id` it sends, and until when the stored copy is used before it is fetched again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<DocumentCopy>,
+}
+
+/// The stored copy of a Client ID Metadata Document (draft-ietf-oauth-client-id-metadata-document
+/// §4.4): the clients table is the cache every function instance shares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentCopy {
+    /// The document's URL: the `client_id` the client sends, and the one introspection shows.
+    pub url: String,
+    /// Unix seconds: after this the authorization endpoint fetches the document again
+    /// (`metadata_document::cache_expires_at`, from its `Cache-Control`, 5 minutes to 1 day).
+    /// The item itself lives on (its `expires_at` is the idle TTL), so grants keep their client.
+    pub fresh_until: u64,
 }
 
 /// How a client came to be registered (`portcullis client list --origin`).
@@ -228,6 +244,21 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Client {
+    /// The `client_id` the client itself sends and sees: a metadata-document client's URL,
+    /// otherwise the stored id.
+    pub fn public_id(&self) -> ClientId {
+        match &self.document {
+            Some(d) => ClientId::new(d.url.clone()),
+            None => self.client_id.clone(),
+        }
+    }
+
+    /// Whether nobody vetted it (dynamic registration or a metadata document): the consent
+    /// page says so, and never shows its logo.
+    pub fn unvetted(&self) -> bool {
+        self.origin != ClientOrigin::Operator
+    }
+
     /// Whether a use at `now` should push the client's TTL forward: it has one (a registered
     /// client), and less than half of the idle period `idle` (seconds) is left. So an active
     /// client costs at most one write per half period, and one unused for `idle` expires.

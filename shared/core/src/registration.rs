@@ -549,6 +549,7 @@ impl RegistrationRequest {
             origin: ClientOrigin::Registration,
             expires_at: Some(now.saturating_add(idle)),
             software: Some(software),
+            document: None,
         }
     }
 }

@@ -403,6 +403,7 @@ mod tests {
                 &w.store,
                 &w.scopes,
                 ISSUER,
+                None,
                 &authorize_params(&query(&format!("&resource={}", enc(MCP)))),
             )
             .await
@@ -428,6 +429,7 @@ mod tests {
                 &w.store,
                 &w.scopes,
                 ISSUER,
+                None,
                 &authorize_params(&query(&format!(
                     "&resource={}",
                     enc("https://other.example/mcp")

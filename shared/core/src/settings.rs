@@ -49,6 +49,12 @@ pub mod env {
     pub const REGISTRATIONS_PER_HOUR: &str = "PORTCULLIS_REGISTRATIONS_PER_HOUR";
     pub const REGISTRATIONS_PER_DAY: &str = "PORTCULLIS_REGISTRATIONS_PER_DAY";
     pub const REGISTRATION_IDLE_DAYS: &str = "PORTCULLIS_REGISTRATION_IDLE_DAYS";
+    /// Client ID Metadata Documents (an https URL as `client_id`): `on` or `off`, and the
+    /// development exception (loopback document hosts, a test CA).
+    pub const CLIENT_METADATA_DOCUMENTS: &str = "PORTCULLIS_CLIENT_METADATA_DOCUMENTS";
+    pub const METADATA_DOCUMENT_LOOPBACK_HOSTS: &str =
+        "PORTCULLIS_METADATA_DOCUMENT_LOOPBACK_HOSTS";
+    pub const METADATA_DOCUMENT_CA_FILE: &str = "PORTCULLIS_METADATA_DOCUMENT_CA_FILE";
     /// The local stack's ports (scripts and the CLI's `--local`).
     pub const PORT: &str = "PORTCULLIS_PORT";
     pub const AWS_PORT: &str = "PORTCULLIS_AWS_PORT";
@@ -111,6 +117,9 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar { name: env::REGISTRATIONS_PER_HOUR, default: Some("100"), meaning: "Most dynamic registrations per hour for the whole deployment (identical re-registrations included); past it, 429 with Retry-After" },
     EnvVar { name: env::REGISTRATIONS_PER_DAY, default: Some("1000"), meaning: "Most dynamic registrations per UTC day for the whole deployment; past it, 429 with Retry-After" },
     EnvVar { name: env::REGISTRATION_IDLE_DAYS, default: Some("30"), meaning: "A dynamically registered client unused this many days expires (the clients table's TTL, pushed forward at authorization and refresh)" },
+    EnvVar { name: env::CLIENT_METADATA_DOCUMENTS, default: Some("off"), meaning: "Client ID Metadata Documents: `on` lets a client whose `client_id` is an https URL (as MCP clients send) in without registration; the authorization endpoint fetches its document (hardened: https only, no redirects, 5 KB, 3 s, no private or special-use address) and stores it in the clients table for 5 minutes to 1 day, as its `Cache-Control` says" },
+    EnvVar { name: env::METADATA_DOCUMENT_LOOPBACK_HOSTS, default: Some("none"), meaning: "Local development only: comma-separated loopback hosts (`127.0.0.1`, `[::1]`, `localhost`) whose metadata documents may be fetched from loopback; refused unless the issuer is a loopback URL" },
+    EnvVar { name: env::METADATA_DOCUMENT_CA_FILE, default: Some("none"), meaning: "Local development only: a PEM root CA trusted, beside the system roots, for loopback document hosts (a local test server's certificate); needs `PORTCULLIS_METADATA_DOCUMENT_LOOPBACK_HOSTS`" },
     EnvVar { name: env::PORT, default: Some("9000"), meaning: "Local stack only: port of the HTTP entry (`cargo lambda watch`) on 127.0.0.1" },
     EnvVar { name: env::AWS_PORT, default: Some("5000"), meaning: "Local stack only: port of moto (DynamoDB, Secrets Manager) on 127.0.0.1" },
     EnvVar { name: env::RESOURCE_URI, default: Some("none"), meaning: "A product API or MCP server protected by `portcullis-resource`: its own URI (an https URL, no query or fragment); access tokens issued for another resource (RFC 8707 audience) are refused, and its 401s point to its protected-resource metadata (RFC 9728); needs `PORTCULLIS_ISSUER`" },
@@ -141,6 +150,9 @@ pub fn local_stack(port: u16, aws_port: u16) -> Vec<(&'static str, String)> {
         (env::CORS_ORIGINS, LOCAL_CORS_ORIGIN.into()),
         // MCP clients register themselves in local development (`make dev`, the e2e suite).
         (env::DYNAMIC_REGISTRATION, "open".into()),
+        // And present metadata documents (fetched from the internet; a local document server
+        // needs `PORTCULLIS_METADATA_DOCUMENT_LOOPBACK_HOSTS` too, as the e2e suite sets).
+        (env::CLIENT_METADATA_DOCUMENTS, "on".into()),
         ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{aws_port}")),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
@@ -300,6 +312,32 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
         }
     }
 
+    /// `PORTCULLIS_CLIENT_METADATA_DOCUMENTS`: `on` (or `true`, `1`) or `off` (default; or
+    /// `false`, `0`).
+    pub fn metadata_documents(&self) -> Result<bool, ConfigError> {
+        match self.optional(env::CLIENT_METADATA_DOCUMENTS).as_deref() {
+            None => Ok(false),
+            Some(v)
+                if ["on", "true", "1"]
+                    .iter()
+                    .any(|o| v.eq_ignore_ascii_case(o)) =>
+            {
+                Ok(true)
+            }
+            Some(v)
+                if ["off", "false", "0"]
+                    .iter()
+                    .any(|o| v.eq_ignore_ascii_case(o)) =>
+            {
+                Ok(false)
+            }
+            Some(v) => Err(ConfigError(format!(
+                "{} must be on or off, got `{v}`",
+                env::CLIENT_METADATA_DOCUMENTS
+            ))),
+        }
+    }
+
     /// `PORTCULLIS_REGISTRATION_IDLE_DAYS` (default 30, at most 3650), in seconds.
     pub fn registration_idle(&self) -> Result<u64, ConfigError> {
         let days = self.seconds(env::REGISTRATION_IDLE_DAYS, 30)?;
@@ -408,6 +446,11 @@ pub struct AuthorizeSettings {
     /// `PORTCULLIS_REGISTRATION_IDLE_DAYS`, in seconds: a registered client's TTL is pushed
     /// forward when a code is issued to it.
     pub registration_idle: u64,
+    /// `PORTCULLIS_CLIENT_METADATA_DOCUMENTS`: whether an https URL `client_id` is a Client ID
+    /// Metadata Document (fetched, validated, stored) or refused.
+    pub metadata_documents: bool,
+    /// The fetch's development exception (empty in production).
+    pub metadata_document_dev: MetadataDocumentDev,
 }
 
 /// What the authorize function's pages show about the product: its name, and the footer links.
@@ -458,7 +501,6 @@ impl FromEnv for AuthorizeSettings {
         let dev_login = r.flag(env::DEV_LOGIN);
         refuse_dev_login_off_loopback(dev_login, &issuer)?;
         Ok(Self {
-            issuer,
             clients_table,
             codes_table,
             secret_id,
@@ -473,6 +515,13 @@ impl FromEnv for AuthorizeSettings {
             dev_login,
             pages: PageSettings::read(&r)?,
             registration_idle: r.registration_idle()?,
+            metadata_documents: r.metadata_documents()?,
+            metadata_document_dev: metadata_document_dev(
+                r.optional(env::METADATA_DOCUMENT_LOOPBACK_HOSTS).as_deref(),
+                r.optional(env::METADATA_DOCUMENT_CA_FILE).as_deref(),
+                &issuer,
+            )?,
+            issuer,
         })
     }
 }
@@ -520,8 +569,8 @@ pub fn metadata_document_dev(
     ca_file: Option<&str>,
     issuer: &str,
 ) -> Result<MetadataDocumentDev, ConfigError> {
-    const HOSTS: &str = "PORTCULLIS_METADATA_DOCUMENT_LOOPBACK_HOSTS";
-    const CA_FILE: &str = "PORTCULLIS_METADATA_DOCUMENT_CA_FILE";
+    const HOSTS: &str = env::METADATA_DOCUMENT_LOOPBACK_HOSTS;
+    const CA_FILE: &str = env::METADATA_DOCUMENT_CA_FILE;
     let hosts: Vec<String> = loopback_hosts
         .unwrap_or_default()
         .split(',')
@@ -872,7 +921,8 @@ pub struct MetadataSettings {
     pub issuer: String,
     pub scopes: ScopeCatalog,
     /// What the deployment lets in beyond operator-registered clients (advertised):
-    /// `registration` from `PORTCULLIS_DYNAMIC_REGISTRATION` (advertised unless `off`).
+    /// `registration` from `PORTCULLIS_DYNAMIC_REGISTRATION` (advertised unless `off`),
+    /// `metadata_documents` from `PORTCULLIS_CLIENT_METADATA_DOCUMENTS`.
     pub openings: crate::metadata::Openings,
 }
 
@@ -886,7 +936,7 @@ impl FromEnv for MetadataSettings {
             scopes: r.scopes()?,
             openings: crate::metadata::Openings {
                 registration: r.registration_mode()? != crate::registration::RegistrationMode::Off,
-                metadata_documents: false,
+                metadata_documents: r.metadata_documents()?,
             },
         })
     }

@@ -62,6 +62,7 @@ pub fn client(client_id: &str) -> ClientBuilder {
         origin: crate::model::ClientOrigin::Operator,
         expires_at: None,
         software: None,
+        document: None,
     })
 }
 
@@ -275,9 +276,15 @@ impl World {
 
     /// Runs the authorization step for user `u1` (validation, then Allow) and returns the code.
     pub async fn code(&self, query: &str) -> AuthorizationCode {
-        let req = validate_request(&self.store, &self.scopes, ISSUER, &authorize_params(query))
-            .await
-            .unwrap();
+        let req = validate_request(
+            &self.store,
+            &self.scopes,
+            ISSUER,
+            None,
+            &authorize_params(query),
+        )
+        .await
+        .unwrap();
         let session = Session {
             user: user("u1"),
             exp: 0,

@@ -196,6 +196,7 @@ async fn run(iterations: usize) {
         tag: ring(&k.tag),
         clock: Box::new(SystemClock),
         entropy: Box::new(OsEntropy),
+        documents: None,
     };
     let token = TokenEndpoint {
         settings: TokenSettings::from_lookup(lookup).expect("bench settings"),

@@ -66,6 +66,20 @@ pub struct ConsentPage<'a> {
     pub redirect_host: &'a str,
     pub action: &'a str,
     pub hidden: Vec<(&'a str, &'a str)>,
+    /// A client nobody vetted (dynamic registration, a metadata document): the page says so.
+    pub unverified: Option<Unverified<'a>>,
+}
+
+/// What the consent page says about a client nobody vetted (MCP security considerations, RFC
+/// 7591 §5: the name and logo are the client's own claims). Its logo is never shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unverified<'a> {
+    /// A metadata-document client: the host that publishes its document (the URL's host, the
+    /// one party that vouches for it).
+    pub document_host: Option<&'a str>,
+    /// Every redirect URI is a loopback one: a program on the user's computer (MCP:
+    /// "additional warnings for localhost-only redirect URIs").
+    pub local_only: bool,
 }
 
 impl<'a> ConsentPage<'a> {
@@ -74,6 +88,40 @@ impl<'a> ConsentPage<'a> {
     pub fn logo(logo_uri: Option<&'a str>) -> Option<&'a str> {
         logo_uri.filter(|u| {
             url::Url::parse(u).is_ok_and(|p| p.scheme() == "https" && p.host_str().is_some())
+        })
+    }
+
+    /// The logo a client's consent page shows: [`Self::logo`] of an operator's client; never
+    /// one of a client nobody vetted, whose logo URL could point anywhere (a tracking pixel,
+    /// an impersonated brand), so its initial is shown instead.
+    pub fn client_logo(client: &'a portcullis_core::model::Client) -> Option<&'a str> {
+        if client.unvetted() {
+            None
+        } else {
+            Self::logo(client.logo_uri.as_deref())
+        }
+    }
+
+    /// What the page says about a client nobody vetted, or `None` for an operator's.
+    pub fn unverified(client: &'a portcullis_core::model::Client) -> Option<Unverified<'a>> {
+        if !client.unvetted() {
+            return None;
+        }
+        let document_host = client.document.as_ref().and_then(|d| {
+            let rest = d.url.strip_prefix("https://")?;
+            let authority = rest.split('/').next()?;
+            Some(authority)
+        });
+        let local_only = !client.redirect_uris.is_empty()
+            && client.redirect_uris.iter().all(|u| {
+                url::Url::parse(u).is_ok_and(|u| {
+                    u.scheme() == "http"
+                        && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+                })
+            });
+        Some(Unverified {
+            document_host,
+            local_only,
         })
     }
 
@@ -170,14 +218,21 @@ mod tests {
         client_name: &'a str,
         logo: Option<&'a str>,
     ) -> String {
+        render(&ConsentPage {
+            logo_uri: ConsentPage::logo(logo),
+            ..page(product, client_name)
+        })
+    }
+
+    fn page<'a>(product: &'a PageSettings, client_name: &'a str) -> ConsentPage<'a> {
         let d = ScopeDef {
             name: "READ_PROFILE".into(),
             description: "See your profile".into(),
         };
-        render(&ConsentPage {
+        ConsentPage {
             product,
             client_name,
-            logo_uri: ConsentPage::logo(logo),
+            logo_uri: None,
             client_initial: ConsentPage::initial(client_name),
             user_display: "alice",
             switch_account_url: "http://127.0.0.1:9000/auth/dev-login?return_to=x",
@@ -189,7 +244,65 @@ mod tests {
             redirect_host: "app.example",
             action: "/auth/oauth2/authorize",
             hidden: vec![("state", "\"><b>")],
-        })
+            unverified: None,
+        }
+    }
+
+    /// Issue 18, MCP security considerations: a client nobody vetted is marked unverified, with
+    /// the host that publishes its document and a warning when it only redirects to loopback;
+    /// its logo is never loaded. An operator's client gets neither.
+    #[test]
+    fn a_client_nobody_vetted_is_marked_unverified_and_its_logo_is_not_loaded() {
+        use portcullis_core::model::{ClientOrigin, DocumentCopy};
+        let mut c = portcullis_core::testkit::client("cimd_x")
+            .redirect_uris(&["http://127.0.0.1/callback"])
+            .build();
+        c.logo_uri = Some("https://tracker.example/pixel.png".into());
+        assert_eq!(ConsentPage::unverified(&c), None);
+        assert_eq!(
+            ConsentPage::client_logo(&c),
+            Some("https://tracker.example/pixel.png")
+        );
+        c.origin = ClientOrigin::MetadataDocument;
+        c.document = Some(DocumentCopy {
+            url: "https://agent.example:8443/oauth/client.json".into(),
+            fresh_until: 0,
+        });
+        assert_eq!(ConsentPage::client_logo(&c), None);
+        let u = ConsentPage::unverified(&c).unwrap();
+        assert_eq!(u.document_host, Some("agent.example:8443"));
+        assert!(u.local_only);
+        let p = settings();
+        let html = render(&ConsentPage {
+            unverified: Some(u),
+            logo_uri: ConsentPage::client_logo(&c),
+            redirect_host: "127.0.0.1",
+            ..page(&p, "Agent")
+        });
+        assert!(html.contains("has not verified this application"), "{html}");
+        assert!(
+            html.contains("<strong>agent.example:8443</strong>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("allow it only if you started it yourself"),
+            "{html}"
+        );
+        assert!(!html.contains("<img"), "{html}");
+        c.origin = ClientOrigin::Registration;
+        c.document = None;
+        c.redirect_uris = vec!["https://app.example/cb".into()];
+        let u = ConsentPage::unverified(&c).unwrap();
+        assert_eq!((u.document_host, u.local_only), (None, false));
+        let html = render(&ConsentPage {
+            unverified: Some(u),
+            ..page(&p, "Agent")
+        });
+        assert!(
+            html.contains("registered itself with Acme Calendar"),
+            "{html}"
+        );
+        assert!(!consent(&p, "Zap App", None).contains("not verified"));
     }
 
     #[test]

@@ -109,6 +109,7 @@ fn world() -> World {
             tag: ring(&k.tag),
             clock: Box::new(SystemClock),
             entropy: Box::new(OsEntropy),
+            documents: None,
         },
         token: TokenEndpoint {
             settings: TokenSettings::from_lookup(lookup).unwrap(),

@@ -18,6 +18,7 @@
 //! - [`hostile`]: hostile input (oversized, malformed, redirect URI tricks) at every endpoint;
 //! - [`resources`]: resource indicators (RFC 8707): `resource create`, bound tokens, `aud`;
 //! - [`register`]: dynamic client registration (RFC 7591, issue 18);
+//! - [`documents`]: Client ID Metadata Documents: fetched, stored, unverified on the consent page;
 //! - [`machines`]: the client credentials grant, machine tokens, the token rate (issue 17);
 //! - [`lockout`]: failed client authentications past the limit get 429 (`Retry-After`), the correct secret never does;
 //! - [`leaks`]: no plaintext secret in the logs (at debug) or the tables;
@@ -34,6 +35,7 @@ mod bookings;
 mod browser;
 mod cli;
 mod common;
+mod documents;
 mod faults;
 mod hostile;
 mod interop;

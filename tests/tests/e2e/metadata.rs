@@ -83,8 +83,8 @@ async fn metadata_lists_every_endpoint_and_capability() {
 }
 
 /// Issue 18, RFC 8414 §2 and the CIMD draft: the local stack opens dynamic registration, so
-/// `registration_endpoint` is advertised (and answers); metadata documents are not on, and say
-/// so; `none` is among the token endpoint's methods, S256 is the PKCE method, and `resource` is
+/// `registration_endpoint` is advertised (and answers) and accepts metadata documents
+/// (`client_id_metadata_document_supported: true`); `none` is among the token endpoint's methods, S256 is the PKCE method, and `resource` is
 /// honoured.
 #[tokio::test]
 async fn metadata_advertises_what_an_mcp_client_needs() {
@@ -94,7 +94,7 @@ async fn metadata_advertises_what_an_mcp_client_needs() {
         m["registration_endpoint"],
         format!("{}/api/auth/oauth/register", stack.base_url).as_str()
     );
-    assert_eq!(m["client_id_metadata_document_supported"], false);
+    assert_eq!(m["client_id_metadata_document_supported"], true);
     assert_eq!(m["resource_indicators_supported"], true);
     assert_eq!(
         m["code_challenge_methods_supported"],

@@ -47,6 +47,7 @@ pub enum Op {
     CreateInitialAccessToken,
     RevokeInitialAccessToken,
     TouchClient,
+    StoreDocumentClient,
 }
 
 #[derive(Default)]

@@ -186,3 +186,19 @@ pub async fn touch_if_due(
         );
     }
 }
+
+/// The stored copy of a Client ID Metadata Document (draft §4.4: the clients table is the cache
+/// every function instance shares), written by the authorization endpoint after it fetched and
+/// validated the document: one conditional PutItem of the `cimd_` item, which succeeds only when
+/// there is no item or the item is an enabled metadata-document client. So an operator's
+/// `client disable` between this request's read and its write is never undone (`false`: the
+/// request is refused), and no other kind of client can be overwritten.
+#[async_trait]
+pub trait DocumentClientCache: Send + Sync {
+    async fn store_document_client(&self, client: &Client) -> Result<bool, StoreError>;
+}
+pub struct DocumentClientCachePort;
+impl Port for DocumentClientCachePort {
+    const DYNAMODB: &'static [DynamoAccess] =
+        &[DynamoAccess::table(Table::Clients, &["dynamodb:PutItem"])];
+}

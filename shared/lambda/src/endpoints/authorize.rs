@@ -6,16 +6,18 @@ use crate::pages::{error_page, render, ConsentPage, ScopeLine};
 use crate::respond::{Endpoint, PageError};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
+use portcullis_aws::fetch::{DocumentFetcher, FetchPolicy};
 use portcullis_aws::secrets::SecretsManagerKeys;
 use portcullis_aws::{DynamoClients, DynamoCodes};
 use portcullis_core::authorize::{
     denied_location, issue_code, validate_request, AuthorizationRequest, AuthorizeParams,
-    IssueContext,
+    Documents, IssueContext,
 };
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis_core::csrf::{issue_csrf, verify_csrf_with, CsrfBinding};
 use portcullis_core::keyring::KeyRing;
 use portcullis_core::keys::{KeyCache, KeySource, Keys};
+use portcullis_core::metadata_document::DocumentSource;
 use portcullis_core::params::Params;
 use portcullis_core::ports::{
     ClientLookup, ClientLookupPort, CodeIssue, CodeIssuePort, DynamoAccess, Port,
@@ -31,6 +33,7 @@ pub const DYNAMODB: &[&[DynamoAccess]] = &[
     portcullis_core::ports::ResourceLookupPort::DYNAMODB,
     CodeIssuePort::DYNAMODB,
     portcullis_core::ports::ClientTouchPort::DYNAMODB,
+    portcullis_core::ports::DocumentClientCachePort::DYNAMODB,
 ];
 
 pub struct AuthorizeEndpoint<C, D, K: KeySource> {
@@ -45,6 +48,9 @@ pub struct AuthorizeEndpoint<C, D, K: KeySource> {
     pub tag: Ring,
     pub clock: Box<dyn Clock>,
     pub entropy: Box<dyn Entropy>,
+    /// Where Client ID Metadata Documents come from (`portcullis_aws::fetch::DocumentFetcher`),
+    /// when `PORTCULLIS_CLIENT_METADATA_DOCUMENTS` is on.
+    pub documents: Option<Box<dyn DocumentSource>>,
 }
 
 impl AuthorizeEndpoint<DynamoClients, DynamoCodes, SecretsManagerKeys> {
@@ -69,7 +75,17 @@ impl AuthorizeEndpoint<DynamoClients, DynamoCodes, SecretsManagerKeys> {
         if let Err(e) = keys.get(SystemClock.now()).await {
             tracing::error!(error = %e, "could not read the keys at cold start; will retry per request");
         }
+        let documents = if settings.metadata_documents {
+            let policy = FetchPolicy::with_development(&settings.metadata_document_dev)
+                .map_err(|e| ConfigError(format!("client metadata documents: {e}")))?;
+            let fetcher = DocumentFetcher::new(policy)
+                .map_err(|e| ConfigError(format!("client metadata documents: {e}")))?;
+            Some(Box::new(fetcher) as Box<dyn DocumentSource>)
+        } else {
+            None
+        };
         Ok(Self {
+            documents,
             clients: DynamoClients::new(db.clone(), &settings.clients_table),
             codes: DynamoCodes::new(db, &settings.codes_table),
             tag: portcullis_aws::rings::ring(&sdk, &settings.tag_secret_id, settings.key_cache_ttl),
@@ -83,7 +99,10 @@ impl AuthorizeEndpoint<DynamoClients, DynamoCodes, SecretsManagerKeys> {
 
 impl<C, D, K> Endpoint for AuthorizeEndpoint<C, D, K>
 where
-    C: ClientLookup + portcullis_core::ports::ResourceLookup + portcullis_core::ports::ClientTouch,
+    C: ClientLookup
+        + portcullis_core::ports::ResourceLookup
+        + portcullis_core::ports::ClientTouch
+        + portcullis_core::ports::DocumentClientCache,
     D: CodeIssue,
     K: KeySource<Keys = Keys>,
 {
@@ -119,7 +138,10 @@ where
 
 impl<C, D, K> AuthorizeEndpoint<C, D, K>
 where
-    C: ClientLookup + portcullis_core::ports::ResourceLookup + portcullis_core::ports::ClientTouch,
+    C: ClientLookup
+        + portcullis_core::ports::ResourceLookup
+        + portcullis_core::ports::ClientTouch
+        + portcullis_core::ports::DocumentClientCache,
     D: CodeIssue,
     K: KeySource<Keys = Keys>,
 {
@@ -169,10 +191,17 @@ where
         &self,
         p: &AuthorizeParams,
     ) -> Result<(AuthorizationRequest, std::sync::Arc<Keys>), PageError> {
+        let documents = self.documents.as_deref().map(|source| Documents {
+            source,
+            loopback_hosts: &self.settings.metadata_document_dev.loopback_hosts,
+            now: self.clock.now(),
+            idle: self.settings.registration_idle,
+        });
         let request = validate_request(
             &self.clients,
             &self.settings.scopes,
             &self.settings.issuer,
+            documents.as_ref(),
             p,
         )
         .await?;
@@ -241,7 +270,7 @@ where
             render(&ConsentPage {
                 product: &self.settings.pages,
                 client_name: &request.client.name,
-                logo_uri: ConsentPage::logo(request.client.logo_uri.as_deref()),
+                logo_uri: ConsentPage::client_logo(&request.client),
                 client_initial: ConsentPage::initial(&request.client.name),
                 user_display,
                 switch_account_url: &switch_account_url,
@@ -253,6 +282,7 @@ where
                 redirect_host: &redirect_host,
                 action: &action,
                 hidden,
+                unverified: ConsentPage::unverified(&request.client),
             }),
         )
     }

@@ -59,13 +59,15 @@ mod tests {
             needs(authorize::DYNAMODB),
             vec![
                 // BatchGetItem: the client with the requested resource (RFC 8707); UpdateItem: a
-                // registered client's TTL, pushed forward at use (`dcr_…` only).
+                // registered client's TTL, pushed forward at use (`dcr_…`, `cimd_…` only);
+                // PutItem: a fetched metadata document's copy (`cimd_…` only).
                 (
                     Table::Clients,
                     None,
                     vec![
                         "dynamodb:BatchGetItem",
                         "dynamodb:GetItem",
+                        "dynamodb:PutItem",
                         "dynamodb:UpdateItem"
                     ]
                 ),

@@ -95,3 +95,18 @@ impl ClientTouch for MemoryStore {
         }
     }
 }
+
+#[async_trait]
+impl DocumentClientCache for MemoryStore {
+    async fn store_document_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let mut t = self.lock(Op::StoreDocumentClient)?;
+        // The adapter's condition: absent, or an enabled metadata-document client.
+        if let Some(old) = t.clients.get(&client.client_id) {
+            if old.disabled || old.origin != crate::model::ClientOrigin::MetadataDocument {
+                return Ok(false);
+            }
+        }
+        t.clients.insert(client.client_id.clone(), client.clone());
+        Ok(true)
+    }
+}
