@@ -307,6 +307,60 @@ async fn in_a_browser_login_then_consent_then_allow_lands_on_the_callback_with_a
 }
 
 /// RFC 6749 §4.1.2.1: a user who denies is sent back with `error=access_denied` and the state.
+/// Issue 18: an agent known only by its metadata document's URL is marked unverified in the
+/// rendered page, with the document's host; its logo is not loaded (no image element, so the
+/// browser makes no request to the logo's host); Allow still lands on the callback with a code.
+#[tokio::test]
+async fn in_a_browser_a_metadata_document_client_is_marked_unverified_without_its_logo() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some((_driver, c)) = browser().await else {
+        return;
+    };
+    let stack = Stack::get();
+    let redirect = callback_listener().await;
+    let docs = crate::documents::DocumentServer::start().await;
+    let url = docs.url("/browser/client.json");
+    docs.serve(
+        "/browser/client.json",
+        &serde_json::json!({
+            "client_id": url,
+            "client_name": "Browser Agent",
+            "logo_uri": "https://tracker.example/pixel.png",
+            "redirect_uris": [redirect],
+        }),
+    );
+    sign_in(
+        &c,
+        &authorization_url(stack, &url, &redirect, "st-cimd"),
+        "carol",
+        None,
+    )
+    .await;
+    screenshot(&c, "consent-unverified").await;
+    let notice = c
+        .find(Locator::Id("unverified"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        notice.contains("has not verified this application"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains(&format!("localhost:{}", docs.port)),
+        "{notice}"
+    );
+    assert!(notice.contains("only if you started it yourself"), "{notice}");
+    let images = c.find_all(Locator::Css("img")).await.unwrap();
+    assert!(images.is_empty(), "no logo is loaded");
+    let landed = decide(&c, "allow").await;
+    assert!(landed.starts_with(&redirect), "{landed}");
+    assert!(query_param(&landed, "code").is_some(), "{landed}");
+    c.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn in_a_browser_deny_lands_on_the_callback_with_access_denied() {
     let _one = ONE_BROWSER.lock().await;
