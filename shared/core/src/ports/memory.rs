@@ -140,6 +140,14 @@ impl MemoryStore {
             .ok()
             .and_then(|t| t.clients.get(&ClientId::from(client_id)).cloned())
     }
+    /// Test helper: number of clients stored.
+    pub fn client_count(&self) -> usize {
+        self.0
+            .tables
+            .lock()
+            .map(|t| t.clients.len())
+            .unwrap_or_default()
+    }
     /// Test helper: number of codes and grants stored.
     pub fn counts(&self) -> (usize, usize) {
         self.0

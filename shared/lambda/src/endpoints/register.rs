@@ -296,6 +296,35 @@ mod tests {
         assert!(stored.public && !stored.trusted);
     }
 
+    /// Issue 18's burst: 1,000 different registrations at once against the hourly cap of 100.
+    /// Exactly 100 are stored; every other one is 429 `temporarily_unavailable` with
+    /// `Retry-After`, never a 5xx, and stores nothing. (The cap's counter is one conditional
+    /// UpdateItem, so on DynamoDB too no more than the cap can pass.)
+    #[tokio::test]
+    async fn a_burst_of_1000_registrations_stores_exactly_the_cap_and_refuses_the_rest() {
+        let store = MemoryStore::new();
+        let e = std::sync::Arc::new(endpoint(&store, "open", "100"));
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..1000 {
+            let e = e.clone();
+            set.spawn(async move {
+                let body = PUBLIC.replace("3030", &(10_000 + i).to_string());
+                let r = respond(e.as_ref(), post(&body, None)).await;
+                (r.status().as_u16(), r.headers().contains_key("retry-after"))
+            });
+        }
+        let (mut created, mut refused) = (0, 0);
+        while let Some(r) = set.join_next().await {
+            match r.unwrap() {
+                (201, _) => created += 1,
+                (429, true) => refused += 1,
+                other => panic!("a burst registration answered {other:?}"),
+            }
+        }
+        assert_eq!((created, refused), (100, 900));
+        assert_eq!(store.client_count(), 100);
+    }
+
     /// Idempotency: an identical re-registration is the same client, issued at the same time,
     /// in the same three calls (the refused PutItem returns the stored item).
     #[tokio::test]
