@@ -5,9 +5,10 @@
 //! unverified, and the token, refresh and introspection endpoints knowing the client by its URL.
 use crate::common::{session, REDIRECT};
 use crate::introspect::{introspect, resource_server};
+use crate::resources::token;
 use portcullis_core::metadata_document::wire_client_id;
 use portcullis_core::ports::ClientLookup;
-use portcullis_e2e::browser::{no_redirect_client, query_param, Browser};
+use portcullis_e2e::browser::{query_param, Browser};
 use portcullis_e2e::Stack;
 use reqwest::StatusCode;
 use rustls::pki_types::pem::PemObject;
@@ -158,14 +159,19 @@ fn authorize_url(stack: &Stack, client_id: &str) -> String {
     u.to_string()
 }
 
-async fn token(stack: &Stack, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    let r = no_redirect_client()
-        .post(stack.token_url())
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.json().await.unwrap_or(Value::Null))
+/// The code exchange of a metadata-document client: its URL as `client_id`, PKCE.
+async fn exchange(stack: &Stack, code: &str, url: &str) -> (StatusCode, Value) {
+    token(
+        stack,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", url),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
 }
 
 async fn stored(stack: &Stack, url: &str) -> Option<portcullis_core::model::Client> {
@@ -225,17 +231,7 @@ async fn a_metadata_document_client_connects_with_no_registration() {
     );
     assert!(c.public && !c.trusted && c.expires_at.is_some());
 
-    let (status, t) = token(
-        stack,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &url),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let (status, t) = exchange(stack, &code, &url).await;
     assert_eq!(status, StatusCode::OK, "{t}");
     let access = t["access_token"].as_str().unwrap().to_string();
     let (status, r) = token(
@@ -277,17 +273,7 @@ async fn a_disabled_metadata_document_client_stays_out() {
     let browser = Browser::signed_in(&session(stack, "u-cimd-off"));
     let location = browser.consent(&authorize_url(stack, &url), "allow").await;
     let code = query_param(&location, "code").expect(&location);
-    let (_, t) = token(
-        stack,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &url),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let (_, t) = exchange(stack, &code, &url).await;
     stack.cli(&["client", "disable", &url]);
     let page = browser.get(&authorize_url(stack, &url)).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);

@@ -43,7 +43,8 @@ fn authorize_url(stack: &Stack, client_id: &str, resource: Option<&str>) -> Stri
     u.to_string()
 }
 
-async fn token(stack: &Stack, form: &[(&str, &str)]) -> (StatusCode, Value) {
+/// A token request with `form`: status and JSON body.
+pub async fn token(stack: &Stack, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let r = no_redirect_client()
         .post(stack.token_url())
         .form(form)
