@@ -51,6 +51,31 @@ impl ClientRegistration for DynamoClients {
     }
 }
 
+/// The one write any deployed function other than register makes on a client item: its TTL,
+/// and only on an item that has one (a registered or metadata-document client; an operator's
+/// client has no `expires_at`). `shared/lambda/tests/infra.rs` holds these to that.
+pub const CLIENT_TOUCH_UPDATE: &str = "SET expires_at = :e";
+pub const CLIENT_TOUCH_CONDITION: &str = "attribute_exists(expires_at)";
+
+/// One UpdateItem of `client_id`'s TTL in `table` ([`CLIENT_TOUCH_UPDATE`]).
+async fn extend_ttl(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    client_id: &ClientId,
+    expires_at: u64,
+) -> Result<bool, StoreError> {
+    let res = db
+        .update_item()
+        .table_name(table)
+        .key("client_id", s(client_id.as_str()))
+        .update_expression(CLIENT_TOUCH_UPDATE)
+        .condition_expression(CLIENT_TOUCH_CONDITION)
+        .expression_attribute_values(":e", n(expires_at))
+        .send()
+        .await;
+    applied(res)
+}
+
 #[async_trait]
 impl DocumentClientCache for DynamoClients {
     /// One PutItem of the `cimd_` item, condition: no item, or an enabled metadata-document
@@ -79,17 +104,15 @@ impl DocumentClientCache for DynamoClients {
 impl ClientTouch for DynamoClients {
     /// One UpdateItem `SET expires_at`, only on an item that has one (a registered client).
     async fn extend(&self, client_id: &ClientId, expires_at: u64) -> Result<bool, StoreError> {
-        let res = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .key("client_id", s(client_id.as_str()))
-            .update_expression("SET expires_at = :e")
-            .condition_expression("attribute_exists(expires_at)")
-            .expression_attribute_values(":e", n(expires_at))
-            .send()
-            .await;
-        applied(res)
+        extend_ttl(&self.db, &self.table, client_id, expires_at).await
+    }
+}
+
+#[async_trait]
+impl ClientTouch for crate::DynamoTokens {
+    /// At a refresh: the same UpdateItem, on the clients table the grant was read with.
+    async fn extend(&self, client_id: &ClientId, expires_at: u64) -> Result<bool, StoreError> {
+        extend_ttl(&self.db, self.clients_table()?, client_id, expires_at).await
     }
 }
 

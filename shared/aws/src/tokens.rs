@@ -110,7 +110,7 @@ impl DynamoTokens {
         }
     }
 
-    fn clients_table(&self) -> Result<&str, StoreError> {
+    pub(crate) fn clients_table(&self) -> Result<&str, StoreError> {
         self.clients_table.as_deref().ok_or_else(|| {
             StoreError::Failed(
                 "this tokens adapter was built without the clients table (DynamoTokens::with_clients)"

@@ -644,6 +644,10 @@ pub struct Lifetimes {
     /// within it (its first answer lost) gets the same tokens; 0 makes every second use of a
     /// code a replay and every use of an earlier refresh token reuse (RFC 6749 §4.1.2 strictly).
     pub refresh_grace: u64,
+    /// `PORTCULLIS_REGISTRATION_IDLE_DAYS`, in seconds: a registered client's TTL is pushed
+    /// forward at a refresh too, so a client that only refreshes lives on
+    /// ([`crate::ports::touch_if_due`]).
+    pub registration_idle: u64,
 }
 
 /// Long enough for a client's retry after a lost answer (the SDK's 8 s operation timeout, a
@@ -660,6 +664,7 @@ impl Default for Lifetimes {
             refresh_ttl: 30 * 24 * 3600,
             grant_lifetime: None,
             refresh_grace: DEFAULT_REFRESH_GRACE,
+            registration_idle: 30 * 86_400,
         }
     }
 }
@@ -688,6 +693,7 @@ impl Lifetimes {
                 Some(_) => Some(r.seconds(env::GRANT_LIFETIME, 1)?),
             },
             refresh_grace: grace,
+            registration_idle: r.registration_idle()?,
         })
     }
 }

@@ -124,6 +124,12 @@ impl ClientBuilder {
         self
     }
 
+    /// A registered client (RFC 7591): its TTL in the clients table is `at`.
+    pub fn expires_at(mut self, at: u64) -> Self {
+        self.0.expires_at = Some(at);
+        self
+    }
+
     pub fn build(self) -> Client {
         self.0
     }

@@ -359,8 +359,10 @@ fn me_cannot_write_and_authorize_cannot_touch_tokens() {
 /// authentications are counted in memory (`portcullis_core::throttle`), never on the client
 /// item. Every function's actions on the clients table are reads, except writes limited by
 /// `dynamodb:LeadingKeys` to the unvetted clients' keys: register's PutItem of a registered
-/// client (`dcr_*`), authorize's PutItem of a metadata document's copy (`cimd_*`) and its
-/// UpdateItem of either's TTL (RFC 7591, issue 18).
+/// client (`dcr_*`), authorize's PutItem of a metadata document's copy (`cimd_*`), and the
+/// UpdateItem of either's TTL by authorize (at consent), token and refresh (at a refresh)
+/// (RFC 7591, issue 18). That UpdateItem is the one port [`ports::ClientTouchPort`], whose
+/// adapter sets `expires_at` and nothing else, and only on an item that has one.
 #[test]
 fn no_deployed_function_can_change_a_clients_registration() {
     let t = template();
@@ -378,13 +380,33 @@ fn no_deployed_function_can_change_a_clients_registration() {
             let keys = strings(&s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
             let expected: &[&str] = match (f.binary, actions[0].as_str(), actions.len()) {
                 ("register", "dynamodb:PutItem", 1) => &["dcr_*"],
-                ("authorize", "dynamodb:UpdateItem", 1) => &["dcr_*", "cimd_*"],
+                ("authorize" | "token" | "refresh", "dynamodb:UpdateItem", 1) => &["dcr_*", "cimd_*"],
                 ("authorize", "dynamodb:PutItem", 1) => &["cimd_*"],
                 (other, _, _) => panic!("{other} may {actions:?} on the clients table"),
             };
             assert_eq!(keys, expected, "{}: {s:?}", f.binary);
         }
+        // In the code: the only port of a deployed function that updates a client is the TTL's.
+        for port in f.dynamodb {
+            let updates_clients = port
+                .iter()
+                .any(|a| a.table == Table::Clients && a.actions.contains(&"dynamodb:UpdateItem"));
+            assert!(
+                !updates_clients || *port == ports::ClientTouchPort::DYNAMODB,
+                "{}: a port other than ClientTouch updates the clients table: {port:?}",
+                f.binary
+            );
+        }
     }
+    // And that port's adapter writes the TTL only, on an item that has one.
+    assert_eq!(
+        portcullis_aws::registration::CLIENT_TOUCH_UPDATE,
+        "SET expires_at = :e"
+    );
+    assert_eq!(
+        portcullis_aws::registration::CLIENT_TOUCH_CONDITION,
+        "attribute_exists(expires_at)"
+    );
 }
 
 /// Register writes the codes table only to count registrations and use initial access tokens:
@@ -429,13 +451,14 @@ fn the_registration_route_is_throttled_on_its_own() {
     }
 }
 
-/// Every function but register and authorize only reads the clients table.
+/// Every function but register and those that push a registered client's TTL forward
+/// (authorize, token, refresh) only reads the clients table.
 #[test]
 fn every_other_function_only_reads_the_clients_table() {
     let t = template();
     let allowed = ["dynamodb:GetItem", "dynamodb:BatchGetItem"];
     for f in functions() {
-        if ["register", "authorize"].contains(&f.binary) {
+        if ["register", "authorize", "token", "refresh"].contains(&f.binary) {
             continue;
         }
         let (have, _) = granted(function_resource(&t, f.binary).1, f.binary);
@@ -1105,9 +1128,11 @@ fn list_bookings_calls_only_query_on_its_table() {
 /// (TransactionConflict), so a check on a popular client's item in every exchange or refresh
 /// would fail its users' requests under load (moto never shows this). The client is read (with
 /// the grant) instead; the template proves it: no function has `ConditionCheckItem` (the action
-/// a transaction's check on an item needs) anywhere, nor any write on the clients table.
+/// a transaction's check on an item needs) anywhere. The one write a refresh may make on a
+/// client item is after its own decision, apart from it: a registered client's TTL, at most
+/// once per half idle period (`no_deployed_function_can_change_a_clients_registration`).
 #[test]
-fn a_refresh_never_writes_or_checks_a_client_item() {
+fn a_refresh_never_checks_a_client_item_and_writes_only_its_ttl() {
     let t = template();
     for f in functions() {
         let (have, _) = granted(function_resource(&t, f.binary).1, f.binary);
@@ -1125,10 +1150,12 @@ fn a_refresh_never_writes_or_checks_a_client_item() {
         .get(&("ClientsTable".to_string(), None))
         .cloned()
         .unwrap_or_default();
-    // Read beside the grant, and (private_key_jwt only) alone to check a client assertion.
+    // Read beside the grant, and (private_key_jwt only) alone to check a client assertion;
+    // a registered client's TTL pushed forward.
     let expected: BTreeSet<String> = [
         "dynamodb:BatchGetItem".to_string(),
         "dynamodb:GetItem".to_string(),
+        "dynamodb:UpdateItem".to_string(),
     ]
     .into();
     assert_eq!(clients, expected);

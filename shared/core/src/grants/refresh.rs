@@ -8,7 +8,7 @@ use crate::codec::{
 };
 use crate::error::{EndpointError, OAuthError};
 use crate::model::{Client, Grant};
-use crate::ports::{GrantAdvance, GrantLookup, GrantRead, GrantRevocation};
+use crate::ports::{ClientTouch, GrantAdvance, GrantLookup, GrantRead, GrantRevocation};
 use crate::scope::join_scope;
 
 fn invalid_refresh() -> OAuthError {
@@ -34,8 +34,12 @@ fn invalid_refresh() -> OAuthError {
 ///   answer was lost: it gets the same tokens, nothing is written, no second branch exists.
 /// - Any other earlier refresh token presented by its client is reuse (RFC 9700 §4.14.2): the
 ///   whole grant is revoked (one write).
+/// - RFC 7591 (issue 18): after a successful refresh, a registered client whose TTL has less
+///   than half its idle period left gets it pushed forward ([`crate::ports::touch_if_due`]:
+///   one UpdateItem per half period at most, on the client read above, so no extra read; a
+///   failure is logged, never the user's). An operator's client has no TTL and is never written.
 pub async fn refresh_tokens(
-    tokens: &(impl GrantRead + GrantAdvance + GrantLookup + GrantRevocation + ?Sized),
+    tokens: &(impl GrantRead + GrantAdvance + GrantLookup + GrantRevocation + ClientTouch + ?Sized),
     creds: &ClientCredentials,
     grant: &RefreshGrant,
     ctx: &TokenContext<'_>,
@@ -53,13 +57,30 @@ pub async fn refresh_tokens(
     // what the operator registered now (review finding 4). Eventually consistent (half the
     // price): the write's condition decides, and a read that looks stale is repeated
     // strongly consistent on that path only.
-    let (mut found, registered) = tokens
+    let (found, registered) = tokens
         .grant_and_clients(&parts.grant_id, &[client_id], false)
         .await?;
     // RFC 6749 §3.2.1: the client authenticates first, against its current registration:
     // unknown, disabled or a wrong secret is `invalid_client` and nothing changes.
     let current = authenticate_found(creds, &registered, now)?;
 
+    let response = decide(tokens, current, grant, ctx, &parts, found, now).await?;
+    crate::ports::touch_if_due(tokens, current, now, ctx.lifetimes.registration_idle).await;
+    Ok(response)
+}
+
+/// The refresh of `current` (authenticated) decided on the grant as read (and re-read where a
+/// read may be stale).
+async fn decide(
+    tokens: &(impl GrantAdvance + GrantLookup + GrantRevocation + ?Sized),
+    current: &Client,
+    grant: &RefreshGrant,
+    ctx: &TokenContext<'_>,
+    parts: &RefreshParts,
+    mut found: Option<Grant>,
+    now: u64,
+) -> Result<TokenResponse, EndpointError> {
+    let client_id = &current.client_id;
     let hash = grant.refresh_token.hash();
     let mut consistent = false;
     // This request's write, when its condition failed: a re-read that shows it landed (the SDK
@@ -104,9 +125,9 @@ pub async fn refresh_tokens(
             }
             Some(g)
                 if parts.generation < g.generation
-                    && is_minted_refresh(ctx.keys.mint, &grant.refresh_token, &parts) =>
+                    && is_minted_refresh(ctx.keys.mint, &grant.refresh_token, parts) =>
             {
-                return retried_or_reused(tokens, g, &parts, ctx).await;
+                return retried_or_reused(tokens, g, parts, ctx).await;
             }
             // No grant, or a token newer than the grant as read: an eventually consistent
             // read may be a moment behind.
@@ -299,6 +320,76 @@ mod tests {
 
     async fn live_refresh(w: &World, token: &RefreshToken) -> bool {
         w.refresh_is_current(token)
+    }
+
+    /// Issue 18: an operator's client has no TTL, so a refresh never writes it: the refresh is
+    /// its two calls (the read, the grant's write), and the client item stays as it was.
+    #[tokio::test]
+    async fn an_operators_client_is_never_written_at_refresh() {
+        let w = World::new().with(client("c1"));
+        let t = issued(&w).await;
+        w.clock.advance(80_000);
+        w.store.reset_calls();
+        w.refresh(C1, t.refresh(), None).await.unwrap();
+        assert_eq!(w.store.calls(), 2, "read and advance, no client write");
+        assert_eq!(w.store.stored_client("c1").unwrap().expires_at, None);
+    }
+
+    /// RFC 7591 (issue 18): a registered client that only refreshes lives on: a refresh when
+    /// less than half its idle period is left pushes its TTL to a full period from now (one
+    /// UpdateItem); the next refreshes, with more than half left, write nothing; a refused
+    /// refresh writes nothing either.
+    #[tokio::test]
+    async fn a_refresh_of_a_registered_client_with_less_than_half_its_ttl_left_extends_it() {
+        // An idle period shorter than the refresh token's lifetime, so both fit in the test.
+        let idle = 20_000;
+        let mut w = World::new().with(client("c1").expires_at(10_000 + idle));
+        w.lifetimes.registration_idle = idle;
+        let t = issued(&w).await;
+        w.clock.advance(idle / 2 + 10);
+        let now = crate::clock::Clock::now(&w.clock);
+        let wrong = w
+            .refresh(("c1", Some("pc_cs_wrong")), t.refresh(), None)
+            .await;
+        assert_eq!(wrong.err(), Some(ErrorCode::InvalidClient));
+        assert_eq!(
+            w.store.stored_client("c1").unwrap().expires_at,
+            Some(10_000 + idle),
+            "a refused refresh extends nothing"
+        );
+        w.store.reset_calls();
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
+        assert_eq!(
+            w.store.calls(),
+            3,
+            "read, advance, and the TTL's UpdateItem"
+        );
+        assert_eq!(
+            w.store.stored_client("c1").unwrap().expires_at,
+            Some(now + idle)
+        );
+        w.clock.advance(60);
+        w.store.reset_calls();
+        w.refresh(C1, r.refresh(), None).await.unwrap();
+        assert_eq!(w.store.calls(), 2, "more than half left: no write");
+    }
+
+    /// The TTL write is never the user's failure: when it fails, the refresh succeeds and the
+    /// client keeps its current TTL (the next refresh tries again).
+    #[tokio::test]
+    async fn a_failed_ttl_write_never_fails_the_refresh() {
+        let idle = 20_000;
+        let mut w = World::new().with(client("c1").expires_at(10_000 + idle / 4));
+        w.lifetimes.registration_idle = idle;
+        let t = issued(&w).await;
+        w.store.fail_next(Op::TouchClient);
+        let r = w.refresh(C1, t.refresh(), None).await.unwrap();
+        assert_eq!(
+            w.store.stored_client("c1").unwrap().expires_at,
+            Some(10_000 + idle / 4)
+        );
+        w.refresh(C1, r.refresh(), None).await.unwrap();
+        assert!(w.store.stored_client("c1").unwrap().expires_at > Some(10_000 + idle / 4));
     }
 
     /// RFC 6749 §6, RFC 9700 §4.14.2: a refresh returns a new pair and the old refresh token

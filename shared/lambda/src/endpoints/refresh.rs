@@ -29,6 +29,8 @@ pub const DYNAMODB: &[&[DynamoAccess]] = &[
     GrantAdvancePort::DYNAMODB,
     GrantLookupPort::DYNAMODB,
     GrantRevocationPort::DYNAMODB,
+    // A registered client's TTL, pushed forward at a refresh (`dcr_…`/`cimd_…` keys only).
+    portcullis_core::ports::ClientTouchPort::DYNAMODB,
 ];
 
 pub struct RefreshEndpoint<T, A = portcullis_aws::DynamoClientAuth> {
@@ -90,7 +92,11 @@ fn bearer_refresh_token(req: &Request) -> Result<Option<&str>, OAuthError> {
 impl<T, A> Endpoint for RefreshEndpoint<T, A>
 where
     A: portcullis_core::ports::ClientLookup + portcullis_core::ports::AssertionReplay,
-    T: GrantRead + GrantAdvance + GrantLookup + GrantRevocation,
+    T: GrantRead
+        + GrantAdvance
+        + GrantLookup
+        + GrantRevocation
+        + portcullis_core::ports::ClientTouch,
 {
     type Error = TokenError;
     const CORS: bool = true;

@@ -32,6 +32,8 @@ pub const DYNAMODB: &[&[DynamoAccess]] = &[
     GrantRevocationPort::DYNAMODB,
     TokenRateLimitPort::DYNAMODB,
     AssertionReplayPort::DYNAMODB,
+    // A registered client's TTL, pushed forward at a refresh (`dcr_…`/`cimd_…` keys only).
+    portcullis_core::ports::ClientTouchPort::DYNAMODB,
 ];
 
 pub struct TokenEndpoint<L, C, T> {
@@ -74,7 +76,12 @@ impl<L, C, T> Endpoint for TokenEndpoint<L, C, T>
 where
     L: ClientLookup,
     C: CodeRedeem + TokenRateLimit + AssertionReplay,
-    T: GrantStart + GrantLookup + GrantRead + GrantAdvance + GrantRevocation,
+    T: GrantStart
+        + GrantLookup
+        + GrantRead
+        + GrantAdvance
+        + GrantRevocation
+        + portcullis_core::ports::ClientTouch,
 {
     type Error = TokenError;
     const CORS: bool = true;
