@@ -67,6 +67,25 @@ impl portcullis_core::ports::ResourceLookup for DynamoClients {
         }
         Ok((client, res))
     }
+
+    /// One consistent GetItem; an item that is not a resource (a client's) is none.
+    async fn resource(&self, uri: &str) -> Result<Option<Resource>, StoreError> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .key("client_id", s(uri))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        match out.item {
+            Some(item) if item.get("kind") == Some(&s(portcullis_core::resource::KIND)) => {
+                Ok(Some(from_item(item)?))
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 #[async_trait]

@@ -34,6 +34,9 @@ pub struct MachineItem {
     pub access_hash: Option<SecretHash>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<u64>,
+    /// RFC 8707: the resource the token is bound to (its `aud`), when the request named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 impl MachineItem {
@@ -47,6 +50,7 @@ impl MachineItem {
             expires_at: g.access_expires_at,
             access_hash: g.access_hash.clone(),
             revoked_at: g.revoked_at,
+            resource: g.resource.clone(),
         }
     }
 
@@ -64,6 +68,7 @@ impl MachineItem {
             self.access_hash,
         );
         g.revoked_at = self.revoked_at;
+        g.resource = self.resource;
         Ok(g)
     }
 }

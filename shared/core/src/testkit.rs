@@ -444,10 +444,18 @@ impl World {
         let calls = self.store.calls();
         self.store.upsert_client(client.clone());
         debug_assert_eq!(calls, self.store.calls());
+        let found = match grant.resource.as_deref() {
+            Some(uri) => {
+                use crate::ports::ResourceLookup;
+                self.store.resource(uri).await?
+            }
+            None => None,
+        };
         crate::grants::client_credentials::issue_client_token(
             &self.store,
             &self.store,
             client,
+            found.as_ref(),
             grant,
             &self.token_context(),
         )

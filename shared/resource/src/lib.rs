@@ -185,7 +185,7 @@ impl<T: GrantRead + ApiKeyLookup> Authenticator<T> {
     }
 
     /// RFC 6750 §2.1: a valid access token (not a refresh token, not expired, its client enabled,
-    /// issued for this resource when it has one) or API key (not revoked, not expired) that
+    /// issued for this resource when it has one, for none when it has none) or API key (not revoked, not expired) that
     /// carries every scope in `scopes`. One DynamoDB request (`BatchGetItem` for an access
     /// token, `GetItem` for an API key). A refusal's challenge names `scopes` (RFC 6750 §3) and
     /// the resource's metadata (RFC 9728 §5.1).
@@ -250,14 +250,23 @@ impl<T: GrantRead + ApiKeyLookup> Authenticator<T> {
     }
 
     /// RFC 8707 §2: a resource accepts only access tokens issued for it; OAuth 2.1 §5.3: a
-    /// token for another audience is `invalid_token` (401).
+    /// token for another audience is `invalid_token` (401). An authenticator that names no
+    /// resource of its own (`/me`, a product API written for Cal.com's contract) is no token's
+    /// audience: it accepts access tokens issued with none and refuses every token bound to a
+    /// resource (RFC 9700 §2.5: a token restricted to one resource is not replayable at
+    /// another, such as an MCP server's token at the product's own API).
     fn check_audience(&self, principal: &Principal) -> Result<(), OAuthError> {
-        let Some(audience) = &self.audience else {
-            return Ok(());
-        };
         if principal.method != AuthMethod::AccessToken {
             return Ok(());
         }
+        let Some(audience) = &self.audience else {
+            return match &principal.resource {
+                None => Ok(()),
+                Some(_) => Err(OAuthError::invalid_token(
+                    "this access token was issued for another resource (RFC 8707 audience): this API accepts tokens issued without a resource",
+                )),
+            };
+        };
         match &principal.resource {
             Some(r) if *r == audience.uri => Ok(()),
             Some(_) => Err(OAuthError::invalid_token(
@@ -792,13 +801,33 @@ mod tests {
         assert_eq!(e.code(), Some(ErrorCode::InvalidToken));
     }
 
-    /// Without a resource URI the audience is not checked (today's product APIs).
+    /// RFC 8707 §2, RFC 9700 §2.5: an authenticator that names no resource (`/me`, a product
+    /// API for Cal.com-style apps, which never send `resource`) accepts tokens issued with no
+    /// audience, and refuses one bound to any resource (an MCP server's token replayed at the
+    /// product's own API) with `invalid_token`.
     #[tokio::test]
-    async fn an_authenticator_without_a_resource_does_not_check_the_audience() {
-        let (store, token) = bound_token(Some("https://other.example.com/api")).await;
+    async fn an_authenticator_without_a_resource_accepts_only_tokens_bound_to_none() {
+        let (store, token) = bound_token(None).await;
         let auth = at_10_000(store);
         let req = request(MCP, Some(&format!("Bearer {token}")));
         assert!(auth.authenticate(&req, &["READ_BOOKING"]).await.is_ok());
+
+        let (store, token) = bound_token(Some(MCP)).await;
+        let auth = at_10_000(store);
+        let req = request(MCP, Some(&format!("Bearer {token}")));
+        let e = auth
+            .authenticate(&req, &["READ_BOOKING"])
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::InvalidToken));
+        assert!(e.to_string().contains("another resource"), "{e}");
+        let (status, h) = challenge_of(e);
+        assert_eq!(status, 401);
+        assert!(h.contains("error=\"invalid_token\""), "{h}");
+        assert!(
+            !h.contains("resource_metadata"),
+            "no metadata of its own: {h}"
+        );
     }
 
     /// API keys carry no audience: they keep working at a resource unless it is OAuth-only.

@@ -297,3 +297,97 @@ async fn past_the_hourly_cap_a_registration_is_429_and_stores_nothing() {
         .unwrap()
         .is_none());
 }
+
+/// The clients table's `expires_at` of `client_id`, and a way to set it (as if the client had
+/// not been used for a while).
+async fn client_expiry(stack: &Stack, client_id: &str, set: Option<u64>) -> Option<u64> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let db = aws_sdk_dynamodb::Client::new(&stack.sdk().await);
+    let table = stack.tables().clients;
+    if let Some(at) = set {
+        db.update_item()
+            .table_name(&table)
+            .key("client_id", AttributeValue::S(client_id.into()))
+            .update_expression("SET expires_at = :e")
+            .expression_attribute_values(":e", AttributeValue::N(at.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let item = db
+        .get_item()
+        .table_name(&table)
+        .key("client_id", AttributeValue::S(client_id.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    item.get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .map(|n| n.parse().unwrap())
+}
+
+/// Issue 18 (RFC 7591 abuse controls, "TTL refreshed at use"): a registered client that only
+/// refreshes lives on. With less than half its idle period left, a refresh at the token
+/// endpoint, and one at Cal.com's `/refreshToken`, each push its `expires_at` a full period
+/// (`PORTCULLIS_REGISTRATION_IDLE_DAYS`, 30 days) ahead.
+#[tokio::test]
+async fn a_refresh_pushes_a_registered_clients_expiry_forward() {
+    let _g = SERIAL.lock().await;
+    let stack = Stack::get();
+    let body = json!({
+        "redirect_uris": [REDIRECT],
+        "client_name": "Refreshing MCP agent",
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "application_type": "native"
+    });
+    let (status, v) = post(stack, &body, None).await;
+    assert_eq!(status, 201, "{v}");
+    let id = v["client_id"].as_str().unwrap().to_string();
+    let client = Registered {
+        id: id.clone(),
+        secret: None,
+    };
+    let user = Browser::signed_in(&session(stack, "dcr|refreshing-user"));
+    let app = app(stack, &client, AuthType::RequestBody);
+    let (code, verifier) = authorize(stack, &app, &user, true).await;
+    let tokens = exchange(&app, &code, verifier).await.expect("tokens");
+    let idle = 30 * 86_400;
+
+    // The token endpoint's grant_type=refresh_token.
+    let soon = crate::common::now() + 86_400;
+    client_expiry(stack, &id, Some(soon)).await;
+    let next = app
+        .exchange_refresh_token(oauth2::TokenResponse::refresh_token(&tokens).unwrap())
+        .request_async(&no_redirect_client())
+        .await
+        .expect("refreshed");
+    let after = client_expiry(stack, &id, None).await.unwrap();
+    assert!(
+        after >= crate::common::now() + idle - 120,
+        "pushed a full period ahead: {after}"
+    );
+
+    // Cal.com's /refreshToken.
+    client_expiry(stack, &id, Some(soon)).await;
+    let r = no_redirect_client()
+        .post(format!("{}/api/auth/oauth/refreshToken", stack.base_url))
+        .form(&[
+            ("client_id", id.as_str()),
+            (
+                "refresh_token",
+                oauth2::TokenResponse::refresh_token(&next)
+                    .unwrap()
+                    .secret(),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let after = client_expiry(stack, &id, None).await.unwrap();
+    assert!(after >= crate::common::now() + idle - 120, "{after}");
+}

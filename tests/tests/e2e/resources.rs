@@ -221,3 +221,99 @@ async fn the_operator_lists_and_deletes_resources_apart_from_clients() {
         Some("invalid_target")
     );
 }
+
+/// RFC 8707 §2 with the client credentials grant (MCP's client-credentials extension sends
+/// `resource`): a machine's token for a registered resource carries only the scopes the
+/// resource offers and is bound to it (introspection's `aud`); a resource nobody registered,
+/// or two, is `invalid_target` and issues nothing.
+#[tokio::test]
+async fn a_client_credentials_token_is_bound_to_the_resource_it_names() {
+    let stack = Stack::get();
+    let resource = registered_resource(stack, "machines");
+    let m = crate::machines::register_machine(stack, &["--scopes", "READ_BOOKING,READ_PROFILE"]);
+    let secret = m.secret.clone().unwrap();
+    let creds = [
+        ("grant_type", "client_credentials"),
+        ("client_id", m.id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let with = |extra: &[(&'static str, &str)]| {
+        let mut f: Vec<(&str, String)> = creds.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        f.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        f
+    };
+    let form = with(&[("resource", &resource)]);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, t) = token(stack, &pairs).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["scope"], "READ_BOOKING", "narrowed to the resource's");
+    let access = t["access_token"].as_str().unwrap();
+    let (_, own) = introspect(&m, access).await;
+    assert_eq!(own["active"], true, "{own}");
+    assert_eq!(own["aud"], resource.as_str(), "{own}");
+    let (_, seen) = introspect(&resource_server(stack).await, access).await;
+    assert_eq!(seen["aud"], resource.as_str(), "{seen}");
+
+    for bad in [
+        with(&[("resource", "https://nobody.api.example/mcp")]),
+        with(&[
+            ("resource", &resource),
+            ("resource", "https://nobody.api.example/mcp"),
+        ]),
+    ] {
+        let pairs: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, e) = token(stack, &pairs).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+        assert_eq!(e["error"], "invalid_target", "{e}");
+        assert!(e.get("access_token").is_none());
+    }
+}
+
+/// RFC 8707 §2, RFC 9700 §2.5: `/me` and the example product API name no resource of their own,
+/// so a token bound to one (here the example MCP server's) is `401 invalid_token` there, while a
+/// token issued with no resource (what Cal.com-style apps get) keeps working.
+#[tokio::test]
+async fn a_token_bound_to_the_mcp_server_is_refused_at_me_and_list_bookings() {
+    let stack = Stack::get();
+    let c = register(stack, &[]);
+    let scopes = |g: &mut portcullis_core::model::Grant| {
+        g.scopes = vec!["READ_PROFILE".into(), "READ_BOOKING".into()];
+    };
+    let mcp = format!("{}/mcp", stack.base_url);
+    let (_, bound, _) = crate::common::stored_grant(&c.id, "u-res-bound", |g| {
+        scopes(g);
+        g.resource = Some(mcp.clone());
+    })
+    .await;
+    let (_, unbound, _) = crate::common::stored_grant(&c.id, "u-res-unbound", scopes).await;
+    let bookings = |t: String| async move {
+        let r = no_redirect_client()
+            .get(format!("{}/api/bookings", stack.base_url))
+            .bearer_auth(t)
+            .send()
+            .await
+            .unwrap();
+        let challenge = r
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (r.status(), challenge)
+    };
+
+    let (status, challenge, body) = crate::common::me(stack, bound.secret()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    assert!(
+        body.to_string().contains("another resource"),
+        "says why: {body}"
+    );
+    let (status, challenge) = bookings(bound.secret().to_string()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+
+    let (status, _, body) = crate::common::me(stack, unbound.secret()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = bookings(unbound.secret().to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+}

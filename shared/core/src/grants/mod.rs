@@ -131,9 +131,10 @@ impl TokenRequest {
                     token, params, resource,
                 )))
             }
-            Some("client_credentials") => Ok(Self::ClientCredentials(
-                ClientCredentialsGrant::from_params(params),
-            )),
+            Some("client_credentials") => Ok(Self::ClientCredentials(ClientCredentialsGrant {
+                resource,
+                ..ClientCredentialsGrant::from_params(params)
+            })),
             Some(other) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!(

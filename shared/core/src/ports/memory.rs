@@ -39,6 +39,8 @@ pub enum Op {
     UseJti,
     /// [`super::ResourceLookup::client_and_resource`].
     ClientAndResource,
+    /// [`super::ResourceLookup::resource`].
+    Resource,
     /// [`super::admin::ResourceRegistry`].
     Resources,
     RegisterClient,
@@ -202,6 +204,9 @@ impl super::ResourceLookup for MemoryStore {
             t.clients.get(client_id).cloned(),
             t.resources.get(resource).cloned(),
         ))
+    }
+    async fn resource(&self, uri: &str) -> Result<Option<crate::resource::Resource>, StoreError> {
+        Ok(self.lock(Op::Resource)?.resources.get(uri).cloned())
     }
 }
 

@@ -77,8 +77,9 @@ impl Port for ClientLookupPort {
 }
 
 /// clients: BatchGetItem of a client and a resource (RFC 8707), both in the clients table (a
-/// resource's key is its URI). Used by authorize when the request names a `resource`: one
-/// request either way.
+/// resource's key is its URI). Used by authorize and by token (client credentials) when the
+/// request names a `resource`: one request either way. The resource alone (GetItem) only where
+/// the client was read already (token, a client-credentials request with a client assertion).
 #[async_trait]
 pub trait ResourceLookup: Send + Sync {
     async fn client_and_resource(
@@ -86,12 +87,14 @@ pub trait ResourceLookup: Send + Sync {
         client_id: &ClientId,
         resource: &str,
     ) -> Result<(Option<Client>, Option<crate::resource::Resource>), StoreError>;
+    /// The registered resource with this URI, if any.
+    async fn resource(&self, uri: &str) -> Result<Option<crate::resource::Resource>, StoreError>;
 }
 pub struct ResourceLookupPort;
 impl Port for ResourceLookupPort {
     const DYNAMODB: &'static [DynamoAccess] = &[DynamoAccess::table(
         Table::Clients,
-        &["dynamodb:BatchGetItem"],
+        &["dynamodb:BatchGetItem", "dynamodb:GetItem"],
     )];
 }
 

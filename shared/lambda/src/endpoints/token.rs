@@ -6,9 +6,10 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use portcullis_aws::rings::ring;
 use portcullis_aws::{DynamoClients, DynamoCodes, DynamoTokens};
-use portcullis_core::client_auth::{authenticate_registered, limit_failures, ClientCredentials};
+use portcullis_core::client_auth::{limit_failures, ClientCredentials};
 use portcullis_core::clock::{Clock, Entropy, OsEntropy, SystemClock};
 use portcullis_core::codec::IssuingKeys;
+use portcullis_core::grants::client_credentials::authenticate_with_resource;
 use portcullis_core::grants::{
     exchange_code, issue_client_token, refresh_tokens, TokenContext, TokenRequest,
 };
@@ -32,6 +33,8 @@ pub const DYNAMODB: &[&[DynamoAccess]] = &[
     GrantRevocationPort::DYNAMODB,
     TokenRateLimitPort::DYNAMODB,
     AssertionReplayPort::DYNAMODB,
+    // RFC 8707: a client-credentials request's resource, with the client or alone.
+    portcullis_core::ports::ResourceLookupPort::DYNAMODB,
     // A registered client's TTL, pushed forward at a refresh (`dcr_…`/`cimd_…` keys only).
     portcullis_core::ports::ClientTouchPort::DYNAMODB,
 ];
@@ -74,7 +77,7 @@ impl TokenEndpoint<DynamoClients, DynamoCodes, DynamoTokens> {
 
 impl<L, C, T> Endpoint for TokenEndpoint<L, C, T>
 where
-    L: ClientLookup,
+    L: ClientLookup + portcullis_core::ports::ResourceLookup,
     C: CodeRedeem + TokenRateLimit + AssertionReplay,
     T: GrantStart
         + GrantLookup
@@ -134,17 +137,21 @@ where
                 refresh_tokens(&self.tokens, &creds, &grant, &ctx).await
             }
             // RFC 6749 §4.4.2: the client authenticates against its current registration
-            // (the one read), then its token is one write.
+            // (the one read, with the RFC 8707 resource when the request names one), then its
+            // token is one write.
             TokenRequest::ClientCredentials(grant) => {
-                let client = match asserted {
-                    Some(client) => Ok(client),
-                    None => authenticate_registered(&self.clients, &creds, now)
+                match authenticate_with_resource(&self.clients, &creds, asserted, &grant, now).await
+                {
+                    Ok((client, found)) => {
+                        issue_client_token(
+                            &self.tokens,
+                            &self.codes,
+                            &client,
+                            found.as_ref(),
+                            &grant,
+                            &ctx,
+                        )
                         .await
-                        .map(|(_, c)| c),
-                };
-                match client {
-                    Ok(client) => {
-                        issue_client_token(&self.tokens, &self.codes, &client, &grant, &ctx).await
                     }
                     Err(e) => Err(e),
                 }
