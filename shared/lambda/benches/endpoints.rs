@@ -11,7 +11,7 @@ use portcullis_core::secret::ClientSecret;
 use portcullis_core::session::{sign_session, Session};
 use portcullis_core::settings::{
     local_stack, AuthorizeSettings, FromEnv, IntrospectSettings, MetadataSettings, RefreshSettings,
-    RevokeSettings, TokenSettings,
+    RegisterSettings, RevokeSettings, TokenSettings,
 };
 use portcullis_core::testkit;
 use portcullis_lambda::endpoints::authorize::AuthorizeEndpoint;
@@ -19,6 +19,7 @@ use portcullis_lambda::endpoints::introspect::IntrospectEndpoint;
 use portcullis_lambda::endpoints::me::MeEndpoint;
 use portcullis_lambda::endpoints::metadata::MetadataEndpoint;
 use portcullis_lambda::endpoints::refresh::RefreshEndpoint;
+use portcullis_lambda::endpoints::register::RegisterEndpoint;
 use portcullis_lambda::endpoints::revoke::RevokeEndpoint;
 use portcullis_lambda::endpoints::token::TokenEndpoint;
 use portcullis_lambda::{respond, Endpoint};
@@ -27,6 +28,8 @@ use std::time::{Duration, Instant};
 
 const ISSUER: &str = "https://auth.example";
 const REDIRECT: &str = "https://app.example/cb";
+/// The example MCP server's resource (RFC 8707), registered in the bench's store.
+const MCP: &str = "https://auth.example/mcp";
 
 #[derive(Default)]
 struct Series {
@@ -66,6 +69,17 @@ fn lookup(k: &str) -> Option<String> {
         .into_iter()
         .find(|(name, _)| *name == k)
         .map(|(_, v)| v)
+}
+
+/// The bench's settings, with open registration and caps no bench run reaches (each flow
+/// registers a new client).
+fn register_lookup(k: &str) -> Option<String> {
+    use portcullis_core::settings::env;
+    match k {
+        env::DYNAMIC_REGISTRATION => Some("open".into()),
+        env::REGISTRATIONS_PER_HOUR | env::REGISTRATIONS_PER_DAY => Some("1000000000".into()),
+        _ => lookup(k),
+    }
 }
 
 fn location(r: &Response<Body>) -> String {
@@ -120,6 +134,53 @@ impl Endpoint for ProductApi {
             &serde_json::json!({ "user": who.sub(), "bookings": [] }),
         ))
     }
+}
+
+/// The example MCP server (functions/mcp-example) over the memory store, with no bookings: its
+/// authentication, JSON-RPC and tool dispatch (its own table's Query is not Portcullis's).
+struct McpApi(mcp_example::McpServer<MemoryStore, NoBookings>);
+
+struct NoBookings;
+
+impl mcp_example::BookingStore for NoBookings {
+    async fn bookings_of(
+        &self,
+        _: &portcullis_resource::Subject,
+    ) -> Result<Vec<list_bookings::Booking>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Vec::new())
+    }
+}
+
+impl Endpoint for McpApi {
+    type Error = portcullis_resource::ResourceError;
+
+    async fn handle(&self, req: Request<Body>) -> Result<Response<Body>, Self::Error> {
+        Ok(self.0.handle(req).await)
+    }
+}
+
+/// A 2026-07-28 `tools/call` of `list_bookings`, as the e2e suite sends it.
+fn mcp_tool_call(access: &str) -> Request<Body> {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "list_bookings",
+        "arguments": {},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
+    }});
+    Request::builder()
+        .method("POST")
+        .uri(MCP)
+        .header("authorization", format!("Bearer {access}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "list_bookings")
+        .body(Body::Text(body.to_string()))
+        .expect("request")
 }
 
 /// An API key for user `bench-user` with READ_BOOKING, stored in `store`.
@@ -245,6 +306,40 @@ async fn run(iterations: usize) {
         access_tag: ring(&k.access_tag),
     };
     let metadata = MetadataEndpoint::new(&MetadataSettings::from_lookup(lookup).expect("settings"));
+    // Issue 18: open registration, a resource (RFC 8707) and the example MCP server on it.
+    let register = RegisterEndpoint {
+        settings: RegisterSettings::from_lookup(register_lookup).expect("bench settings"),
+        clients: store.clone(),
+        codes: store.clone(),
+        clock: Box::new(SystemClock),
+        entropy: Box::new(OsEntropy),
+    };
+    store.upsert_resource(
+        portcullis_core::resource::Resource::new(
+            MCP,
+            Some("Bench MCP".into()),
+            vec!["READ_BOOKING".into()],
+            &portcullis_core::scope::ScopeCatalog::default(),
+            0,
+        )
+        .expect("resource"),
+    );
+    let mcp = McpApi(
+        mcp_example::McpServer::new(
+            Authenticator::new(store.clone(), k.access_tag.clone()),
+            portcullis_resource::ProtectedResourceMetadata::new(MCP, ISSUER, ["READ_BOOKING"])
+                .expect("metadata"),
+            NoBookings,
+        )
+        .expect("mcp server"),
+    );
+    let resource_query = format!(
+        "client_id=bench-client&redirect_uri={}&response_type=code&scope=READ_BOOKING&state=xyz&resource={}",
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+        url::form_urlencoded::byte_serialize(MCP.as_bytes()).collect::<String>()
+    );
+    let (mut registration, mut get_resource, mut post_resource, mut tool_call) =
+        <(Series, Series, Series, Series)>::default();
     let (mut inspect, mut revoke_access, mut revoke_refresh, mut discover) = Default::default();
     let query = format!(
         "client_id=bench-client&redirect_uri={}&response_type=code&scope=READ_PROFILE%20READ_BOOKING&state=xyz",
@@ -254,7 +349,7 @@ async fn run(iterations: usize) {
     let (mut get, mut post, mut exchange, mut renew, mut profile) = Default::default();
     let mut machine = Series::default();
 
-    for _ in 0..iterations {
+    for i in 0..iterations {
         let req = Request::builder()
             .uri(format!("{ISSUER}/auth/oauth2/authorize?{query}"))
             .header("cookie", &cookie)
@@ -376,6 +471,66 @@ async fn run(iterations: usize) {
         );
         let r = timed(&store, &mut machine, &token, req).await;
         assert_eq!(r.status(), 200, "{}", body(&r));
+
+        // RFC 7591: a new public client each time (a distinct loopback redirect).
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("{ISSUER}/api/auth/oauth/register"))
+            .header("content-type", "application/json")
+            .body(Body::Text(
+                serde_json::json!({
+                    "redirect_uris": [format!("http://127.0.0.1:{}/callback", 1024 + i)],
+                    "token_endpoint_auth_method": "none",
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "client_name": "Bench agent",
+                })
+                .to_string(),
+            ))
+            .expect("request");
+        let r = timed(&store, &mut registration, &register, req).await;
+        assert_eq!(r.status(), 201, "{}", body(&r));
+
+        // RFC 8707: the consent and the code for a registered resource, then (untimed) the
+        // exchange, and the MCP server's tool call with the bound token.
+        let req = Request::builder()
+            .uri(format!("{ISSUER}/auth/oauth2/authorize?{resource_query}"))
+            .header("cookie", &cookie)
+            .body(Body::Empty)
+            .expect("request");
+        let page = timed(&store, &mut get_resource, &authorize, req).await;
+        let html = body(&page);
+        assert_eq!(page.status(), 200, "{html}");
+        let csrf = html
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("{ISSUER}/auth/oauth2/authorize"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::Text(format!(
+                "{resource_query}&csrf_token={csrf}&decision=allow"
+            )))
+            .expect("request");
+        let r = timed(&store, &mut post_resource, &authorize, req).await;
+        let code = param(&location(&r), "code");
+        assert!(!code.is_empty(), "no code: {}", location(&r));
+        let req = post_form(
+            "/api/auth/oauth/token",
+            format!(
+                "grant_type=authorization_code&code={code}&redirect_uri={}&client_id=bench-client&client_secret={}",
+                url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+                secret.secret()
+            ),
+        );
+        let r = respond(&token, req).await;
+        let v: serde_json::Value = serde_json::from_str(&body(&r)).expect("token json");
+        let bound = v["access_token"].as_str().expect("access_token");
+        let r = timed(&store, &mut tool_call, &mcp, mcp_tool_call(bound)).await;
+        assert_eq!(r.status(), 200, "{}", body(&r));
     }
 
     println!("\nPortcullis endpoints, in process, {iterations} flows (times in microseconds)\n");
@@ -393,9 +548,14 @@ async fn run(iterations: usize) {
     revoke_refresh.row("POST revoke (refresh token)");
     discover.row("GET metadata");
     machine.row("POST token (client creds)");
+    registration.row("POST register (open)");
+    get_resource.row("GET authorize (resource)");
+    post_resource.row("POST authorize (resource)");
+    tool_call.row("POST mcp (tools/call)");
     println!(
         "\nTargets for DynamoDB calls per request: authorize GET <= 1, POST <= 2, token <= 2, refresh <= 2,\n\
          introspect <= 2 (client + token), revoke of an access token <= 2, metadata 0,\n\
-         client credentials <= 2 (the client, the token)."
+         client credentials <= 2 (the client, the token), register <= 3 (the client, two counters),\n\
+         authorize with a resource as without (client and resource in one read), mcp tools/call 1."
     );
 }
