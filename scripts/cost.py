@@ -4,7 +4,9 @@ Each release function binary runs against a minimal Lambda Runtime API with moto
 harness of scripts/cpu.py), with PORTCULLIS_METER_FILE set: the real DynamoDB client's meter
 (shared/aws/src/metering.rs) writes one line per DynamoDB call the adapters send, with each item
 read or written. After a warm-up flow, COST_REQUESTS (env, default 40) flows of
-authorize GET -> authorize POST -> token (code exchange) -> me -> refresh are measured.
+authorize GET -> authorize POST -> token (code exchange) -> me -> refresh -> client credentials
+(secret, private_key_jwt) -> a dynamic registration (open) -> authorize GET and POST naming a
+resource (RFC 8707) -> the example MCP server's tools/call with the resource's token are measured.
 
 Capacity units. moto does return `ConsumedCapacity` when asked (the meter asks), but a fixed
 placeholder (1.0 for any write, 0.5 for any read, nothing for transactions, no index writes), so
@@ -41,7 +43,8 @@ import urllib.parse
 import http.server
 import subprocess
 
-from cpu import KeepAliveFront, Function, ROOT, TARGET, REDIRECT, VERIFIER, assertion, cli, machine_key, wait_port
+from cpu import (KeepAliveFront, Function, REGISTER_ENV, ROOT, TARGET, REDIRECT, VERIFIER, assertion, cli, machine_key, mcp_tool_call,
+                 registration, wait_port)
 from localstack import free_port, stack_env
 
 REQUESTS = int(os.environ.get("COST_REQUESTS", "40"))
@@ -139,13 +142,16 @@ def main():
         signing_key, jwks_path = machine_key(meter_dir)
         keyed = cli(args.bin_dir, env, "client", "create", "--name", "Cost keyed job", "--grant-type", "client_credentials", "--jwks-file", jwks_path)
         session = cli(args.bin_dir, env, "session", "--sub", "cost-user", "--username", "ada", "--ttl", "86400")
+        cli(args.bin_dir, env, "resource", "create", "--uri", env["PORTCULLIS_ISSUER"] + "/mcp", "--scopes", "READ_BOOKING", "--name", "Cost MCP")
         meters = {}
-        for name in ("authorize", "token", "me", "refresh"):
+        for name in ("authorize", "token", "me", "refresh", "register", "mcp-example"):
             meters[name] = os.path.join(meter_dir, f"{name}.jsonl")
             open(meters[name], "a").close()
             fn_env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{front_port}", PORTCULLIS_METER_FILE=meters[name])
+            if name == "register":
+                fn_env.update(REGISTER_ENV)
             functions.append(Function(name, args.bin_dir, fn_env))
-        authorize, token, me, refresh = functions
+        authorize, token, me, refresh, register, mcp = functions
         offsets = {name: 0 for name in meters}
 
         def metered_lines(name):
@@ -166,9 +172,16 @@ def main():
         form_headers = {"content-type": "application/x-www-form-urlencoded", "authorization": f"Basic {basic}"}
         rows = {k: {"n": 0, "calls": 0, "rru": 0.0, "wru": 0.0, "wall": 0.0, "cpu": 0.0, "ops": {}, "detail": []} for k in
                 ("code exchange (token)", "refresh (refreshToken)", "/me", "authorize GET (consent page)", "authorize POST (allow)",
-                 "client credentials (secret)", "client credentials (private_key_jwt)")}
+                 "client credentials (secret)", "client credentials (private_key_jwt)", "register (open)",
+                 "authorize GET (resource)", "authorize POST (resource)", "mcp-example (tools/call)")}
         machine_basic = base64.b64encode(f"{machine['client_id']}:{machine['client_secret']}".encode()).decode()
         measuring = [False]
+        flows = [0]
+        resource_query = urllib.parse.urlencode({
+            "client_id": client["client_id"], "redirect_uri": REDIRECT, "response_type": "code",
+            "scope": "READ_BOOKING", "state": "s1", "resource": env["PORTCULLIS_ISSUER"] + "/mcp",
+            "code_challenge": challenge, "code_challenge_method": "S256",
+        })
 
         def call(row, fn, *a, **kw):
             metered_lines(fn.name)  # drop anything before this request
@@ -219,6 +232,24 @@ def main():
                                            "client_assertion": assertion(signing_key, keyed["client_id"], env["PORTCULLIS_ISSUER"] + "/api/auth/oauth/token")})
             status, _, body = call("client credentials (private_key_jwt)", token, "POST", "/api/auth/oauth/token",
                                    headers={"content-type": "application/x-www-form-urlencoded"}, body=form)
+            assert status == 200, (status, body)
+            flows[0] += 1
+            status, _, body = call("register (open)", register, "POST", "/api/auth/oauth/register",
+                                   headers={"content-type": "application/json"}, body=registration(flows[0]))
+            assert status == 201, (status, body)
+            status, _, page = call("authorize GET (resource)", authorize, "GET", "/auth/oauth2/authorize", resource_query, cookies=[cookie])
+            assert status == 200, (status, page[:300])
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            form = resource_query + "&" + urllib.parse.urlencode({"csrf_token": csrf, "decision": "allow"})
+            status, headers, _ = call("authorize POST (resource)", authorize, "POST", "/auth/oauth2/authorize",
+                                      headers={"content-type": "application/x-www-form-urlencoded"}, body=form, cookies=[cookie])
+            assert status == 303, status
+            code = urllib.parse.parse_qs(urllib.parse.urlparse(headers["location"]).query)["code"][0]
+            form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": VERIFIER})
+            status, _, body = token.invoke("POST", "/api/auth/oauth/token", headers=form_headers, body=form)  # not a row
+            assert status == 200, (status, body)
+            mcp_headers, mcp_body = mcp_tool_call(json.loads(body)["access_token"])
+            status, _, body = call("mcp-example (tools/call)", mcp, "POST", "/mcp", headers=mcp_headers, body=mcp_body)
             assert status == 200, (status, body)
 
         flow()  # warm-up: connections, caches, the first key read

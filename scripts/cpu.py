@@ -7,7 +7,9 @@ The driver walks the whole flow as a browser and an app would, request after req
 
     authorize GET (consent page) -> authorize POST (Allow, a code) -> token (code exchange)
     -> me (one BatchGetItem) -> refresh (Cal.com's refreshToken path, a rotation); a /me request
-    refused before any store call; introspect (the new access token) -> revoke (it) -> metadata.
+    refused before any store call; introspect (the new access token) -> revoke (it) -> metadata;
+    client credentials; a dynamic registration (open); authorize GET and POST naming a resource
+    (RFC 8707) -> its code exchange -> the example MCP server's tools/call with that token.
 
 CPU is each function process's own accounting, every thread summed (/proc/PID/task/*/schedstat:
 nanoseconds on CPU), read before and after the measured requests, so the driver's and moto's CPU
@@ -196,6 +198,31 @@ def assertion(key, client_id, audience):
     return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key, algorithms=["ES256"])
 
 
+MCP_VERSION = "2026-07-28"
+
+
+def registration(n):
+    """RFC 7591: a new public client's registration, distinct for each flow `n` (its loopback
+    redirect's port), as an MCP client sends it."""
+    return json.dumps({"redirect_uris": [f"http://127.0.0.1:{1024 + n % 60000}/callback"], "token_endpoint_auth_method": "none",
+                       "grant_types": ["authorization_code", "refresh_token"], "client_name": "Bench agent"})
+
+
+# Open registration, with caps no bench run reaches (each flow registers a new client).
+REGISTER_ENV = {"PORTCULLIS_DYNAMIC_REGISTRATION": "open", "PORTCULLIS_REGISTRATIONS_PER_HOUR": "1000000000",
+                "PORTCULLIS_REGISTRATIONS_PER_DAY": "1000000000"}
+
+
+def mcp_tool_call(access):
+    """A 2026-07-28 `tools/call` of the example MCP server's `list_bookings`: (headers, body)."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_bookings", "arguments": {}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": MCP_VERSION, "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}}}})
+    headers = {"authorization": f"Bearer {access}", "content-type": "application/json", "accept": "application/json, text/event-stream",
+               "mcp-protocol-version": MCP_VERSION, "mcp-method": "tools/call", "mcp-name": "list_bookings"}
+    return headers, body
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin-dir", default=os.path.join(TARGET, "release"))
@@ -232,9 +259,19 @@ def main():
         signing_key, jwks_path = machine_key(key_dir)
         keyed = cli(cli_dir, env, "client", "create", "--name", "Bench keyed job", "--grant-type", "client_credentials", "--jwks-file", jwks_path)
         machine_basic = base64.b64encode(f"{machine['client_id']}:{machine['client_secret']}".encode()).decode()
+        # RFC 8707: the example MCP server's resource ({issuer}/mcp, its default URI).
+        cli(cli_dir, env, "resource", "create", "--uri", issuer + "/mcp", "--scopes", "READ_BOOKING", "--name", "Bench MCP")
         fn_env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{front_port}")
-        functions = [Function(n, args.bin_dir, fn_env) for n in ("authorize", "token", "me", "refresh", "introspect", "revoke", "metadata")]
-        authorize, token, me, refresh, introspect, revoke, metadata = functions
+        functions = [Function(n, args.bin_dir, dict(fn_env, **(REGISTER_ENV if n == "register" else {})))
+                     for n in ("authorize", "token", "me", "refresh", "introspect", "revoke", "metadata", "register", "mcp-example")]
+        authorize, token, me, refresh, introspect, revoke, metadata, register, mcp = functions
+        resource_query = urllib.parse.urlencode({
+            "client_id": client["client_id"], "redirect_uri": REDIRECT, "response_type": "code",
+            "scope": "READ_BOOKING", "state": "s1", "resource": issuer + "/mcp",
+            "code_challenge": base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode(),
+            "code_challenge_method": "S256",
+        })
+        flows = [0]
         cookie = f"{session['cookie']}={session['session']}"
         challenge = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
         query = urllib.parse.urlencode({
@@ -280,11 +317,30 @@ def main():
                                            "client_assertion": assertion(signing_key, keyed["client_id"], issuer + "/api/auth/oauth/token")})
             status, _, answer = token.invoke("POST", "/api/auth/oauth/token", headers={"content-type": "application/x-www-form-urlencoded"}, body=form)
             assert status == 200, (status, answer)
+            # Issue 18: a registration, an authorization for a resource and the MCP server's tool call.
+            flows[0] += 1
+            status, _, answer = register.invoke("POST", "/api/auth/oauth/register", headers={"content-type": "application/json"}, body=registration(flows[0]))
+            assert status == 201, (status, answer)
+            status, _, page = authorize.invoke("GET", "/auth/oauth2/authorize", resource_query, cookies=[cookie])
+            assert status == 200, (status, page[:300])
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            form = resource_query + "&" + urllib.parse.urlencode({"csrf_token": csrf, "decision": "allow"})
+            status, headers, _ = authorize.invoke("POST", "/auth/oauth2/authorize", headers={"content-type": "application/x-www-form-urlencoded"}, body=form, cookies=[cookie])
+            assert status == 303, status
+            code = urllib.parse.parse_qs(urllib.parse.urlparse(headers["location"]).query)["code"][0]
+            form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": VERIFIER})
+            status, _, body = token.invoke("POST", "/api/auth/oauth/token", headers={"content-type": "application/x-www-form-urlencoded", "authorization": f"Basic {basic}"}, body=form)
+            assert status == 200, (status, body)
+            headers, body = mcp_tool_call(json.loads(body)["access_token"])
+            status, _, answer = mcp.invoke("POST", "/mcp", headers=headers, body=body)
+            assert status == 200, (status, answer)
 
         # Split per request kind: the driver reads each process's CPU around each invocation.
         calls = {}
         rows = {k: 0 for k in ("authorize GET (consent page)", "authorize POST (allow)", "token (code exchange)", "me (one BatchGetItem)", "refresh (rotation)", "me refused before any store call", "introspect (access token)", "revoke (access token)", "metadata",
-                                 "token (client credentials, secret)", "token (client credentials, private_key_jwt)")}
+                                 "token (client credentials, secret)", "token (client credentials, private_key_jwt)",
+                                 "register (open, a new client)", "authorize GET (resource)", "authorize POST (resource)",
+                                 "token (code exchange, resource)", "mcp-example (tools/call)")}
         flow()  # warm-up: connections, caches, first key read
         order = list(rows)
         originals = {f: f.invoke for f in functions}
