@@ -380,7 +380,9 @@ fn no_deployed_function_can_change_a_clients_registration() {
             let keys = strings(&s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]);
             let expected: &[&str] = match (f.binary, actions[0].as_str(), actions.len()) {
                 ("register", "dynamodb:PutItem", 1) => &["dcr_*"],
-                ("authorize" | "token" | "refresh", "dynamodb:UpdateItem", 1) => &["dcr_*", "cimd_*"],
+                ("authorize" | "token" | "refresh", "dynamodb:UpdateItem", 1) => {
+                    &["dcr_*", "cimd_*"]
+                }
                 ("authorize", "dynamodb:PutItem", 1) => &["cimd_*"],
                 (other, _, _) => panic!("{other} may {actions:?} on the clients table"),
             };
