@@ -352,7 +352,10 @@ async fn in_a_browser_a_metadata_document_client_is_marked_unverified_without_it
         notice.contains(&format!("localhost:{}", docs.port)),
         "{notice}"
     );
-    assert!(notice.contains("only if you started it yourself"), "{notice}");
+    assert!(
+        notice.contains("only if you started it yourself"),
+        "{notice}"
+    );
     let images = c.find_all(Locator::Css("img")).await.unwrap();
     assert!(images.is_empty(), "no logo is loaded");
     let landed = decide(&c, "allow").await;

@@ -18,6 +18,7 @@
 //! - [`hostile`]: hostile input (oversized, malformed, redirect URI tricks) at every endpoint;
 //! - [`resources`]: resource indicators (RFC 8707): `resource create`, bound tokens, `aud`;
 //! - [`register`]: dynamic client registration (RFC 7591, issue 18);
+//! - [`agents`]: the MCP Python SDK's OAuth client provider, unregistered, by registration and by a metadata document;
 //! - [`documents`]: Client ID Metadata Documents: fetched, stored, unverified on the consent page;
 //! - [`machines`]: the client credentials grant, machine tokens, the token rate (issue 17);
 //! - [`lockout`]: failed client authentications past the limit get 429 (`Retry-After`), the correct secret never does;
@@ -30,6 +31,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod adapters;
+mod agents;
 mod authorize;
 mod bookings;
 mod browser;
