@@ -474,12 +474,7 @@ impl DocumentClient {
     /// "SHOULD display additional warnings for localhost-only redirect URIs"), since a document
     /// cannot stop another local program from impersonating such a client.
     pub fn redirects_only_to_loopback(&self) -> bool {
-        self.redirect_uris.iter().all(|u| {
-            Url::parse(u).is_ok_and(|u| {
-                u.scheme() == "http"
-                    && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
-            })
-        })
+        redirects_only_to_loopback(&self.redirect_uris)
     }
 
     /// The client to store (the cache of draft §4.4): never trusted, never PKCE-optional, always
@@ -548,6 +543,18 @@ impl DocumentClient {
             DocumentAuth::None => None,
         }
     }
+}
+
+/// Whether every one of `uris` (at least one) is a loopback redirect: `http` on `127.0.0.1`,
+/// `[::1]` or `localhost` (a program on the user's own computer).
+pub fn redirects_only_to_loopback(uris: &[RedirectUri]) -> bool {
+    !uris.is_empty()
+        && uris.iter().all(|u| {
+            Url::parse(u).is_ok_and(|u| {
+                u.scheme() == "http"
+                    && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+            })
+        })
 }
 
 /// The shared-secret authentication methods a document must not use (draft §4.1: "MUST NOT

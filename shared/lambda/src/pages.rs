@@ -112,13 +112,8 @@ impl<'a> ConsentPage<'a> {
             let authority = rest.split('/').next()?;
             Some(authority)
         });
-        let local_only = !client.redirect_uris.is_empty()
-            && client.redirect_uris.iter().all(|u| {
-                url::Url::parse(u).is_ok_and(|u| {
-                    u.scheme() == "http"
-                        && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
-                })
-            });
+        let local_only =
+            portcullis_core::metadata_document::redirects_only_to_loopback(&client.redirect_uris);
         Some(Unverified {
             document_host,
             local_only,
