@@ -6,7 +6,9 @@ harness of scripts/cpu.py), with PORTCULLIS_METER_FILE set: the real DynamoDB cl
 read or written. After a warm-up flow, COST_REQUESTS (env, default 40) flows of
 authorize GET -> authorize POST -> token (code exchange) -> me -> refresh -> client credentials
 (secret, private_key_jwt) -> a dynamic registration (open) -> authorize GET and POST naming a
-resource (RFC 8707) -> the example MCP server's tools/call with the resource's token are measured.
+resource (RFC 8707) -> the example MCP server's tools/call with the resource's token -> authorize GET
+for a Client ID Metadata Document client whose stored copy is fresh, and for one seen for the first
+time (fetched from a local https server: the fetch's time is in the row, as on Lambda) are measured.
 
 Capacity units. moto does return `ConsumedCapacity` when asked (the meter asks), but a fixed
 placeholder (1.0 for any write, 0.5 for any read, nothing for transactions, no index writes), so
@@ -43,8 +45,8 @@ import urllib.parse
 import http.server
 import subprocess
 
-from cpu import (KeepAliveFront, Function, REGISTER_ENV, ROOT, TARGET, REDIRECT, VERIFIER, assertion, cli, machine_key, mcp_tool_call,
-                 registration, wait_port)
+from cpu import (DOCUMENT_ENV, DocumentServer, KeepAliveFront, Function, REGISTER_ENV, ROOT, TARGET, REDIRECT, VERIFIER, assertion, cli,
+                 document_query, machine_key, mcp_tool_call, registration, wait_port)
 from localstack import free_port, stack_env
 
 REQUESTS = int(os.environ.get("COST_REQUESTS", "40"))
@@ -134,6 +136,7 @@ def main():
     front.upstream, front.count = aws_port, 0
     threading.Thread(target=front.serve_forever, daemon=True).start()
     functions = []
+    documents = DocumentServer()
     try:
         wait_port(aws_port)
         cli(args.bin_dir, env, "init")
@@ -150,6 +153,8 @@ def main():
             fn_env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{front_port}", PORTCULLIS_METER_FILE=meters[name])
             if name == "register":
                 fn_env.update(REGISTER_ENV)
+            if name == "authorize":
+                fn_env.update(DOCUMENT_ENV)
             functions.append(Function(name, args.bin_dir, fn_env))
         authorize, token, me, refresh, register, mcp = functions
         offsets = {name: 0 for name in meters}
@@ -173,7 +178,8 @@ def main():
         rows = {k: {"n": 0, "calls": 0, "rru": 0.0, "wru": 0.0, "wall": 0.0, "cpu": 0.0, "ops": {}, "detail": []} for k in
                 ("code exchange (token)", "refresh (refreshToken)", "/me", "authorize GET (consent page)", "authorize POST (allow)",
                  "client credentials (secret)", "client credentials (private_key_jwt)", "register (open)",
-                 "authorize GET (resource)", "authorize POST (resource)", "mcp-example (tools/call)")}
+                 "authorize GET (resource)", "authorize POST (resource)", "mcp-example (tools/call)",
+                 "authorize GET (doc, cached)", "authorize GET (doc, fetched)")}
         machine_basic = base64.b64encode(f"{machine['client_id']}:{machine['client_secret']}".encode()).decode()
         measuring = [False]
         flows = [0]
@@ -251,6 +257,13 @@ def main():
             mcp_headers, mcp_body = mcp_tool_call(json.loads(body)["access_token"])
             status, _, body = call("mcp-example (tools/call)", mcp, "POST", "/mcp", headers=mcp_headers, body=mcp_body)
             assert status == 200, (status, body)
+            status, _, page = call("authorize GET (doc, cached)", authorize, "GET", "/auth/oauth2/authorize",
+                                   document_query(documents.url("/agent/client.json")), cookies=[cookie])
+            assert status == 200, (status, page[:300])
+            before = documents.fetches
+            status, _, page = call("authorize GET (doc, fetched)", authorize, "GET", "/auth/oauth2/authorize",
+                                   document_query(documents.url(f"/agent/{flows[0]}/client.json")), cookies=[cookie])
+            assert status == 200 and documents.fetches == before + 1, (status, page[:300])
 
         flow()  # warm-up: connections, caches, the first key read
         measuring[0] = True
@@ -284,6 +297,7 @@ def main():
     finally:
         for f in functions:
             f.stop()
+        documents.stop()
         front.shutdown()
         moto.kill()
         moto.wait()

@@ -9,7 +9,9 @@ The driver walks the whole flow as a browser and an app would, request after req
     -> me (one BatchGetItem) -> refresh (Cal.com's refreshToken path, a rotation); a /me request
     refused before any store call; introspect (the new access token) -> revoke (it) -> metadata;
     client credentials; a dynamic registration (open); authorize GET and POST naming a resource
-    (RFC 8707) -> its code exchange -> the example MCP server's tools/call with that token.
+    (RFC 8707) -> its code exchange -> the example MCP server's tools/call with that token;
+    authorize GET for a Client ID Metadata Document client whose stored copy is fresh, and for
+    one seen for the first time (fetched over TLS from a local https server, `DocumentServer`).
 
 CPU is each function process's own accounting, every thread summed (/proc/PID/task/*/schedstat:
 nanoseconds on CPU), read before and after the measured requests, so the driver's and moto's CPU
@@ -223,6 +225,61 @@ def mcp_tool_call(access):
     return headers, body
 
 
+FIXTURES = os.path.join(ROOT, "shared", "aws", "tests", "fixtures")
+
+# The authorize function with Client ID Metadata Documents on, fetching from `localhost` (allowed
+# only because the bench's issuer is loopback) over https with the test fixtures' CA.
+DOCUMENT_ENV = {"PORTCULLIS_CLIENT_METADATA_DOCUMENTS": "on", "PORTCULLIS_METADATA_DOCUMENT_LOOPBACK_HOSTS": "localhost",
+                "PORTCULLIS_METADATA_DOCUMENT_CA_FILE": os.path.join(FIXTURES, "ca.pem")}
+
+
+class DocumentServer:
+    """An https server on 127.0.0.1 with the fixtures' `localhost` certificate: every path answers
+    a valid Client ID Metadata Document for its own URL (`https://localhost:PORT/PATH`), cacheable
+    for an hour, as an MCP client's host would. `fetches` counts the documents served."""
+
+    def __init__(self):
+        import ssl
+
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                owner.fetches += 1
+                doc = json.dumps({"client_id": owner.url(self.path), "client_name": "Bench agent",
+                                  "redirect_uris": ["http://127.0.0.1/callback"], "token_endpoint_auth_method": "none",
+                                  "grant_types": ["authorization_code", "refresh_token"], "scope": "READ_BOOKING"}).encode()
+                reply(self, 200, [("Content-Type", "application/json"), ("Cache-Control", "max-age=3600"), ("Connection", "close")], doc)
+
+        self.fetches = 0
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(FIXTURES, "localhost.pem"), os.path.join(FIXTURES, "localhost-key.pem"))
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return f"https://localhost:{self.port}{path}"
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def document_query(client_id):
+    """An authorization request (RFC 6749 §4.1.1, with PKCE) from a metadata-document client: its
+    URL as `client_id`, a loopback redirect on any port (RFC 8252 §7.3)."""
+    return urllib.parse.urlencode({
+        "client_id": client_id, "redirect_uri": "http://127.0.0.1:53682/callback", "response_type": "code",
+        "scope": "READ_BOOKING", "state": "s1",
+        "code_challenge": base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode(),
+        "code_challenge_method": "S256",
+    })
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin-dir", default=os.path.join(TARGET, "release"))
@@ -249,6 +306,7 @@ def main():
     front.upstream, front.count = aws_port, 0
     threading.Thread(target=front.serve_forever, daemon=True).start()
     functions = []
+    documents = DocumentServer()
     try:
         wait_port(aws_port)
         cli(cli_dir, env, "init")
@@ -262,7 +320,8 @@ def main():
         # RFC 8707: the example MCP server's resource ({issuer}/mcp, its default URI).
         cli(cli_dir, env, "resource", "create", "--uri", issuer + "/mcp", "--scopes", "READ_BOOKING", "--name", "Bench MCP")
         fn_env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{front_port}")
-        functions = [Function(n, args.bin_dir, dict(fn_env, **(REGISTER_ENV if n == "register" else {})))
+        extra = {"register": REGISTER_ENV, "authorize": DOCUMENT_ENV}
+        functions = [Function(n, args.bin_dir, dict(fn_env, **extra.get(n, {})))
                      for n in ("authorize", "token", "me", "refresh", "introspect", "revoke", "metadata", "register", "mcp-example")]
         authorize, token, me, refresh, introspect, revoke, metadata, register, mcp = functions
         resource_query = urllib.parse.urlencode({
@@ -334,13 +393,20 @@ def main():
             headers, body = mcp_tool_call(json.loads(body)["access_token"])
             status, _, answer = mcp.invoke("POST", "/mcp", headers=headers, body=body)
             assert status == 200, (status, answer)
+            # A metadata-document client whose copy is stored and fresh (the warm-up flow fetched
+            # it), then one seen for the first time (a new URL each flow: fetched over TLS).
+            status, _, page = authorize.invoke("GET", "/auth/oauth2/authorize", document_query(documents.url("/agent/client.json")), cookies=[cookie])
+            assert status == 200, (status, page[:300])
+            status, _, page = authorize.invoke("GET", "/auth/oauth2/authorize", document_query(documents.url(f"/agent/{flows[0]}/client.json")), cookies=[cookie])
+            assert status == 200, (status, page[:300])
 
         # Split per request kind: the driver reads each process's CPU around each invocation.
         calls = {}
         rows = {k: 0 for k in ("authorize GET (consent page)", "authorize POST (allow)", "token (code exchange)", "me (one BatchGetItem)", "refresh (rotation)", "me refused before any store call", "introspect (access token)", "revoke (access token)", "metadata",
                                  "token (client credentials, secret)", "token (client credentials, private_key_jwt)",
                                  "register (open, a new client)", "authorize GET (resource)", "authorize POST (resource)",
-                                 "token (code exchange, resource)", "mcp-example (tools/call)")}
+                                 "token (code exchange, resource)", "mcp-example (tools/call)",
+                                 "authorize GET (document, cached)", "authorize GET (document, fetched)")}
         flow()  # warm-up: connections, caches, first key read
         order = list(rows)
         originals = {f: f.invoke for f in functions}
@@ -371,6 +437,7 @@ def main():
     finally:
         for f in functions:
             f.stop()
+        documents.stop()
         front.shutdown()
         moto.kill()
         moto.wait()

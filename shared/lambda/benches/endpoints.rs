@@ -159,6 +159,51 @@ impl Endpoint for McpApi {
     }
 }
 
+/// Client ID Metadata Documents without the network: each URL's document, valid for it, with
+/// the `Cache-Control` a well-behaved client host sends. The fetch itself (TLS, DNS, the host's
+/// latency) is what `scripts/cost.py` measures against a real https server.
+struct BenchDocuments;
+
+#[async_trait::async_trait]
+impl portcullis_core::metadata_document::DocumentSource for BenchDocuments {
+    async fn fetch_document(
+        &self,
+        url: &portcullis_core::metadata_document::ClientIdUrl,
+    ) -> Result<
+        portcullis_core::metadata_document::FetchedDocument,
+        portcullis_core::metadata_document::DocumentError,
+    > {
+        let doc = serde_json::json!({
+            "client_id": url.as_str(),
+            "client_name": "Bench agent",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "READ_BOOKING",
+        });
+        Ok(portcullis_core::metadata_document::FetchedDocument {
+            status: 200,
+            body: doc.to_string().into_bytes(),
+            cache_control: Some("max-age=3600".into()),
+        })
+    }
+}
+
+/// GET authorize for a metadata-document client (public, so with PKCE, RFC 7636).
+fn document_authorize(client_id: &str, cookie: &str) -> Request<Body> {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    Request::builder()
+        .uri(format!(
+            "{ISSUER}/auth/oauth2/authorize?client_id={}&redirect_uri={}&response_type=code&scope=READ_BOOKING&state=xyz\
+             &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+            enc(client_id),
+            enc("http://127.0.0.1:53682/callback"),
+        ))
+        .header("cookie", cookie)
+        .body(Body::Empty)
+        .expect("request")
+}
+
 /// A 2026-07-28 `tools/call` of `list_bookings`, as the e2e suite sends it.
 fn mcp_tool_call(access: &str) -> Request<Body> {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
@@ -253,11 +298,22 @@ async fn run(iterations: usize) {
         settings: AuthorizeSettings::from_lookup(lookup).expect("bench settings"),
         clients: store.clone(),
         codes: store.clone(),
-        keys: KeyCache::new(StaticKeys(keys), 300),
+        keys: KeyCache::new(StaticKeys(keys.clone()), 300),
         tag: ring(&k.tag),
         clock: Box::new(SystemClock),
         entropy: Box::new(OsEntropy),
         documents: None,
+    };
+    // Issue 18: the same function with Client ID Metadata Documents on.
+    let authorize_documents = AuthorizeEndpoint {
+        settings: AuthorizeSettings::from_lookup(lookup).expect("bench settings"),
+        clients: store.clone(),
+        codes: store.clone(),
+        keys: KeyCache::new(StaticKeys(keys.clone()), 300),
+        tag: ring(&k.tag),
+        clock: Box::new(SystemClock),
+        entropy: Box::new(OsEntropy),
+        documents: Some(Box::new(BenchDocuments)),
     };
     let token = TokenEndpoint {
         settings: TokenSettings::from_lookup(lookup).expect("bench settings"),
@@ -341,6 +397,8 @@ async fn run(iterations: usize) {
     let (mut registration, mut get_resource, mut post_resource, mut tool_call) =
         <(Series, Series, Series, Series)>::default();
     let (mut inspect, mut revoke_access, mut revoke_refresh, mut discover) = Default::default();
+    let (mut document_cached, mut document_fetched) = <(Series, Series)>::default();
+    const DOCUMENT: &str = "https://agent.example/oauth/client.json";
     let query = format!(
         "client_id=bench-client&redirect_uri={}&response_type=code&scope=READ_PROFILE%20READ_BOOKING&state=xyz",
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
@@ -531,6 +589,21 @@ async fn run(iterations: usize) {
         let bound = v["access_token"].as_str().expect("access_token");
         let r = timed(&store, &mut tool_call, &mcp, mcp_tool_call(bound)).await;
         assert_eq!(r.status(), 200, "{}", body(&r));
+
+        // Draft Client ID Metadata Documents: one URL the whole run (stored by the first flow,
+        // which is left out, then read fresh from the client's item), and a new URL each flow
+        // (not stored yet: fetched, validated and written).
+        let r = if i == 0 {
+            respond(&authorize_documents, document_authorize(DOCUMENT, &cookie)).await
+        } else {
+            let req = document_authorize(DOCUMENT, &cookie);
+            timed(&store, &mut document_cached, &authorize_documents, req).await
+        };
+        assert_eq!(r.status(), 200, "{}", body(&r));
+        let fresh = format!("https://agent.example/oauth/{i}/client.json");
+        let req = document_authorize(&fresh, &cookie);
+        let r = timed(&store, &mut document_fetched, &authorize_documents, req).await;
+        assert_eq!(r.status(), 200, "{}", body(&r));
     }
 
     println!("\nPortcullis endpoints, in process, {iterations} flows (times in microseconds)\n");
@@ -552,10 +625,14 @@ async fn run(iterations: usize) {
     get_resource.row("GET authorize (resource)");
     post_resource.row("POST authorize (resource)");
     tool_call.row("POST mcp (tools/call)");
+    document_cached.row("GET authorize (doc, cached)");
+    document_fetched.row("GET authorize (doc, fetched)");
     println!(
         "\nTargets for DynamoDB calls per request: authorize GET <= 1, POST <= 2, token <= 2, refresh <= 2,\n\
          introspect <= 2 (client + token), revoke of an access token <= 2, metadata 0,\n\
          client credentials <= 2 (the client, the token), register <= 3 (the client, two counters),\n\
-         authorize with a resource as without (client and resource in one read), mcp tools/call 1."
+         authorize with a resource as without (client and resource in one read), mcp tools/call 1,\n\
+         authorize for a metadata-document client 1 while its copy is fresh, 2 when it is fetched\n\
+         (the read, then the copy written; the fetch itself is not in these times: see cost.py)."
     );
 }
