@@ -3,6 +3,9 @@
 #   - a Python venv at .venv/ with the pinned packages of tools/requirements.txt
 #     (moto_server, cargo-lambda, cfn-lint); skipped when .venv/.requirements.sha256 matches;
 #   - checkov in .venv/checkov/, from tools/checkov-requirements.txt (its own stamp);
+#   - node and npm (Debian's `nodejs` and `npm` with apt-get when missing), and the official MCP
+#     TypeScript SDK for the agent e2e test: `npm ci` in tests/interop/ts-mcp-agent/ from its
+#     package-lock.json; skipped when node_modules/.package-lock.sha256 matches;
 #   - cargo-nextest, with `cargo install --locked` when it is missing.
 # Usage: scripts/bootstrap.sh   (also: make bootstrap)
 set -euo pipefail
@@ -105,6 +108,28 @@ elif ! command -v apt-get >/dev/null 2>&1; then
   log "chromium/chromedriver are missing and this is not a Debian-like system (no apt-get); install them yourself or the browser tests skip"
 else
   log "chromium/chromedriver are missing and bootstrap is not running as root; run: sudo apt-get install chromium chromium-driver (the browser tests skip until then)"
+fi
+
+# --- node + the MCP TypeScript SDK (tests/tests/e2e/agents.rs, tests/interop/ts-mcp-agent/) ------
+if ! { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "node/npm are missing; installing nodejs and npm with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq || log "apt-get update failed; trying the install anyway"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm \
+      || log "apt-get install nodejs npm failed; the TypeScript agent tests will fail"
+  else
+    log "node/npm are missing; run: sudo apt-get install nodejs npm (the TypeScript agent tests fail until then)"
+  fi
+fi
+TS_AGENT="$ROOT/tests/interop/ts-mcp-agent"
+TS_STAMP="$TS_AGENT/node_modules/.package-lock.sha256"
+if command -v npm >/dev/null 2>&1; then
+  ts_want="$(sha256sum "$TS_AGENT/package-lock.json" | cut -d' ' -f1) $(node --version)"
+  if [[ "$(cat "$TS_STAMP" 2>/dev/null || true)" != "$ts_want" ]]; then
+    log "installing the MCP TypeScript SDK into tests/interop/ts-mcp-agent/node_modules (npm ci)"
+    (cd "$TS_AGENT" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in tests/interop/ts-mcp-agent failed"
+    printf '%s\n' "$ts_want" >"$TS_STAMP"
+  fi
 fi
 
 # --- cargo-nextest ---------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 //! AI agents that nobody registered (issue 18, MCP 2026-07-28 authorization): the official MCP
-//! Python SDK's client and its `OAuthClientProvider` (tests/interop/python_mcp_agent.py) connect
-//! to the example MCP server through the local stack, once by dynamic registration and once by a
-//! Client ID Metadata Document: 401 → protected-resource metadata → server metadata →
+//! SDKs' clients, Python's `OAuthClientProvider` (tests/interop/python_mcp_agent.py) and
+//! TypeScript's `StreamableHTTPClientTransport` with an `OAuthClientProvider`
+//! (tests/interop/ts-mcp-agent/agent.mjs), connect to the example MCP server through the local
+//! stack, each once by dynamic registration and once by a Client ID Metadata Document: 401 → protected-resource metadata → server metadata →
 //! registration or document → authorize with PKCE and `resource` (the script plays the user on
 //! the consent page) → token → `tools/list` and a tool call → a refresh → the token refused at
 //! another resource.
@@ -38,16 +39,38 @@ fn mcp_resource(stack: &Stack) -> String {
     uri
 }
 
+/// Which official MCP SDK plays the agent.
+#[derive(Clone, Copy)]
+enum Sdk {
+    /// `mcp` on PyPI (tools/requirements.txt), in the repo's venv.
+    Python,
+    /// `@modelcontextprotocol/sdk` on npm (tests/interop/ts-mcp-agent/package.json), installed
+    /// by scripts/bootstrap.sh with `npm ci`.
+    TypeScript,
+}
+
 /// Runs the agent; `metadata_url` makes it present a metadata document instead of registering.
-async fn agent(stack: &Stack, sub: &str, metadata_url: Option<&str>) -> Value {
+async fn agent(stack: &Stack, sdk: Sdk, sub: &str, metadata_url: Option<&str>) -> Value {
     let root = portcullis_e2e::root();
-    let mut cmd = tokio::process::Command::new(root.join(".venv/bin/python"));
-    cmd.arg(root.join("tests/interop/python_mcp_agent.py"))
-        .args([&mcp_url(stack), "session", &session(stack, sub)]);
+    let mut cmd = match sdk {
+        Sdk::Python => {
+            let mut c = tokio::process::Command::new(root.join(".venv/bin/python"));
+            c.arg(root.join("tests/interop/python_mcp_agent.py"));
+            c
+        }
+        Sdk::TypeScript => {
+            let mut c = tokio::process::Command::new("node");
+            c.arg(root.join("tests/interop/ts-mcp-agent/agent.mjs"));
+            c
+        }
+    };
+    cmd.args([&mcp_url(stack), "session", &session(stack, sub)]);
     if let Some(u) = metadata_url {
         cmd.arg(u);
     }
-    let out = cmd.output().await.expect("run python");
+    let out = cmd.output().await.unwrap_or_else(|e| {
+        panic!("could not start the agent ({e}): scripts/bootstrap.sh installs python, node and both SDKs")
+    });
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -116,42 +139,67 @@ async fn check(stack: &Stack, run: &Value, sub: &str) {
 
 /// Dynamic registration (RFC 7591): the agent registers itself at the advertised
 /// `registration_endpoint` (the local stack runs it `open`), then connects.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_mcp_agent_registers_itself_and_connects() {
+async fn registers_itself_and_connects(sdk: Sdk, sub: &str) {
     let stack = Stack::get();
     mcp_resource(stack);
-    seed(stack, "u-agent-dcr").await;
-    let run = agent(stack, "u-agent-dcr", None).await;
+    seed(stack, sub).await;
+    let run = agent(stack, sdk, sub, None).await;
     assert!(
         run["client_id"].as_str().unwrap().starts_with("dcr_"),
         "{run}"
     );
-    check(stack, &run, "u-agent-dcr").await;
+    check(stack, &run, sub).await;
 }
 
 /// A Client ID Metadata Document: the agent's `client_id` is its document's https URL (served
 /// here on `https://localhost` with the test CA); the server fetches it, nothing registers.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_mcp_agent_presents_a_metadata_document_and_connects() {
+async fn presents_a_metadata_document_and_connects(sdk: Sdk, sub: &str, redirect: &str) {
     let stack = Stack::get();
     mcp_resource(stack);
-    seed(stack, "u-agent-cimd").await;
+    seed(stack, sub).await;
     let docs = DocumentServer::start().await;
-    let url = docs.url("/python-agent/client.json");
+    let url = docs.url("/agent/client.json");
     docs.serve(
-        "/python-agent/client.json",
+        "/agent/client.json",
         &json!({
             "client_id": url,
-            "client_name": "Python MCP agent",
-            "redirect_uris": [REDIRECT],
+            "client_name": "MCP agent",
+            "redirect_uris": [redirect],
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
             "token_endpoint_auth_method": "none",
         }),
     );
-    let run = agent(stack, "u-agent-cimd", Some(&url)).await;
+    let run = agent(stack, sdk, sub, Some(&url)).await;
     assert_eq!(run["client_id"], url.as_str(), "{run}");
     assert_eq!(run["seen"]["client_id"], url.as_str(), "{run}");
     assert_eq!(docs.hits(), 1, "fetched once, consent and all");
-    check(stack, &run, "u-agent-cimd").await;
+    check(stack, &run, sub).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcp_agent_registers_itself_and_connects() {
+    registers_itself_and_connects(Sdk::Python, "u-agent-dcr").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcp_agent_presents_a_metadata_document_and_connects() {
+    presents_a_metadata_document_and_connects(Sdk::Python, "u-agent-cimd", REDIRECT).await;
+}
+
+/// The TypeScript SDK (1.32.2) speaks the handshake era (`initialize` at 2025-11-25), so this
+/// also shows a 2025-11-25 client through the same authorization.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typescript_mcp_agent_registers_itself_and_connects() {
+    registers_itself_and_connects(Sdk::TypeScript, "u-ts-agent-dcr").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typescript_mcp_agent_presents_a_metadata_document_and_connects() {
+    presents_a_metadata_document_and_connects(
+        Sdk::TypeScript,
+        "u-ts-agent-cimd",
+        "http://127.0.0.1:8766/callback",
+    )
+    .await;
 }
