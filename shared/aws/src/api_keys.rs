@@ -117,7 +117,9 @@ impl ClientGrants for DynamoTokens {
 
 #[async_trait]
 impl ClientDisable for DynamoClients {
-    /// One UpdateItem, conditional on the client existing.
+    /// One UpdateItem, conditional on the client existing. It also removes the item's TTL (a
+    /// registered or metadata-document client has one), so the disabled item stays and keeps
+    /// its id out: expired, it would let the same URL or registration come back.
     async fn disable_client(&self, client_id: &ClientId, now: u64) -> Result<bool, StoreError> {
         let res = self
             .db
@@ -125,7 +127,7 @@ impl ClientDisable for DynamoClients {
             .table_name(&self.table)
             .key("client_id", s(client_id.as_str()))
             .condition_expression("attribute_exists(client_id)")
-            .update_expression("SET disabled = :true, disabled_at = :now")
+            .update_expression("SET disabled = :true, disabled_at = :now REMOVE expires_at")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .send()

@@ -140,6 +140,25 @@ mod tests {
         );
     }
 
+    /// A registered or metadata-document client is held with a TTL (`expires_at`): disabled, it
+    /// loses it, so the item stays and keeps its id out. Expired, it would let the same
+    /// registration or document URL come back as a new, enabled client.
+    #[tokio::test]
+    async fn a_disabled_client_no_longer_expires() {
+        use crate::ports::ClientLookup;
+        let w = World::new();
+        let ttl = w.clock.now() + 60;
+        let w = w.with(client("dcr_x").expires_at(ttl));
+        let id = ClientId::from("dcr_x");
+        disable_client(&w.store, &w.store, &id, w.clock.now())
+            .await
+            .unwrap()
+            .expect("it exists");
+        let c = w.store.client(&id).await.unwrap().expect("still there");
+        assert!(c.disabled);
+        assert_eq!(c.expires_at, None);
+    }
+
     #[tokio::test]
     async fn disabling_an_unknown_client_changes_nothing() {
         let w = World::new();

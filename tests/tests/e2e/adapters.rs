@@ -528,3 +528,35 @@ async fn a_machine_grant_is_one_small_item_with_no_index_key() {
     assert!(after.access_hash.is_none() && after.is_machine());
     assert!(tokens.revoke_grant(&id, now()).await.unwrap());
 }
+
+/// `client disable` on a registered client (it has a TTL) removes the TTL in the same
+/// UpdateItem, so DynamoDB never deletes the disabled item and its id stays refused (an
+/// identical registration, or the same metadata-document URL, finds it disabled).
+#[tokio::test]
+async fn disabling_a_registered_client_removes_its_ttl() {
+    use portcullis_core::ports::{ClientDisable, ClientRegistration, Registered};
+    let clients = Stack::get().stores().await.clients;
+    let mut id = [0u8; 8];
+    portcullis_core::clock::Entropy::fill(&OsEntropy, &mut id);
+    let id = format!(
+        "dcr_{}",
+        id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let client = testkit::client(&id)
+        .redirect_uris(&["http://127.0.0.1/callback"])
+        .expires_at(now() + 3600)
+        .build();
+    assert!(matches!(
+        clients.register_client(&client, now()).await.unwrap(),
+        Registered::New
+    ));
+    let stored = clients.client(&client.client_id).await.unwrap().unwrap();
+    assert_eq!(stored.expires_at, client.expires_at);
+    assert!(clients
+        .disable_client(&client.client_id, now())
+        .await
+        .unwrap());
+    let stored = clients.client(&client.client_id).await.unwrap().unwrap();
+    assert!(stored.disabled);
+    assert_eq!(stored.expires_at, None, "a disabled client has no TTL");
+}

@@ -62,6 +62,8 @@ impl ClientDisable for MemoryStore {
             .map(|c| {
                 c.disabled = true;
                 c.disabled_at = Some(now);
+                // The adapter's `REMOVE expires_at`: a disabled client does not expire.
+                c.expires_at = None;
             })
             .is_some())
     }
