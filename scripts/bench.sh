@@ -9,8 +9,10 @@
 #   3. scripts/cpu.py: CPU per warm request of each release function binary on its happy path
 #      (every thread of the process), DynamoDB (moto) behind a keep-alive front. CPU_REQUESTS sets
 #      the number of measured requests (default 150).
-#   4. scripts/cost.py: cost per million requests of a code exchange, a refresh, a /me and an
-#      authorize GET and POST: DynamoDB calls and items counted by the meter on the real SDK client
+#   4. scripts/cost.py: cost per million requests of a code exchange, a refresh, a /me, an
+#      authorize GET and POST, client credentials, a registration, authorize naming a resource,
+#      the example MCP server's tool call and authorize for a metadata-document client (its copy
+#      fresh, and its document fetched from a local https server): DynamoDB calls and items counted by the meter on the real SDK client
 #      (PORTCULLIS_METER_FILE), capacity units by DynamoDB's rules, Lambda duration from the
 #      measured time, us-east-1 list prices (written in the script). COST_REQUESTS sets the number
 #      of measured flows (default 40).

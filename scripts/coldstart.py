@@ -33,6 +33,8 @@ EVENTS = {
     "revoke": ("GET", "/api/auth/oauth/revoke", 405),
     "introspect": ("GET", "/api/auth/oauth/introspect", 405),
     "metadata": ("GET", "/.well-known/oauth-authorization-server", 200),
+    "register": ("GET", "/api/auth/oauth/register", 405),
+    "mcp-example": ("POST", "/mcp", 401),
 }
 
 
