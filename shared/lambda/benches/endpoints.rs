@@ -6,6 +6,7 @@ use lambda_http::http::Request;
 use lambda_http::{Body, Response};
 use portcullis_core::clock::{OsEntropy, SystemClock};
 use portcullis_core::keys::{KeyCache, Keys, StaticKeys};
+use portcullis_core::metadata_document::DocumentSource;
 use portcullis_core::ports::MemoryStore;
 use portcullis_core::secret::ClientSecret;
 use portcullis_core::session::{sign_session, Session};
@@ -165,7 +166,7 @@ impl Endpoint for McpApi {
 struct BenchDocuments;
 
 #[async_trait::async_trait]
-impl portcullis_core::metadata_document::DocumentSource for BenchDocuments {
+impl DocumentSource for BenchDocuments {
     async fn fetch_document(
         &self,
         url: &portcullis_core::metadata_document::ClientIdUrl,
@@ -294,7 +295,8 @@ async fn run(iterations: usize) {
     let ring = |r: &portcullis_core::keyring::KeyRing| {
         portcullis_core::rings::StaticRing::boxed(r.clone())
     };
-    let authorize = AuthorizeEndpoint {
+    // The authorize function, and (issue 18) the same with Client ID Metadata Documents on.
+    let authorize_with = |documents: Option<Box<dyn DocumentSource>>| AuthorizeEndpoint {
         settings: AuthorizeSettings::from_lookup(lookup).expect("bench settings"),
         clients: store.clone(),
         codes: store.clone(),
@@ -302,19 +304,10 @@ async fn run(iterations: usize) {
         tag: ring(&k.tag),
         clock: Box::new(SystemClock),
         entropy: Box::new(OsEntropy),
-        documents: None,
+        documents,
     };
-    // Issue 18: the same function with Client ID Metadata Documents on.
-    let authorize_documents = AuthorizeEndpoint {
-        settings: AuthorizeSettings::from_lookup(lookup).expect("bench settings"),
-        clients: store.clone(),
-        codes: store.clone(),
-        keys: KeyCache::new(StaticKeys(keys.clone()), 300),
-        tag: ring(&k.tag),
-        clock: Box::new(SystemClock),
-        entropy: Box::new(OsEntropy),
-        documents: Some(Box::new(BenchDocuments)),
-    };
+    let authorize = authorize_with(None);
+    let authorize_documents = authorize_with(Some(Box::new(BenchDocuments)));
     let token = TokenEndpoint {
         settings: TokenSettings::from_lookup(lookup).expect("bench settings"),
         clients: store.clone(),
