@@ -53,15 +53,19 @@ async fn consume(codes: &DynamoCodes, hash: &SecretHash, at: u64) -> Option<Code
     }
 }
 
-/// A confidential client "App" with `secret`, registered under a fresh id.
-async fn new_client(clients: &DynamoClients, secret: &ClientSecret) -> Client {
+/// `prefix` and 64 random bits in hex: a client id no other test uses.
+fn fresh_id(prefix: &str) -> String {
     let mut id = [0u8; 8];
     portcullis_core::clock::Entropy::fill(&OsEntropy, &mut id);
-    let id = format!(
-        "c-{}",
+    format!(
+        "{prefix}{}",
         id.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    let mut client = testkit::client(&id)
+    )
+}
+
+/// A confidential client "App" with `secret`, registered under a fresh id.
+async fn new_client(clients: &DynamoClients, secret: &ClientSecret) -> Client {
+    let mut client = testkit::client(&fresh_id("c-"))
         .secrets(&[secret.secret()])
         .redirect_uris(&[testkit::REDIRECT_URI])
         .scopes(&["READ_PROFILE"])
@@ -536,13 +540,7 @@ async fn a_machine_grant_is_one_small_item_with_no_index_key() {
 async fn disabling_a_registered_client_removes_its_ttl() {
     use portcullis_core::ports::{ClientDisable, ClientRegistration, Registered};
     let clients = Stack::get().stores().await.clients;
-    let mut id = [0u8; 8];
-    portcullis_core::clock::Entropy::fill(&OsEntropy, &mut id);
-    let id = format!(
-        "dcr_{}",
-        id.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    let client = testkit::client(&id)
+    let client = testkit::client(&fresh_id("dcr_"))
         .redirect_uris(&["http://127.0.0.1/callback"])
         .expires_at(now() + 3600)
         .build();
